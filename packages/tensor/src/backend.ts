@@ -1,0 +1,88 @@
+/**
+ * The backend interface and the kernel registry.
+ *
+ * Ops (src/ops/) validate their arguments, compute output shapes and dtypes, then call `runKernel(name, ...)`.
+ * The registry finds the kernel for the backend the inputs live on; a backend that lacks a kernel falls
+ * through to the cpu backend (inputs are read back to host memory). Kernels receive whole tensors, with their
+ * layout (shape, strides, offset), so views never have to be copied before a kernel runs.
+ *
+ * Registration is explicit: a backend object carries its kernel table, and `registerBackend` installs it. No
+ * module registers anything as a side effect of being imported, except that index.ts installs the cpu backend.
+ */
+import type { DType, TypedArray } from './dtype.js';
+import type { Tensor } from './tensor.js';
+
+/** Memory owned by a backend. The cpu backend keeps a typed array in `data`; device backends keep a handle. */
+export interface Storage {
+  readonly backend: string;
+  readonly dtype: DType;
+  readonly length: number;
+  /** Host copy; always present on cpu. */
+  data: TypedArray | null;
+  /** Device handle (texture, buffer), backend-specific. */
+  handle?: unknown;
+}
+
+export type KernelFn = (inputs: Tensor[], attrs: any) => Tensor;
+
+export interface Backend {
+  readonly name: string;
+  /** Wraps or uploads a host array as storage of this backend. */
+  fromHost(data: TypedArray): Storage;
+  /** Returns the storage's content as a host typed array (may read back from a device). */
+  toHost(storage: Storage): TypedArray;
+  /** Releases device memory early (no-op on cpu, where the garbage collector frees memory). */
+  dispose?(storage: Storage): void;
+  readonly kernels: Partial<Record<string, KernelFn>>;
+  /** One line that says what actually runs, e.g. `cpu:wasm-simd x2 threads`. */
+  info(): string;
+}
+
+const backends = new Map<string, Backend>();
+let current = 'cpu';
+
+export function registerBackend(backend: Backend): void {
+  backends.set(backend.name, backend);
+}
+
+export function getBackend(name: string = current): Backend {
+  const b = backends.get(name);
+  if (!b) throw new Error(`backend '${name}' is not registered (registered: ${[...backends.keys()].join(', ')})`);
+  return b;
+}
+
+/** Chooses the backend new tensors are created on. */
+export function setBackend(name: string): void {
+  getBackend(name);
+  current = name;
+}
+
+export function currentBackend(): string {
+  return current;
+}
+
+export function listBackends(): string[] {
+  return [...backends.keys()];
+}
+
+/** Overrides or adds one kernel of a backend (used by the fast cpu kernels and by tests). */
+export function registerKernel(backend: string, name: string, fn: KernelFn): void {
+  (getBackend(backend).kernels as Record<string, KernelFn>)[name] = fn;
+}
+
+/** Finds the kernel for the inputs' backend, falling back to cpu. */
+export function findKernel(name: string, inputs: readonly Tensor[]): { fn: KernelFn; backend: Backend } {
+  const backendName = inputs.length > 0 ? inputs[0]!.storage.backend : current;
+  for (const t of inputs) {
+    if (t.storage.backend !== backendName) {
+      throw new Error(`${name}: inputs live on different backends ('${backendName}' and '${t.storage.backend}'); move them with .to(backend)`);
+    }
+  }
+  const b = getBackend(backendName);
+  const fn = b.kernels[name];
+  if (fn) return { fn, backend: b };
+  const cpu = getBackend('cpu');
+  const cpuFn = cpu.kernels[name];
+  if (!cpuFn) throw new Error(`no kernel '${name}' on backend '${backendName}' or cpu`);
+  return { fn: cpuFn, backend: cpu };
+}

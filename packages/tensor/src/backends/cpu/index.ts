@@ -1,0 +1,38 @@
+/**
+ * The cpu backend. Storage is a plain typed array. `referenceKernels` are the plain-TypeScript kernels: readable,
+ * float64-accumulating, and the oracle every faster kernel is tested against.
+ */
+import type { Backend, KernelFn, Storage } from '../../backend.js';
+import { dtypeOfArray, type TypedArray } from '../../dtype.js';
+import { elementwiseKernels } from './kernels/elementwise.js';
+import { reduceKernels } from './kernels/reduce.js';
+import { softmaxKernels } from './kernels/softmax.js';
+import { matmulKernels } from './kernels/matmul.js';
+import { convKernels } from './kernels/conv.js';
+import { poolKernels } from './kernels/pool.js';
+import { indexingKernels } from './kernels/indexing.js';
+
+export const referenceKernels: Readonly<Record<string, KernelFn>> = Object.freeze({
+  ...elementwiseKernels,
+  ...reduceKernels,
+  ...softmaxKernels,
+  ...matmulKernels,
+  ...convKernels,
+  ...poolKernels,
+  ...indexingKernels,
+});
+
+export function createCpuBackend(): Backend {
+  return {
+    name: 'cpu',
+    kernels: { ...referenceKernels },
+    fromHost(data: TypedArray): Storage {
+      return { backend: 'cpu', dtype: dtypeOfArray(data), length: data.length, data };
+    },
+    toHost(storage: Storage): TypedArray {
+      if (!storage.data) throw new Error('cpu storage without data');
+      return storage.data;
+    },
+    info: () => 'cpu:reference (plain TypeScript)',
+  };
+}

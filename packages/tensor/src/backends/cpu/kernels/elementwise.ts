@@ -1,0 +1,167 @@
+/** Reference elementwise kernels: read each input as row-major (broadcast), then one plain loop. */
+import { allocArray, coerce, type DType } from '../../../dtype.js';
+import { sizeOf } from '../../../shape.js';
+import type { Tensor } from '../../../tensor.js';
+import { fromTypedArray } from '../../../ops/creation.js';
+import { host, readAs } from '../layout.js';
+import type { KernelFn } from '../../../backend.js';
+
+/** erf to about 1e-15: a positive series below 3, the erfc continued fraction above (no cancellation in either). */
+export function erf(x: number): number {
+  const ax = Math.abs(x);
+  if (ax > 6) return Math.sign(x);
+  let r: number;
+  if (ax < 3) {
+    // erf(x) = 2/sqrt(pi) exp(-x^2) sum_n 2^n x^(2n+1) / (1*3*...*(2n+1))
+    let term = ax;
+    let sum = ax;
+    for (let n = 1; n < 200 && term > sum * 1e-17; n++) {
+      term *= (2 * ax * ax) / (2 * n + 1);
+      sum += term;
+    }
+    r = (2 / Math.sqrt(Math.PI)) * Math.exp(-ax * ax) * sum;
+  } else {
+    // erfc(x) = exp(-x^2)/sqrt(pi) / (x + (1/2)/(x + 1/(x + (3/2)/(x + ...)))), evaluated bottom-up.
+    let f = ax;
+    for (let k = 60; k >= 1; k--) f = ax + k / 2 / f;
+    r = 1 - Math.exp(-ax * ax) / Math.sqrt(Math.PI) / f;
+  }
+  return x < 0 ? -r : r;
+}
+
+const SQRT1_2 = Math.SQRT1_2;
+export const UNARY_FNS: Record<string, (x: number) => number> = {
+  neg: (x) => -x,
+  abs: Math.abs,
+  square: (x) => x * x,
+  sign: (x) => (x > 0 ? 1 : x < 0 ? -1 : x),
+  relu: (x) => (x > 0 ? x : 0),
+  exp: Math.exp,
+  log: Math.log,
+  sqrt: Math.sqrt,
+  rsqrt: (x) => 1 / Math.sqrt(x),
+  reciprocal: (x) => 1 / x,
+  sin: Math.sin,
+  cos: Math.cos,
+  tanh: Math.tanh,
+  sigmoid: (x) => (x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x))),
+  silu: (x) => (x >= 0 ? x / (1 + Math.exp(-x)) : (x * Math.exp(x)) / (1 + Math.exp(x))),
+  gelu: (x) => 0.5 * x * (1 + erf(x * SQRT1_2)),
+  log1p: Math.log1p,
+  expm1: Math.expm1,
+  erf,
+  floor: Math.floor,
+  ceil: Math.ceil,
+  round: Math.round,
+  logicalNot: (x) => (x ? 0 : 1),
+};
+
+export const BINARY_FNS: Record<string, (a: number, b: number) => number> = {
+  add: (a, b) => a + b,
+  sub: (a, b) => a - b,
+  mul: (a, b) => a * b,
+  div: (a, b) => a / b,
+  pow: (a, b) => Math.pow(a, b),
+  maximum: (a, b) => (a > b || Number.isNaN(a) ? a : b),
+  minimum: (a, b) => (a < b || Number.isNaN(a) ? a : b),
+  eq: (a, b) => (a === b ? 1 : 0),
+  ne: (a, b) => (a !== b ? 1 : 0),
+  lt: (a, b) => (a < b ? 1 : 0),
+  le: (a, b) => (a <= b ? 1 : 0),
+  gt: (a, b) => (a > b ? 1 : 0),
+  ge: (a, b) => (a >= b ? 1 : 0),
+  logicalAnd: (a, b) => (a && b ? 1 : 0),
+  logicalOr: (a, b) => (a || b ? 1 : 0),
+};
+
+/** int32 results wrap like C; Math.pow and division give doubles that must be truncated. */
+function storeFix(dtype: DType): ((x: number) => number) | null {
+  return dtype === 'int32' ? (x) => x | 0 : null;
+}
+
+function unaryKernel(name: string): KernelFn {
+  const f = UNARY_FNS[name]!;
+  return ([t], { dtype }: { dtype: DType }) => {
+    const x = readAs(t!, t!.shape, dtype === 'bool' ? t!.dtype : dtype);
+    const out = allocArray(dtype, x.length);
+    const fix = storeFix(dtype);
+    if (fix) for (let i = 0; i < x.length; i++) out[i] = fix(f(x[i]!));
+    else for (let i = 0; i < x.length; i++) out[i] = f(x[i]!);
+    return fromTypedArray(out, t!.shape);
+  };
+}
+
+function binaryKernel(name: string): KernelFn {
+  const f = BINARY_FNS[name]!;
+  return ([a, b], { shape, dtype, computeDtype }: { shape: number[]; dtype: DType; computeDtype: DType }) => {
+    const x = readAs(a!, shape, computeDtype === 'bool' ? a!.dtype : computeDtype);
+    const y = readAs(b!, shape, computeDtype === 'bool' ? b!.dtype : computeDtype);
+    const n = sizeOf(shape);
+    const out = allocArray(dtype, n);
+    const fix = storeFix(dtype);
+    if (fix) for (let i = 0; i < n; i++) out[i] = fix(f(x[i]!, y[i]!));
+    else for (let i = 0; i < n; i++) out[i] = f(x[i]!, y[i]!);
+    return fromTypedArray(out, shape);
+  };
+}
+
+const where: KernelFn = ([c, a, b], { shape, dtype }: { shape: number[]; dtype: DType }) => {
+  const cond = readAs(c!, shape, 'bool');
+  const x = readAs(a!, shape, dtype);
+  const y = readAs(b!, shape, dtype);
+  const out = allocArray(dtype, cond.length);
+  for (let i = 0; i < out.length; i++) out[i] = cond[i] ? x[i]! : y[i]!;
+  return fromTypedArray(out, shape);
+};
+
+const cast: KernelFn = ([t], { dtype }: { dtype: DType }) => {
+  const src = readAs(t!);
+  const out = allocArray(dtype, src.length);
+  for (let i = 0; i < src.length; i++) out[i] = coerce(src[i]!, dtype);
+  return fromTypedArray(out, t!.shape);
+};
+
+const clamp: KernelFn = ([t], { min, max, dtype }: { min: number | null; max: number | null; dtype: DType }) => {
+  const x = readAs(t!, t!.shape, dtype);
+  const out = allocArray(dtype, x.length);
+  const lo = min ?? -Infinity;
+  const hi = max ?? Infinity;
+  for (let i = 0; i < x.length; i++) {
+    const v = x[i]!;
+    out[i] = v < lo ? lo : v > hi ? hi : v;
+  }
+  return fromTypedArray(out, t!.shape);
+};
+
+/** A fresh row-major copy. */
+const copy: KernelFn = ([t]) => fromTypedArray(readAs(t!).slice(), t!.shape);
+
+/** Writes `src` (broadcast) into the elements `dst` addresses, following its strides. Not recorded. */
+export function copyInto(dst: Tensor, src: Tensor): void {
+  const values = readAs(src, dst.shape, dst.dtype);
+  const data = host(dst);
+  const nd = dst.ndim;
+  const n = dst.size;
+  if (n === 0) return;
+  const idx = new Array<number>(nd).fill(0);
+  let p = dst.offset;
+  for (let i = 0; i < n; i++) {
+    data[p] = values[i]!;
+    for (let ax = nd - 1; ax >= 0; ax--) {
+      idx[ax]!++;
+      p += dst.strides[ax]!;
+      if (idx[ax]! < dst.shape[ax]!) break;
+      p -= dst.strides[ax]! * dst.shape[ax]!;
+      idx[ax] = 0;
+    }
+  }
+}
+
+export const elementwiseKernels: Record<string, KernelFn> = {
+  ...Object.fromEntries(Object.keys(UNARY_FNS).map((k) => [k, unaryKernel(k)])),
+  ...Object.fromEntries(Object.keys(BINARY_FNS).map((k) => [k, binaryKernel(k)])),
+  where,
+  cast,
+  clamp,
+  copy,
+};

@@ -1,0 +1,77 @@
+/** Reference reductions: move the reduced axes last, read row-major, reduce each contiguous run. */
+import { allocArray, type DType } from '../../../dtype.js';
+import { sizeOf } from '../../../shape.js';
+import { fromTypedArray } from '../../../ops/creation.js';
+import { permute } from '../../../ops/movement.js';
+import { reducedShape } from '../../../ops/reduce.js';
+import type { Tensor } from '../../../tensor.js';
+import type { KernelFn } from '../../../backend.js';
+import { readAs } from '../layout.js';
+
+/** The input viewed with the kept axes first and the reduced axes last, as rows of `inner` elements. */
+export function rowsOf(t: Tensor, axes: readonly number[], dtype: DType = t.dtype): { data: ArrayLike<number>; outer: number; inner: number } {
+  const kept = t.shape.map((_, i) => i).filter((i) => !axes.includes(i));
+  const p = permute(t.detach(), [...kept, ...axes]);
+  const inner = sizeOf(axes.map((a) => t.shape[a]!));
+  const outer = sizeOf(kept.map((a) => t.shape[a]!));
+  return { data: readAs(p, p.shape, dtype), outer, inner };
+}
+
+const sum: KernelFn = ([t], { axes, keepdims, dtype }: { axes: number[]; keepdims: boolean; dtype: DType }) => {
+  const { data, outer, inner } = rowsOf(t!, axes, t!.dtype === 'bool' ? 'int32' : t!.dtype);
+  const out = allocArray(dtype, outer);
+  for (let r = 0; r < outer; r++) {
+    let s = 0; // float64 accumulation
+    const base = r * inner;
+    for (let k = 0; k < inner; k++) s += data[base + k]!;
+    out[r] = s;
+  }
+  if (dtype === 'int32') for (let r = 0; r < outer; r++) out[r] = out[r]! | 0;
+  return fromTypedArray(out, reducedShape(t!.shape, axes, keepdims));
+};
+
+function extremum(isMax: boolean): KernelFn {
+  return ([t], { axes, keepdims, dtype }: { axes: number[]; keepdims: boolean; dtype: DType }) => {
+    const { data, outer, inner } = rowsOf(t!, axes);
+    const out = allocArray(dtype, outer);
+    for (let r = 0; r < outer; r++) {
+      const base = r * inner;
+      let m = data[base]!;
+      for (let k = 1; k < inner && !Number.isNaN(m); k++) {
+        const v = data[base + k]!;
+        if (Number.isNaN(v) || (isMax ? v > m : v < m)) m = v;
+      }
+      out[r] = m;
+    }
+    return fromTypedArray(out, reducedShape(t!.shape, axes, keepdims));
+  };
+}
+
+function argExtremum(isMax: boolean): KernelFn {
+  return ([t], { axis, keepdims }: { axis: number; keepdims: boolean }) => {
+    const { data, outer, inner } = rowsOf(t!, [axis]);
+    const out = new Int32Array(outer);
+    for (let r = 0; r < outer; r++) {
+      const base = r * inner;
+      let best = 0;
+      let m = data[base]!;
+      for (let k = 1; k < inner && !Number.isNaN(m); k++) {
+        const v = data[base + k]!;
+        if (Number.isNaN(v) || (isMax ? v > m : v < m)) {
+          m = v;
+          best = k;
+        }
+      }
+      out[r] = best;
+    }
+    return fromTypedArray(out, reducedShape(t!.shape, [axis], keepdims));
+  };
+}
+
+export const reduceKernels: Record<string, KernelFn> = {
+  sum,
+  max: extremum(true),
+  min: extremum(false),
+  argmax: argExtremum(true),
+  argmin: argExtremum(false),
+};

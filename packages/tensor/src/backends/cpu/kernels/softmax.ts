@@ -1,0 +1,40 @@
+/** Reference softmax / log-softmax: rows along the axis, max-subtracted, float64 accumulation. */
+import { allocArray, type DType } from '../../../dtype.js';
+import { fromTypedArray } from '../../../ops/creation.js';
+import { contiguous, permute } from '../../../ops/movement.js';
+import type { Tensor } from '../../../tensor.js';
+import type { KernelFn } from '../../../backend.js';
+import { rowsOf } from './reduce.js';
+
+function softmaxKernel(log: boolean): KernelFn {
+  return ([t], { axis, dtype }: { axis: number; dtype: DType }) => {
+    const x = t as Tensor;
+    const { data, outer, inner } = rowsOf(x, [axis]);
+    const out = allocArray(dtype, outer * inner);
+    for (let r = 0; r < outer; r++) {
+      const base = r * inner;
+      let m = -Infinity;
+      for (let k = 0; k < inner; k++) m = Math.max(m, data[base + k]!);
+      if (m === -Infinity) m = 0;
+      let s = 0;
+      for (let k = 0; k < inner; k++) s += Math.exp(data[base + k]! - m);
+      if (log) {
+        const ls = Math.log(s) + m;
+        for (let k = 0; k < inner; k++) out[base + k] = data[base + k]! - ls;
+      } else {
+        for (let k = 0; k < inner; k++) out[base + k] = Math.exp(data[base + k]! - m) / s;
+      }
+    }
+    // Rows were laid out with the axis last: move it back.
+    const kept = x.shape.map((_, i) => i).filter((i) => i !== axis);
+    const permutedShape = [...kept.map((i) => x.shape[i]!), x.shape[axis]!];
+    const inverse = new Array<number>(x.ndim);
+    [...kept, axis].forEach((src, dst) => (inverse[src] = dst));
+    return contiguous(permute(fromTypedArray(out, permutedShape), inverse));
+  };
+}
+
+export const softmaxKernels: Record<string, KernelFn> = {
+  softmax: softmaxKernel(false),
+  logSoftmax: softmaxKernel(true),
+};

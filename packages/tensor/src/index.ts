@@ -1,0 +1,28 @@
+/**
+ * @oclt/tensor: a from-scratch tensor engine. See README.md at the repository root for a tour.
+ */
+import { registerBackend } from './backend.js';
+import { createCpuBackend } from './backends/cpu/index.js';
+
+registerBackend(createCpuBackend());
+
+export { Tensor, type TensorLike, setBackwardHook } from './tensor.js';
+export * from './dtype.js';
+export * from './shape.js';
+export { Generator } from './random.js';
+export { registerBackend, registerKernel, getBackend, setBackend, currentBackend, listBackends, findKernel, type Backend, type KernelFn, type Storage } from './backend.js';
+export { isGradEnabled, noGrad, noGradAsync, setGradEnabled, record, type GradNode } from './tape.js';
+export * from './ops/creation.js';
+export * from './ops/elementwise.js';
+export * from './ops/movement.js';
+export * from './ops/reduce.js';
+export * from './ops/softmax.js';
+export * from './ops/matmul.js';
+export * from './ops/conv.js';
+export * from './ops/pool.js';
+export * from './ops/indexing.js';
+export * from './ops/join.js';
+export { referenceKernels, createCpuBackend } from './backends/cpu/index.js';
+export { copyInto } from './backends/cpu/kernels/elementwise.js';
+export { toNdarray, fromNdarray, type NdArrayLike } from './interop.js';
+export { formatTensor } from './format.js';

@@ -1,0 +1,35 @@
+/**
+ * Interop with the `ndarray` package (strided views, no math): the same storage model, so conversion shares the
+ * typed array where it can. The ndarray package is not imported here; any object with its shape (data, shape,
+ * stride, offset) works, and `toNdarray` takes the package's constructor so the core stays dependency-free.
+ */
+import type { TypedArray } from './dtype.js';
+import { fromTypedArray } from './ops/creation.js';
+import { Tensor } from './tensor.js';
+import { getBackend } from './backend.js';
+import { TensorError } from './shape.js';
+
+export interface NdArrayLike {
+  data: ArrayLike<number>;
+  shape: number[];
+  stride: number[];
+  offset: number;
+}
+
+export type NdArrayConstructor<T> = (data: TypedArray, shape: number[], stride: number[], offset: number) => T;
+
+/** A view over the same memory (cpu tensors; device tensors are read back first). */
+export function toNdarray<T>(t: Tensor, ndarray: NdArrayConstructor<T>): T {
+  const data = getBackend(t.backend).toHost(t.storage);
+  return ndarray(data, [...t.shape], [...t.strides], t.offset);
+}
+
+/** A tensor that shares the ndarray's typed array and layout (no copy). */
+export function fromNdarray(a: NdArrayLike): Tensor {
+  const data = a.data;
+  if (!(data instanceof Float32Array || data instanceof Float64Array || data instanceof Int32Array || data instanceof Uint8Array)) {
+    throw new TensorError('fromNdarray', 'data must be a Float32Array, Float64Array, Int32Array or Uint8Array');
+  }
+  const base = fromTypedArray(data as TypedArray, [data.length]);
+  return new Tensor(base.storage, a.shape, a.stride, a.offset);
+}

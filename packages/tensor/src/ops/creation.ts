@@ -1,0 +1,170 @@
+/** Creating tensors: from values, constants, ranges and seeded random draws. */
+import { currentBackend, getBackend } from '../backend.js';
+import { allocArray, coerce, dtypeOfArray, isDType, type DType, type TypedArray } from '../dtype.js';
+import { Generator } from '../random.js';
+import { checkShape, fmtShape, sizeOf, TensorError, type Shape } from '../shape.js';
+import { Tensor } from '../tensor.js';
+
+export type NestedArray = number | boolean | NestedArray[];
+
+/** Wraps a row-major typed array (not copied) as a tensor of `shape` on the current backend. */
+export function fromTypedArray(data: TypedArray, shape?: Shape): Tensor {
+  const s = shape ? checkShape('fromTypedArray', shape) : [data.length];
+  if (sizeOf(s) !== data.length) {
+    throw new TensorError('fromTypedArray', `shape ${fmtShape(s)} needs ${sizeOf(s)} elements, the array has ${data.length}`);
+  }
+  return new Tensor(getBackend(currentBackend()).fromHost(data), s);
+}
+
+/** A new contiguous tensor of `dtype` and `shape` whose host array is filled by `fill`. */
+export function build(dtype: DType, shape: Shape, fill?: (data: TypedArray) => void): Tensor {
+  const data = allocArray(dtype, sizeOf(shape));
+  fill?.(data);
+  return fromTypedArray(data, shape);
+}
+
+function inferShape(values: NestedArray): number[] {
+  const shape: number[] = [];
+  let v: NestedArray = values;
+  while (Array.isArray(v)) {
+    shape.push(v.length);
+    v = v[0] as NestedArray;
+    if (v === undefined) break;
+  }
+  return shape;
+}
+
+/**
+ * A tensor from nested arrays (or a number), a typed array, or another tensor (copied).
+ * The default dtype is float32 for numbers, bool for booleans, and the array's own for typed arrays.
+ */
+export function tensor(values: NestedArray | TypedArray | Tensor, dtype?: DType): Tensor {
+  if (dtype !== undefined && !isDType(dtype)) throw new TensorError('tensor', `unknown dtype '${String(dtype)}'`);
+  if (values instanceof Tensor) return values.astype(dtype ?? values.dtype).clone();
+  if (ArrayBuffer.isView(values)) {
+    const src = values as TypedArray;
+    const dt = dtype ?? dtypeOfArray(src);
+    const data = allocArray(dt, src.length);
+    for (let i = 0; i < src.length; i++) data[i] = coerce(src[i]!, dt);
+    return fromTypedArray(data, [src.length]);
+  }
+  const shape = inferShape(values);
+  const flat: (number | boolean)[] = [];
+  const walk = (v: NestedArray, dim: number, path: string): void => {
+    if (dim === shape.length) {
+      if (typeof v !== 'number' && typeof v !== 'boolean') {
+        throw new TensorError('tensor', `ragged nested array: expected a number at ${path || 'top level'}, got ${Array.isArray(v) ? 'an array' : typeof v}`);
+      }
+      flat.push(v);
+      return;
+    }
+    if (!Array.isArray(v) || v.length !== shape[dim]) {
+      throw new TensorError('tensor', `ragged nested array at ${path || 'top level'}: expected length ${shape[dim]}, got ${Array.isArray(v) ? v.length : typeof v}`);
+    }
+    v.forEach((x, i) => walk(x, dim + 1, `${path}[${i}]`));
+  };
+  walk(values, 0, '');
+  const dt = dtype ?? (flat.length > 0 && typeof flat[0] === 'boolean' ? 'bool' : 'float32');
+  const data = allocArray(dt, flat.length);
+  for (let i = 0; i < flat.length; i++) data[i] = coerce(Number(flat[i]), dt);
+  return fromTypedArray(data, shape);
+}
+
+export function scalar(value: number | boolean, dtype?: DType): Tensor {
+  return tensor(value, dtype);
+}
+
+export function full(shape: Shape, value: number | boolean, dtype: DType = typeof value === 'boolean' ? 'bool' : 'float32'): Tensor {
+  const s = checkShape('full', shape);
+  const v = coerce(Number(value), dtype);
+  return build(dtype, s, (d) => d.fill(v));
+}
+export function zeros(shape: Shape, dtype: DType = 'float32'): Tensor {
+  return build(dtype, checkShape('zeros', shape));
+}
+export function ones(shape: Shape, dtype: DType = 'float32'): Tensor {
+  return full(shape, 1, dtype);
+}
+export function zerosLike(t: Tensor, dtype: DType = t.dtype): Tensor {
+  return zeros(t.shape, dtype);
+}
+export function onesLike(t: Tensor, dtype: DType = t.dtype): Tensor {
+  return ones(t.shape, dtype);
+}
+export function fullLike(t: Tensor, value: number, dtype: DType = t.dtype): Tensor {
+  return full(t.shape, value, dtype);
+}
+
+/** Values start, start+step, ... below stop (like numpy.arange). Integer arguments give int32 by default. */
+export function arange(start: number, stop?: number, step = 1, dtype?: DType): Tensor {
+  if (stop === undefined) [start, stop] = [0, start];
+  if (step === 0 || !Number.isFinite(step)) throw new TensorError('arange', `step must be a non-zero finite number, got ${step}`);
+  const n = Math.max(0, Math.ceil((stop - start) / step));
+  const dt = dtype ?? ([start, stop, step].every(Number.isInteger) ? 'int32' : 'float32');
+  return build(dt, [n], (d) => {
+    for (let i = 0; i < n; i++) d[i] = coerce(start + i * step, dt);
+  });
+}
+
+/** `num` evenly spaced values from start to stop inclusive, computed in float64 then stored. */
+export function linspace(start: number, stop: number, num: number, dtype: DType = 'float32'): Tensor {
+  if (!Number.isInteger(num) || num < 0) throw new TensorError('linspace', `num must be a non-negative integer, got ${num}`);
+  return build(dtype, [num], (d) => {
+    const step = num > 1 ? (stop - start) / (num - 1) : 0;
+    for (let i = 0; i < num; i++) d[i] = coerce(i === num - 1 && num > 1 ? stop : start + i * step, dtype);
+  });
+}
+
+export function eye(n: number, m: number = n, dtype: DType = 'float32'): Tensor {
+  if (!Number.isInteger(n) || !Number.isInteger(m) || n < 0 || m < 0) throw new TensorError('eye', `sizes must be non-negative integers, got ${n}, ${m}`);
+  return build(dtype, [n, m], (d) => {
+    for (let i = 0; i < Math.min(n, m); i++) d[i * m + i] = 1;
+  });
+}
+
+function needGenerator(op: string, gen: unknown): Generator {
+  if (!(gen instanceof Generator)) throw new TensorError(op, 'needs an explicit seeded Generator (new Generator(seed))');
+  return gen;
+}
+
+/** Standard normal draws (times std, plus mean). */
+export function randn(shape: Shape, gen: Generator, dtype: DType = 'float32', mean = 0, std = 1): Tensor {
+  const g = needGenerator('randn', gen);
+  if (dtype !== 'float32' && dtype !== 'float64') throw new TensorError('randn', `dtype must be floating, got ${dtype}`);
+  return build(dtype, checkShape('randn', shape), (d) => g.fillNormal(d, mean, std));
+}
+
+/** Uniform draws in [low, high). */
+export function rand(shape: Shape, gen: Generator, dtype: DType = 'float32', low = 0, high = 1): Tensor {
+  const g = needGenerator('rand', gen);
+  if (dtype !== 'float32' && dtype !== 'float64') throw new TensorError('rand', `dtype must be floating, got ${dtype}`);
+  return build(dtype, checkShape('rand', shape), (d) => {
+    for (let i = 0; i < d.length; i++) d[i] = low + (high - low) * g.random();
+  });
+}
+
+/** Uniform integers in [low, high) as int32. */
+export function randint(low: number, high: number, shape: Shape, gen: Generator): Tensor {
+  const g = needGenerator('randint', gen);
+  return build('int32', checkShape('randint', shape), (d) => {
+    for (let i = 0; i < d.length; i++) d[i] = g.integer(low, high);
+  });
+}
+
+/**
+ * Draws `numSamples` indices (with replacement) per row of non-negative `weights` (last axis = categories).
+ * Returns int32 of shape [...weights.shape[:-1], numSamples].
+ */
+export function categorical(weights: Tensor, gen: Generator, numSamples = 1): Tensor {
+  const g = needGenerator('categorical', gen);
+  if (weights.ndim < 1) throw new TensorError('categorical', 'weights must have at least one axis (the categories)');
+  const k = weights.shape[weights.ndim - 1]!;
+  const w = weights.astype('float64').toTypedArray();
+  const rows = w.length / Math.max(k, 1);
+  return build('int32', [...weights.shape.slice(0, -1), numSamples], (d) => {
+    for (let r = 0; r < rows; r++) {
+      const row = w.subarray(r * k, r * k + k);
+      for (let s = 0; s < numSamples; s++) d[r * numSamples + s] = g.categorical(row);
+    }
+  });
+}
