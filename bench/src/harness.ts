@@ -1,0 +1,112 @@
+/**
+ * The benchmark harness: one row schema for every suite, interleaved timing, medians, machine description.
+ *
+ * Honest measurement on a noisy 2-core machine: contenders run in rounds (A, B, C, A, B, C, ...) so that a slow
+ * phase of the machine hits all of them alike; each is warmed up first (WebAssembly starts in a baseline compiler);
+ * we report medians and ratios from one process run, never a single absolute time.
+ */
+import os from 'node:os';
+
+export interface BenchRow {
+  case: string;
+  impl: string;
+  median_ms: number;
+  gflops?: number;
+  [extra: string]: unknown;
+}
+
+export interface SuiteOptions {
+  quick: boolean;
+}
+
+export interface Suite {
+  name: string;
+  description: string;
+  run(opts: SuiteOptions): Promise<BenchRow[]>;
+}
+
+export interface MachineInfo {
+  cpu: string;
+  cores: number;
+  memory_gib: number;
+  node: string;
+  platform: string;
+  date: string;
+}
+
+export function machineInfo(): MachineInfo {
+  const cpus = os.cpus();
+  return {
+    cpu: cpus[0]?.model ?? 'unknown',
+    cores: cpus.length,
+    memory_gib: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
+    node: process.version,
+    platform: `${os.platform()} ${os.arch()}`,
+    date: new Date().toISOString(),
+  };
+}
+
+export function median(xs: readonly number[]): number {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+/** One contender: `run` does the work once (sync or async). `flops` lets the harness report GFLOP/s. */
+export interface Contender {
+  case: string;
+  impl: string;
+  flops?: number;
+  /** Called once before timing (compile, allocate, warm up). */
+  setup?: () => unknown | Promise<unknown>;
+  run: () => unknown | Promise<unknown>;
+  /** Called once after timing (free native/device memory). */
+  teardown?: () => unknown | Promise<unknown>;
+}
+
+/**
+ * Times contenders interleaved in rounds and returns one row per contender with the median.
+ * Each contender is warmed up `warmup` times, then timed once per round for `rounds` rounds.
+ */
+export async function interleave(contenders: readonly Contender[], opts: { rounds: number; warmup?: number }): Promise<BenchRow[]> {
+  const warmup = opts.warmup ?? 2;
+  const live: Contender[] = [];
+  for (const c of contenders) {
+    try {
+      await c.setup?.();
+      for (let i = 0; i < warmup; i++) await c.run();
+      live.push(c);
+    } catch (err) {
+      console.error(`[bench] ${c.case}/${c.impl} skipped: ${(err as Error).message}`);
+    }
+  }
+  const times = new Map<Contender, number[]>(live.map((c) => [c, []]));
+  for (let r = 0; r < opts.rounds; r++) {
+    for (const c of live) {
+      const t0 = performance.now();
+      await c.run();
+      times.get(c)!.push(performance.now() - t0);
+    }
+  }
+  for (const c of live) await c.teardown?.();
+  return live.map((c) => {
+    const ms = median(times.get(c)!);
+    const row: BenchRow = { case: c.case, impl: c.impl, median_ms: round(ms, 4) };
+    if (c.flops) row.gflops = round(c.flops / (ms * 1e6), 3);
+    return row;
+  });
+}
+
+export function round(x: number, digits: number): number {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}
+
+/** A Markdown table of rows; columns are the union of keys in first-seen order. */
+export function markdownTable(rows: readonly BenchRow[]): string {
+  const cols: string[] = [];
+  for (const r of rows) for (const k of Object.keys(r)) if (!cols.includes(k)) cols.push(k);
+  const cell = (v: unknown) => (v === undefined ? '' : typeof v === 'number' ? String(v) : typeof v === 'string' ? v : JSON.stringify(v));
+  return [`| ${cols.join(' | ')} |`, `| ${cols.map(() => '---').join(' | ')} |`, ...rows.map((r) => `| ${cols.map((c) => cell(r[c])).join(' | ')} |`)].join('\n');
+}
