@@ -28,7 +28,7 @@ export function formatTensor(t: Tensor): string {
     const sep = dim === shape.length - 1 ? ', ' : ',\n' + '\n'.repeat(Math.max(0, shape.length - dim - 2)) + indent + ' ';
     return '[' + items.join(sep) + ']';
   };
-  const body = shape.length === 0 ? fmtNumber(flat[0]!, t.dtype) : build(0, 0, 'tensor('.length === 0 ? '' : '       ');
+  const body = shape.length === 0 ? fmtNumber(flat[0]!, t.dtype) : build(0, 0, ' '.repeat('tensor('.length));
   const grad = t.requiresGrad ? ', requiresGrad=true' : '';
   return `tensor(${body}, dtype=${t.dtype}, shape=[${shape.join(', ')}]${grad})`;
 }
