@@ -1,1 +1,2 @@
 export {};
+export * from './plot/index.js';
