@@ -1,2 +1,6 @@
 export {};
 export * from './plot/index.js';
+export * from './schedules.js';
+export * from './schedulers/base.js';
+export * from './schedulers/ddpm.js';
+export * from './schedulers/ddim.js';

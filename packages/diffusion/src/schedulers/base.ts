@@ -1,0 +1,193 @@
+/**
+ * What DDPM and DDIM schedulers share: the noise schedule, timestep spacing for sampling with fewer steps,
+ * the forward process (`addNoise`), and conversions between the three things a network may predict.
+ *
+ * Interface after diffusers: `setTimesteps(n)`, `step(modelOutput, t, sample, rng)`, `addNoise(x0, noise, t)`.
+ * Browser-safe.
+ */
+import { full, fromTypedArray, randn, Tensor, type Generator } from '@oclt/tensor';
+import { NoiseSchedule, type NoiseScheduleConfig } from '../schedules.js';
+
+/** What the network predicts: the noise eps, the clean sample x0, or the velocity v = sqrt(abar) eps - sqrt(1-abar) x0. */
+export type PredictionType = 'epsilon' | 'sample' | 'v_prediction';
+
+/** How `setTimesteps(n)` picks n of the T training timesteps (Lin et al. 2023, Table 2; diffusers names). */
+export type TimestepSpacing = 'linspace' | 'leading' | 'trailing';
+
+export interface SchedulerConfig extends NoiseScheduleConfig {
+  predictionType?: PredictionType;
+  timestepSpacing?: TimestepSpacing;
+  /** Added to every timestep with 'leading' spacing (diffusers' steps_offset; default 0). */
+  stepsOffset?: number;
+  /** Clip the predicted x0 to [-clipSample, clipSample]; null (default) disables clipping. Use 1 for images in [-1, 1]. */
+  clipSample?: number | null;
+}
+
+export interface SchedulerStepOutput {
+  /** x_{t_prev}, the next (less noisy) sample. */
+  prevSample: Tensor;
+  /** The model's estimate of x0 at this step. */
+  predOriginalSample: Tensor;
+}
+
+/** Options of `step`: pass `noise` to supply the Gaussian draw yourself (then `rng` is not needed). */
+export interface StepOptions {
+  noise?: Tensor;
+}
+
+export type TimestepsLike = number | readonly number[] | Int32Array | Tensor;
+
+/** The n timesteps, in decreasing order, that a sampler with `spacing` visits out of T training steps. */
+export function spacedTimesteps(numTrainTimesteps: number, numInferenceSteps: number, spacing: TimestepSpacing, stepsOffset = 0): Int32Array {
+  const T = numTrainTimesteps;
+  const n = numInferenceSteps;
+  if (!Number.isInteger(n) || n < 1 || n > T) throw new RangeError(`setTimesteps: numInferenceSteps must be an integer in [1, ${T}], got ${n}`);
+  const out = new Int32Array(n);
+  if (spacing === 'linspace') {
+    // round(linspace(0, T-1, n)) reversed
+    for (let i = 0; i < n; i++) out[n - 1 - i] = Math.round(n === 1 ? 0 : ((T - 1) * i) / (n - 1));
+  } else if (spacing === 'leading') {
+    const ratio = Math.floor(T / n);
+    for (let i = 0; i < n; i++) out[n - 1 - i] = i * ratio + stepsOffset;
+  } else if (spacing === 'trailing') {
+    // round(arange(T, 0, -T/n)) - 1: always includes T-1, the step where the forward process is closest to pure noise.
+    const ratio = T / n;
+    for (let i = 0; i < n; i++) out[i] = Math.round(T - i * ratio) - 1;
+  } else {
+    throw new RangeError(`setTimesteps: unknown timestepSpacing '${String(spacing)}', expected 'linspace', 'leading' or 'trailing'`);
+  }
+  for (const t of out) if (t < 0 || t >= T) throw new RangeError(`setTimesteps: spacing '${spacing}' with offset ${stepsOffset} gave timestep ${t} outside [0, ${T})`);
+  return out;
+}
+
+export abstract class SchedulerBase {
+  readonly schedule: NoiseSchedule;
+  readonly predictionType: PredictionType;
+  readonly timestepSpacing: TimestepSpacing;
+  readonly stepsOffset: number;
+  readonly clipSample: number | null;
+  /** The timesteps `step` walks through, decreasing; all T of them until `setTimesteps` is called. */
+  timesteps: Int32Array;
+  numInferenceSteps: number;
+
+  constructor(config: SchedulerConfig = {}) {
+    this.schedule = new NoiseSchedule(config);
+    this.predictionType = config.predictionType ?? 'epsilon';
+    if (!['epsilon', 'sample', 'v_prediction'].includes(this.predictionType)) {
+      throw new RangeError(`${this.constructor.name}: unknown predictionType '${this.predictionType}', expected 'epsilon', 'sample' or 'v_prediction'`);
+    }
+    this.timestepSpacing = config.timestepSpacing ?? 'leading';
+    this.stepsOffset = config.stepsOffset ?? 0;
+    this.clipSample = config.clipSample ?? null;
+    const T = this.schedule.numTrainTimesteps;
+    this.numInferenceSteps = T;
+    this.timesteps = spacedTimesteps(T, T, 'leading', 0);
+  }
+
+  get numTrainTimesteps(): number {
+    return this.schedule.numTrainTimesteps;
+  }
+  get alphasCumprod(): Float64Array {
+    return this.schedule.alphasCumprod;
+  }
+
+  /** Chooses the `n` timesteps that sampling visits (see `spacedTimesteps`). */
+  setTimesteps(n: number): this {
+    this.timesteps = spacedTimesteps(this.numTrainTimesteps, n, this.timestepSpacing, this.stepsOffset);
+    this.numInferenceSteps = n;
+    return this;
+  }
+
+  /** The timestep after `t` in the current sequence, or -1 after the last one. */
+  previousTimestep(t: number): number {
+    const i = this.timesteps.indexOf(t);
+    if (i < 0) throw new RangeError(`${this.constructor.name}.step: timestep ${t} is not in the current timesteps (call setTimesteps first; have ${this.timesteps.length} steps from ${this.timesteps[0]})`);
+    return i + 1 < this.timesteps.length ? this.timesteps[i + 1]! : -1;
+  }
+
+  /** x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) noise (DDPM Eq. 4), t per batch element (or one for all). */
+  addNoise(x0: Tensor, noise: Tensor, t: TimestepsLike): Tensor {
+    checkSameShape('addNoise', x0, noise);
+    const a = this.perSample('addNoise', x0, t, this.schedule.sqrtAlphasCumprod);
+    const s = this.perSample('addNoise', x0, t, this.schedule.sqrtOneMinusAlphasCumprod);
+    return x0.mul(a).add(noise.mul(s));
+  }
+
+  /** The v-prediction target v = sqrt(abar_t) noise - sqrt(1 - abar_t) x0 (Salimans & Ho 2022). */
+  getVelocity(x0: Tensor, noise: Tensor, t: TimestepsLike): Tensor {
+    checkSameShape('getVelocity', x0, noise);
+    const a = this.perSample('getVelocity', x0, t, this.schedule.sqrtAlphasCumprod);
+    const s = this.perSample('getVelocity', x0, t, this.schedule.sqrtOneMinusAlphasCumprod);
+    return noise.mul(a).sub(x0.mul(s));
+  }
+
+  /** The regression target for this prediction type: eps, x0 or v. */
+  trainingTarget(x0: Tensor, noise: Tensor, t: TimestepsLike): Tensor {
+    if (this.predictionType === 'epsilon') return noise;
+    if (this.predictionType === 'sample') return x0;
+    return this.getVelocity(x0, noise, t);
+  }
+
+  /**
+   * Converts a model output at timestep t (one for the whole batch) into (x0, eps) estimates.
+   * epsilon: x0 = (x_t - sqrt(1-abar) eps) / sqrt(abar) (DDPM Eq. 15 solved for x0);
+   * sample: eps = (x_t - sqrt(abar) x0) / sqrt(1-abar); v: x0 = sqrt(abar) x_t - sqrt(1-abar) v, eps = sqrt(abar) v + sqrt(1-abar) x_t.
+   * With clipSample, x0 is clipped and eps re-derived from the clipped x0 so that the two stay consistent.
+   */
+  predictOriginalAndNoise(modelOutput: Tensor, t: number, sample: Tensor): { x0: Tensor; eps: Tensor } {
+    const abar = this.schedule.alphasCumprod[this.schedule.checkT(`${this.constructor.name}.step`, t)]!;
+    const sa = Math.sqrt(abar);
+    const s1 = Math.sqrt(1 - abar);
+    let x0: Tensor;
+    let eps: Tensor;
+    if (this.predictionType === 'epsilon') {
+      eps = modelOutput;
+      x0 = sample.sub(eps.mul(s1)).div(sa);
+    } else if (this.predictionType === 'sample') {
+      x0 = modelOutput;
+      eps = sample.sub(x0.mul(sa)).div(s1);
+    } else {
+      x0 = sample.mul(sa).sub(modelOutput.mul(s1));
+      eps = modelOutput.mul(sa).add(sample.mul(s1));
+    }
+    if (this.clipSample !== null) {
+      x0 = x0.clamp(-this.clipSample, this.clipSample);
+      eps = sample.sub(x0.mul(sa)).div(s1);
+    }
+    return { x0, eps };
+  }
+
+  /** One reverse step from timestep t to the next timestep of the sequence. */
+  abstract step(modelOutput: Tensor, t: number, sample: Tensor, rng?: Generator, opts?: StepOptions): SchedulerStepOutput;
+
+  protected checkStepInputs(modelOutput: Tensor, sample: Tensor): void {
+    checkSameShape(`${this.constructor.name}.step`, modelOutput, sample);
+  }
+
+  protected drawNoise(fn: string, sample: Tensor, rng: Generator | undefined, opts: StepOptions | undefined): Tensor {
+    if (opts?.noise) {
+      checkSameShape(fn, opts.noise, sample);
+      return opts.noise;
+    }
+    if (!rng) throw new Error(`${fn}: a stochastic step needs a seeded Generator (rng) or opts.noise`);
+    return randn(sample.shape, rng, sample.dtype);
+  }
+
+  /** A coefficient per batch element as a tensor of shape [B, 1, 1, ...] (or a 0-d tensor for one shared t). */
+  protected perSample(fn: string, x: Tensor, t: TimestepsLike, table: Float64Array): Tensor {
+    if (typeof t === 'number') return full([], table[this.schedule.checkT(fn, t)]!, x.dtype);
+    const ts = t instanceof Tensor ? t.toTypedArray() : t;
+    const b = x.shape[0];
+    if (ts.length !== b) throw new RangeError(`${fn}: got ${ts.length} timesteps for a batch of ${b} (x shape [${x.shape}])`);
+    const out = x.dtype === 'float64' ? new Float64Array(b) : new Float32Array(b);
+    for (let i = 0; i < b; i++) out[i] = table[this.schedule.checkT(fn, Number(ts[i]))]!;
+    return fromTypedArray(out, [b, ...x.shape.slice(1).map(() => 1)]);
+  }
+}
+
+function checkSameShape(fn: string, a: Tensor, b: Tensor): void {
+  if (!(a instanceof Tensor) || !(b instanceof Tensor)) throw new TypeError(`${fn}: expected Tensors`);
+  if (a.shape.length !== b.shape.length || a.shape.some((d, i) => d !== b.shape[i])) {
+    throw new RangeError(`${fn}: shapes [${a.shape}] and [${b.shape}] must be equal`);
+  }
+}
