@@ -6,6 +6,6 @@ export default defineConfig({
   resolve: { conditions: ['source'] },
   ssr: { resolve: { conditions: ['source'] } },
   test: {
-    projects: ['packages/*', 'bench'],
+    projects: ['packages/*', 'bench', 'docs'],
   },
 });

@@ -1,0 +1,70 @@
+/**
+ * Runs every TypeScript code block of the docs chapters, so the course cannot drift from the code.
+ *
+ * Each chapter's ```ts blocks are concatenated in order into one module (imports hoisted to the top), written to
+ * docs/.generated/, and imported. A block fenced as ```ts no-run is shown but not executed. The blocks check
+ * themselves with node:assert, so a wrong claim in the text fails the test.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { describe, expect, it, vi } from 'vitest';
+
+const docsDir = path.dirname(fileURLToPath(import.meta.url));
+const outDir = path.join(docsDir, '.generated');
+
+export function extractBlocks(markdown: string): string[] {
+  const blocks: string[] = [];
+  const re = /^```(ts|typescript)([^\n]*)\n([\s\S]*?)^```/gm;
+  for (let m = re.exec(markdown); m; m = re.exec(markdown)) {
+    if (!m[2]!.includes('no-run')) blocks.push(m[3]!);
+  }
+  return blocks;
+}
+
+export function assembleModule(blocks: readonly string[]): string {
+  const imports: string[] = [];
+  const body: string[] = [];
+  for (const block of blocks) {
+    const lines = block.split('\n');
+    let i = 0;
+    // Leading import statements (possibly multi-line) are hoisted.
+    while (i < lines.length) {
+      if (/^import\s/.test(lines[i]!)) {
+        let stmt = lines[i]!;
+        while (!/;\s*$/.test(stmt) && i + 1 < lines.length) stmt += '\n' + lines[++i];
+        imports.push(stmt);
+        i++;
+      } else if (lines[i]!.trim() === '' || lines[i]!.startsWith('//')) {
+        body.push(lines[i]!);
+        i++;
+      } else break;
+    }
+    body.push(...lines.slice(i));
+  }
+  return [...new Set(imports), 'export async function run(): Promise<void> {', ...body.map((l) => '  ' + l), '}', ''].join('\n');
+}
+
+const chapters = fs.readdirSync(docsDir).filter((f) => /^\d\d-.+\.md$/.test(f)).sort();
+
+describe('docs code blocks run', () => {
+  it('finds the chapters', () => {
+    expect(chapters.length).toBeGreaterThan(0);
+  });
+  for (const chapter of chapters) {
+    it(chapter, async () => {
+      const blocks = extractBlocks(fs.readFileSync(path.join(docsDir, chapter), 'utf8'));
+      expect(blocks.length).toBeGreaterThan(0);
+      fs.mkdirSync(outDir, { recursive: true });
+      const file = path.join(outDir, chapter.replace(/\.md$/, '.ts'));
+      fs.writeFileSync(file, assembleModule(blocks));
+      const log = vi.spyOn(console, 'log').mockImplementation(() => {});
+      try {
+        const mod = await import(pathToFileURL(file).href);
+        await mod.run();
+      } finally {
+        log.mockRestore();
+      }
+    }, 120_000);
+  }
+});
