@@ -1,1 +1,5 @@
 export {};
+export { backward, gradients, retainGrad, topologicalOrder } from './engine.js';
+export { grad, valueAndGrad, detach } from './functional.js';
+export { gradientTable, sumToShape, type GradientContext, type GradientFn, type GradientTable } from './gradients/index.js';
+export { noGrad, noGradAsync, isGradEnabled, setGradEnabled } from '@oclt/tensor';
