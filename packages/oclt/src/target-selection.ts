@@ -1,0 +1,278 @@
+/**
+ * Oriented calibration: re-drawing the denoising target of each noisy sample from the batch (paper Eq. 8),
+ * optionally re-weighted by label frequency (Eq. 7), kept or refused by a gate on class frequency (T2H, H2T, Full).
+ *
+ * For sample i of a batch with per-sample time t_i and abar_i = alphasCumprod[t_i]:
+ *   logits_ij = -||x_t,i - sqrt(abar_i) x0_j||^2 / (2 (1 - abar_i))  [+ beta * log q(y_j), Eq. 7]
+ *   p_sel(j | i) = softmax_j(logits_ij)          (reference set = the batch, self included; Eq. 8)
+ *   z ~ Categorical(p_sel(. | i)); if z != i and gate(q(y_i), q(y_z)) and t_i < t_cut:
+ *     target_i = (x_t,i - sqrt(abar_i) x0_z) / sqrt(1 - abar_i)     else target_i = eps_i.
+ * The conditioning label of sample i stays y_i; only the regression target changes, so this works for
+ * conditional and unconditional training alike.
+ *
+ * The squared distances come from ||x_t,i||^2 - 2 sqrt(abar_i) <x_t,i, x0_j> + abar_i ||x0_j||^2: one B x B
+ * Gram matrix of dot products (accumulated in float64), never a B x B x D tensor. The division by 2(1 - abar)
+ * (~2e-4 at t = 0) magnifies rounding in the distances, which is why everything after reading the float32
+ * pixels is float64; the row-wise softmax subtracts the row maximum (log-sum-exp).
+ */
+import { Generator, Tensor, fromTypedArray, noGrad, type TypedArray } from '@oclt/tensor';
+
+/**
+ * Which re-drawn targets are kept, comparing label frequencies q of the noisy sample i and the drawn source z:
+ * - 't2h' (noisy Tail to clean Head): keep iff q(y_z) >= q(y_i) (never moves to a rarer class; conditional);
+ * - 'h2t' (noisy Head to clean Tail): keep iff q(y_z) <= q(y_i) (never to a more frequent class; unconditional);
+ * - 'full': always keep; 'none': never (plain denoising; selection still runs, e.g. for diagnostics).
+ * Ties pass, so a swap within a class (or between equally frequent classes) is always allowed.
+ */
+export type TransferGate = 't2h' | 'h2t' | 'full' | 'none';
+
+export const TRANSFER_GATES: readonly TransferGate[] = ['t2h', 'h2t', 'full', 'none'];
+
+/** Whether a target drawn from a sample of frequency `sourceFrequency` may replace that of a sample of `ownFrequency`. */
+export function gateAllows(gate: TransferGate, ownFrequency: number, sourceFrequency: number): boolean {
+  switch (gate) {
+    case 't2h':
+      return sourceFrequency >= ownFrequency;
+    case 'h2t':
+      return sourceFrequency <= ownFrequency;
+    case 'full':
+      return true;
+    case 'none':
+      return false;
+    default:
+      throw new RangeError(`gateAllows: unknown gate '${gate as string}'; expected one of ${TRANSFER_GATES.join(', ')}`);
+  }
+}
+
+/** Per-sample times, labels: a Tensor, a typed array or a plain array of integers. */
+export type IntegerList = Tensor | ArrayLike<number>;
+
+export interface SelectTargetsInput {
+  /** Clean samples x0 [B, ...] of the batch (the reference set). */
+  x0: Tensor;
+  /** Noisy samples x_t,i = sqrt(abar_i) x0_i + sqrt(1 - abar_i) eps_i, same shape as x0. */
+  xt: Tensor;
+  /** The noise eps [B, ...] that made xt (the default target). */
+  noise: Tensor;
+  /** Per-sample timestep t_i (0-indexed into alphasCumprod), length B. */
+  timesteps: IntegerList;
+  /** abar_t for t = 0..T-1, each in (0, 1). */
+  alphasCumprod: ArrayLike<number> | Tensor;
+  /** Class labels y_i of the batch, length B (used by the gate and by beta; not by the kernel). */
+  labels: IntegerList;
+  /** q(y) of the training set, indexed by label (see `classFrequencies`). */
+  classFrequencies: ArrayLike<number>;
+  gate: TransferGate;
+  /** Transfer cut time: targets may change only for t_i < cutTime (default: no cut). Rows at or above it are skipped. */
+  cutTime?: number;
+  /** Eq. 7 exponent: kernel weights multiplied by q(y_j)^beta (default 0: the plain kernel). */
+  beta?: number;
+  /** Draws z; one uniform per row below the cut time, in row order. */
+  gen: Generator;
+}
+
+export interface TargetSelection {
+  /** The regression targets [B, ...] (dtype of `noise`); row i is exactly eps_i where nothing was transferred. */
+  targets: Tensor;
+  /** z_i, the drawn source index (i itself is possible); -1 for rows at or above the cut time (not drawn). */
+  selectedIndex: Int32Array;
+  /** 1 where the target was replaced: z_i != i and the gate allowed it (and t_i < cutTime). */
+  transferred: Uint8Array;
+  /** Entropy (nats) of p_sel(. | i); 0 for rows not drawn. */
+  selectionEntropy: Float64Array;
+  /** p_sel(i | i), the probability of keeping the own source; 1 - this is Fig. 7's transfer probability. 1 for rows not drawn. */
+  selfProbability: Float64Array;
+}
+
+/** Flat float data of a tensor without copying when it is already contiguous. */
+function flatData(t: Tensor): TypedArray {
+  return t.isContiguous ? t.dataSync() : t.toTypedArray();
+}
+
+function toNumbers(caller: string, field: string, values: IntegerList | ArrayLike<number>, length?: number): ArrayLike<number> {
+  const out = values instanceof Tensor ? values.toTypedArray() : values;
+  if (length !== undefined && out.length !== length) throw new RangeError(`${caller}: ${field} has ${out.length} entries, expected ${length} (the batch size)`);
+  return out;
+}
+
+/** Checks a batch of samples [B, ...] and returns B and the per-sample size D. */
+function batchGeometry(caller: string, tensors: Record<string, Tensor>): { batch: number; dim: number } {
+  const entries = Object.entries(tensors);
+  const [firstName, first] = entries[0]!;
+  if (!(first instanceof Tensor) || first.ndim < 1) throw new RangeError(`${caller}: ${firstName} must be a Tensor [B, ...]`);
+  for (const [name, t] of entries) {
+    if (!(t instanceof Tensor)) throw new RangeError(`${caller}: ${name} must be a Tensor`);
+    if (t.shape.length !== first.shape.length || t.shape.some((s, k) => s !== first.shape[k])) {
+      throw new RangeError(`${caller}: ${name} has shape [${t.shape}], expected the shape of ${firstName} [${first.shape}]`);
+    }
+    if (t.dtype !== 'float32' && t.dtype !== 'float64') throw new RangeError(`${caller}: ${name} must be floating, got ${t.dtype}`);
+  }
+  const batch = first.shape[0]!;
+  return { batch, dim: batch === 0 ? 0 : first.size / batch };
+}
+
+/** abar_i = alphasCumprod[t_i] for every row, validated. */
+export function alphaBarPerSample(caller: string, timesteps: ArrayLike<number>, alphasCumprod: ArrayLike<number>): Float64Array {
+  const out = new Float64Array(timesteps.length);
+  for (let i = 0; i < timesteps.length; i++) {
+    const t = timesteps[i]!;
+    if (!Number.isInteger(t) || t < 0 || t >= alphasCumprod.length) throw new RangeError(`${caller}: timestep ${t} of row ${i} is outside [0, ${alphasCumprod.length})`);
+    const abar = alphasCumprod[t]!;
+    if (!(abar > 0 && abar < 1)) throw new RangeError(`${caller}: alphasCumprod[${t}] = ${abar}; the kernel needs 0 < abar < 1`);
+    out[i] = abar;
+  }
+  return out;
+}
+
+/**
+ * The Eq. 8 kernel logits (Eq. 7 with `logPrior`) for the given rows, as a float64 [rows.length x B] matrix:
+ *   logits[r][j] = -||xt_i - sqrt(abar_i) x0_j||^2 / (2 (1 - abar_i)) + logPrior[j],  i = rows[r].
+ * xt and x0 are row-major [B, D] arrays; alphaBar[i] belongs to row i.
+ */
+export function selectionLogits(xt: ArrayLike<number>, x0: ArrayLike<number>, batch: number, dim: number, alphaBar: ArrayLike<number>, rows: ArrayLike<number>, logPrior?: ArrayLike<number>): Float64Array {
+  const x0SquaredNorm = new Float64Array(batch);
+  for (let j = 0; j < batch; j++) x0SquaredNorm[j] = dot(x0, j * dim, x0, j * dim, dim);
+  const logits = new Float64Array(rows.length * batch);
+  for (let r = 0; r < rows.length; r++) {
+    const i = rows[r]!;
+    const abar = alphaBar[i]!;
+    const scale = Math.sqrt(abar);
+    const inv2Var = 1 / (2 * (1 - abar));
+    const xtSquaredNorm = dot(xt, i * dim, xt, i * dim, dim);
+    for (let j = 0; j < batch; j++) {
+      const distance2 = xtSquaredNorm - 2 * scale * dot(xt, i * dim, x0, j * dim, dim) + abar * x0SquaredNorm[j]!;
+      // Rounding can make a tiny distance negative; a distance is never negative.
+      logits[r * batch + j] = -Math.max(distance2, 0) * inv2Var + (logPrior ? logPrior[j]! : 0);
+    }
+  }
+  return logits;
+}
+
+/** <a[aOff .. aOff+n), b[bOff .. bOff+n)> accumulated in float64 with four partial sums. */
+function dot(a: ArrayLike<number>, aOff: number, b: ArrayLike<number>, bOff: number, n: number): number {
+  let s0 = 0;
+  let s1 = 0;
+  let s2 = 0;
+  let s3 = 0;
+  let k = 0;
+  for (; k + 3 < n; k += 4) {
+    s0 += a[aOff + k]! * b[bOff + k]!;
+    s1 += a[aOff + k + 1]! * b[bOff + k + 1]!;
+    s2 += a[aOff + k + 2]! * b[bOff + k + 2]!;
+    s3 += a[aOff + k + 3]! * b[bOff + k + 3]!;
+  }
+  for (; k < n; k++) s0 += a[aOff + k]! * b[bOff + k]!;
+  return s0 + s1 + (s2 + s3);
+}
+
+/** Row-wise softmax in place (subtracting each row's maximum); returns each row's log-sum-exp. */
+export function softmaxRowsInPlace(values: Float64Array, rows: number, cols: number): Float64Array {
+  const logSumExp = new Float64Array(rows);
+  for (let r = 0; r < rows; r++) {
+    const o = r * cols;
+    let max = -Infinity;
+    for (let j = 0; j < cols; j++) max = Math.max(max, values[o + j]!);
+    let total = 0;
+    for (let j = 0; j < cols; j++) {
+      const e = Math.exp(values[o + j]! - max);
+      values[o + j] = e;
+      total += e;
+    }
+    for (let j = 0; j < cols; j++) values[o + j]! /= total;
+    logSumExp[r] = max + Math.log(total);
+  }
+  return logSumExp;
+}
+
+/** log q(y_j)^beta = beta * log q(y_j) for the batch (Eq. 7); undefined when beta is 0. */
+function logLabelPrior(caller: string, labels: ArrayLike<number>, classFrequencies: ArrayLike<number>, beta: number): Float64Array | undefined {
+  if (beta === 0) return undefined;
+  if (!Number.isFinite(beta)) throw new RangeError(`${caller}: beta must be finite, got ${beta}`);
+  return Float64Array.from(labels, (y) => beta * Math.log(classFrequencies[y]!));
+}
+
+function checkLabels(caller: string, labels: ArrayLike<number>, classFrequencies: ArrayLike<number>): void {
+  for (let i = 0; i < labels.length; i++) {
+    const y = labels[i]!;
+    if (!Number.isInteger(y) || y < 0 || y >= classFrequencies.length) throw new RangeError(`${caller}: label ${y} of row ${i} is outside [0, ${classFrequencies.length}) (the classFrequencies length)`);
+    if (!(classFrequencies[y]! > 0)) throw new RangeError(`${caller}: classFrequencies[${y}] = ${classFrequencies[y]}, but label ${y} occurs in the batch; frequencies must be > 0`);
+  }
+}
+
+/**
+ * p_sel(j | i) of Eq. 8 (Eq. 7 when beta != 0) for every row of a batch, as a float64 B x B row-major matrix.
+ * The self-normalised weights of Eq. 5: sum_j p_sel(j|i) (-eps_j / sqrt(1 - abar_i)) is the exact score of the
+ * batch's Gaussian-smoothed empirical distribution at x_t,i.
+ */
+export function selectionProbabilities(input: Pick<SelectTargetsInput, 'x0' | 'xt' | 'timesteps' | 'alphasCumprod'> & { labels?: IntegerList; classFrequencies?: ArrayLike<number>; beta?: number }): Float64Array {
+  const caller = 'selectionProbabilities';
+  const { batch, dim } = batchGeometry(caller, { x0: input.x0, xt: input.xt });
+  const timesteps = toNumbers(caller, 'timesteps', input.timesteps, batch);
+  const alphaBar = alphaBarPerSample(caller, timesteps, toNumbers(caller, 'alphasCumprod', input.alphasCumprod));
+  const beta = input.beta ?? 0;
+  let logPrior: Float64Array | undefined;
+  if (beta !== 0) {
+    if (!input.labels || !input.classFrequencies) throw new RangeError(`${caller}: beta = ${beta} needs labels and classFrequencies`);
+    const labels = toNumbers(caller, 'labels', input.labels, batch);
+    checkLabels(caller, labels, input.classFrequencies);
+    logPrior = logLabelPrior(caller, labels, input.classFrequencies, beta);
+  }
+  const rows = Int32Array.from({ length: batch }, (_, i) => i);
+  const p = selectionLogits(flatData(input.xt), flatData(input.x0), batch, dim, alphaBar, rows, logPrior);
+  softmaxRowsInPlace(p, batch, batch);
+  return p;
+}
+
+/**
+ * Oriented calibration of one training batch (Eq. 8, Eq. 7 with `beta`, gates T2H / H2T / Full, cut time).
+ * Runs without recording gradients: it only changes the regression targets.
+ */
+export function selectTargets(input: SelectTargetsInput): TargetSelection {
+  const caller = 'selectTargets';
+  return noGrad(() => {
+    const { batch, dim } = batchGeometry(caller, { x0: input.x0, xt: input.xt, noise: input.noise });
+    if (!(input.gen instanceof Generator)) throw new RangeError(`${caller}: gen must be a seeded Generator`);
+    if (!['t2h', 'h2t', 'full', 'none'].includes(input.gate)) throw new RangeError(`${caller}: unknown gate '${input.gate}'; expected one of ${TRANSFER_GATES.join(', ')}`);
+    const timesteps = toNumbers(caller, 'timesteps', input.timesteps, batch);
+    const labels = toNumbers(caller, 'labels', input.labels, batch);
+    const q = input.classFrequencies;
+    checkLabels(caller, labels, q);
+    const alphaBar = alphaBarPerSample(caller, timesteps, toNumbers(caller, 'alphasCumprod', input.alphasCumprod));
+    const cutTime = input.cutTime ?? Infinity;
+    if (!(cutTime >= 0)) throw new RangeError(`${caller}: cutTime must be >= 0, got ${cutTime}`);
+
+    const rows: number[] = [];
+    for (let i = 0; i < batch; i++) if (timesteps[i]! < cutTime) rows.push(i);
+
+    const xt = flatData(input.xt);
+    const x0 = flatData(input.x0);
+    const targetsData = input.noise.toTypedArray(); // a fresh copy: rows not transferred stay eps_i bit for bit
+    const selectedIndex = new Int32Array(batch).fill(-1);
+    const transferred = new Uint8Array(batch);
+    const selectionEntropy = new Float64Array(batch);
+    const selfProbability = new Float64Array(batch).fill(1);
+
+    const logits = selectionLogits(xt, x0, batch, dim, alphaBar, rows, logLabelPrior(caller, labels, q, input.beta ?? 0));
+    const probabilities = Float64Array.from(logits);
+    const logSumExp = softmaxRowsInPlace(probabilities, rows.length, batch);
+
+    for (let r = 0; r < rows.length; r++) {
+      const i = rows[r]!;
+      const p = probabilities.subarray(r * batch, (r + 1) * batch);
+      // H = -sum p log p = logSumExp - sum p * logit (no log of underflowed zeros).
+      let expectedLogit = 0;
+      for (let j = 0; j < batch; j++) if (p[j]! > 0) expectedLogit += p[j]! * logits[r * batch + j]!;
+      selectionEntropy[i] = Math.max(0, logSumExp[r]! - expectedLogit);
+      selfProbability[i] = p[i]!;
+      const z = input.gen.categorical(p);
+      selectedIndex[i] = z;
+      if (z === i || !gateAllows(input.gate, q[labels[i]!]!, q[labels[z]!]!)) continue;
+      transferred[i] = 1;
+      const scale = Math.sqrt(alphaBar[i]!);
+      const invSigma = 1 / Math.sqrt(1 - alphaBar[i]!);
+      for (let k = 0; k < dim; k++) targetsData[i * dim + k] = (xt[i * dim + k]! - scale * x0[z * dim + k]!) * invSigma;
+    }
+    const targets = fromTypedArray(targetsData, input.noise.shape);
+    return { targets, selectedIndex, transferred, selectionEntropy, selfProbability };
+  });
+}
