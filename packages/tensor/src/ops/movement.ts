@@ -160,6 +160,10 @@ export function normalizeSlices(op: string, t: Tensor, specs: readonly SliceSpec
     }
     const step = spec[2] ?? 1;
     if (!Number.isInteger(step) || step === 0) throw new TensorError(op, `step must be a non-zero integer, got ${step} on axis ${i}`);
+    // A fractional bound would put the view's offset between elements.
+    for (const b of [spec[0], spec[1]]) {
+      if (b != null && !Number.isInteger(b)) throw new TensorError(op, `start and stop must be integers or null, got ${b} on axis ${i}`);
+    }
     const clampIdx = (v: number, lo: number, hi: number) => Math.min(Math.max(v < 0 ? v + dim : v, lo), hi);
     if (step > 0) {
       const start = clampIdx(spec[0] ?? 0, 0, dim);
@@ -184,7 +188,7 @@ export function slice(t: Tensor, specs: readonly SliceSpec[]): Tensor {
 
 export function narrow(t: Tensor, axis: number, start: number, length: number): Tensor {
   const a = normalizeAxis('narrow', axis, t.ndim);
-  if (start < 0 || length < 0 || start + length > t.shape[a]!) {
+  if (!Number.isInteger(start) || !Number.isInteger(length) || start < 0 || length < 0 || start + length > t.shape[a]!) {
     throw new TensorError('narrow', `range [${start}, ${start + length}) is out of bounds for axis ${a} of size ${t.shape[a]}`);
   }
   const specs: SliceSpec[] = t.shape.map(() => null);
