@@ -1,2 +1,4 @@
 /** Node-only parts of @oclt/diffusion (file system, PNG encoding): import from '@oclt/diffusion/node'. */
 export { encodePng, savePng } from './plot/png-node.js';
+export * from './node/idx-node.js';
+export * from './node/fashion-mnist.js';
