@@ -2,3 +2,4 @@
 export { encodePng, savePng } from './plot/png-node.js';
 export * from './node/idx-node.js';
 export * from './node/fashion-mnist.js';
+export * from './node/checkpoint.js';
