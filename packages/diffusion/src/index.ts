@@ -7,3 +7,4 @@ export * from './schedulers/ddim.js';
 export * from './data/idx.js';
 export * from './data/dataset.js';
 export * from './data/toy.js';
+export * from './metrics/index.js';

@@ -1,0 +1,7 @@
+/** Generative metrics: FID, KID, Inception-style score, improved precision/recall, per-class FID. */
+export * from './linalg.js';
+export * from './fid.js';
+export * from './kid.js';
+export * from './inception-score.js';
+export * from './pairwise.js';
+export * from './per-class-fid.js';
