@@ -29,13 +29,19 @@ export function erf(x: number): number {
   return x < 0 ? -r : r;
 }
 
+/** Rounds to the nearest integer, ties to even (NumPy and PyTorch; Math.round rounds ties up). */
+function roundHalfEven(x: number): number {
+  const r = Math.round(x);
+  return r - x === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
 const SQRT1_2 = Math.SQRT1_2;
 export const UNARY_FNS: Record<string, (x: number) => number> = {
   neg: (x) => -x,
   abs: Math.abs,
   square: (x) => x * x,
   sign: (x) => (x > 0 ? 1 : x < 0 ? -1 : x),
-  relu: (x) => (x > 0 ? x : 0),
+  relu: (x) => (x > 0 || Number.isNaN(x) ? x : 0), // NaN propagates, as in PyTorch
   exp: Math.exp,
   log: Math.log,
   sqrt: Math.sqrt,
@@ -52,7 +58,7 @@ export const UNARY_FNS: Record<string, (x: number) => number> = {
   erf,
   floor: Math.floor,
   ceil: Math.ceil,
-  round: Math.round,
+  round: roundHalfEven,
   logicalNot: (x) => (x ? 0 : 1),
 };
 
