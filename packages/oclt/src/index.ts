@@ -1,1 +1,7 @@
 export {};
+export * from './long-tailed-dataset.js';
+export * from './samplers.js';
+export * from './target-selection.js';
+export * from './cbdm.js';
+export * from './theory.js';
+export * from './diagnostics.js';
