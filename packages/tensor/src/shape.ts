@@ -47,9 +47,9 @@ export function checkShape(op: string, shape: Shape): number[] {
   return [...shape];
 }
 
-/** Normalises a possibly negative axis for a tensor of rank `ndim`. */
+/** Normalises a possibly negative axis for a tensor of rank `ndim` (a 0-d tensor has no axes, like NumPy). */
 export function normalizeAxis(op: string, axis: number, ndim: number): number {
-  if (!Number.isInteger(axis) || axis < -ndim || axis >= Math.max(ndim, 1)) {
+  if (!Number.isInteger(axis) || axis < -ndim || axis >= ndim) {
     throw new TensorError(op, `axis ${axis} is out of range for a tensor of rank ${ndim}`);
   }
   return axis < 0 ? axis + ndim : axis;

@@ -62,8 +62,8 @@ export function logsumexp(t: Tensor, axes?: number | readonly number[], keepdims
   const x = t.astype(floatDType(t.dtype));
   const ax = normalizeAxes('logsumexp', axes, t.ndim);
   const mRaw = max(x.detach(), ax, true);
-  // Rows that are all -Infinity would give NaN from (-inf) - (-inf): shift them by 0 instead.
-  const m = where(mRaw.gt(-Infinity), mRaw, 0);
+  // A row whose max is infinite would give NaN from inf - inf: shift it by 0 instead (the sum is then 0 or inf).
+  const m = where(mRaw.abs().lt(Infinity), mRaw, 0);
   const s = log(sum(exp(sub(x, m)), ax, true));
   const out = add(s, m);
   return keepdims ? out : reshape(out, reducedShape(t.shape, ax, false));

@@ -19,8 +19,9 @@ function softmaxKernel(log: boolean): KernelFn {
       let s = 0;
       for (let k = 0; k < inner; k++) s += Math.exp(data[base + k]! - m);
       if (log) {
-        const ls = Math.log(s) + m;
-        for (let k = 0; k < inner; k++) out[base + k] = data[base + k]! - ls;
+        // (x - m) - log(s), not x - (m + log(s)): the latter loses the low bits of log(s) when |m| is large.
+        const ls = Math.log(s);
+        for (let k = 0; k < inner; k++) out[base + k] = data[base + k]! - m - ls;
       } else {
         for (let k = 0; k < inner; k++) out[base + k] = Math.exp(data[base + k]! - m) / s;
       }
