@@ -1,0 +1,124 @@
+/**
+ * The runtime of the fast cpu kernels: one emitted WebAssembly module, one shared memory, a bump allocator
+ * (arena) reset by every kernel call, and the thread pool.
+ *
+ * Memory map (bytes): [0, 64 KiB) control slots of the helper threads; then one GEMM scratch area per thread;
+ * then the arena, grown on demand. Addresses stay below 2 GiB so signed i32 comparisons in the kernels are safe.
+ */
+import { ModuleBuilder } from './emitter.js';
+import { emitGemmFunctions, GEMM_SCRATCH_BYTES } from './gemm-emit.js';
+import { emitVectorFunctions } from './vector-emit.js';
+import { SLOT_BYTES, ThreadPool, type Call, type WorkerSpawner } from './pool.js';
+
+const PAGE = 65536;
+const MAX_PAGES = 32768; // 2 GiB
+const CTRL_BYTES = 65536;
+export const MAX_THREADS = Math.min(16, CTRL_BYTES / SLOT_BYTES);
+
+export type WasmExports = Record<string, (...args: number[]) => number | void>;
+
+/** True where the engine accepts relaxed SIMD (f32x4.relaxed_madd). */
+export function relaxedSimdSupported(): boolean {
+  const m = new ModuleBuilder();
+  const f = m.func('t', ['v128', 'v128', 'v128'], ['v128']);
+  f.get(f.param(0)).get(f.param(1)).get(f.param(2)).op('f32x4.relaxed_madd');
+  m.export(f);
+  try {
+    return WebAssembly.validate(m.encode());
+  } catch {
+    return false;
+  }
+}
+
+/** True where the engine accepts fixed-width SIMD and shared memory (Node >= 16, current browsers). */
+export function simdSupported(): boolean {
+  const m = new ModuleBuilder();
+  m.importMemory({ module: 'env', name: 'memory', initialPages: 1, maximumPages: 1, shared: true });
+  const f = m.func('t', ['i32'], ['v128']);
+  f.get(f.param(0)).op('v128.load');
+  m.export(f);
+  return typeof SharedArrayBuffer !== 'undefined' && WebAssembly.validate(m.encode());
+}
+
+const align64 = (n: number) => (n + 63) & ~63;
+
+export class WasmRuntime {
+  readonly memory: WebAssembly.Memory;
+  readonly module: WebAssembly.Module;
+  readonly exports: WasmExports;
+  private readonly arenaBase: number;
+  private arenaTop: number;
+  private pool: ThreadPool | null = null;
+  /** Threads used by kernels, the calling one included. */
+  threads = 1;
+
+  constructor(
+    readonly relaxed: boolean,
+    readonly maxThreads: number,
+    private readonly spawner: WorkerSpawner | null,
+  ) {
+    const scratchBytes = align64(GEMM_SCRATCH_BYTES);
+    this.arenaBase = CTRL_BYTES + maxThreads * scratchBytes;
+    const initialPages = Math.ceil((this.arenaBase + 16 * 2 ** 20) / PAGE);
+    this.memory = new WebAssembly.Memory({ initial: initialPages, maximum: MAX_PAGES, shared: true });
+    const mb = new ModuleBuilder().importMemory({ module: 'env', name: 'memory', initialPages, maximumPages: MAX_PAGES, shared: true });
+    emitGemmFunctions(mb, relaxed);
+    emitVectorFunctions(mb);
+    this.module = new WebAssembly.Module(mb.encode());
+    const instance = new WebAssembly.Instance(this.module, { env: { memory: this.memory } });
+    this.exports = instance.exports as unknown as WasmExports;
+    this.arenaTop = this.arenaBase;
+  }
+
+  /** GEMM scratch of thread t. */
+  scratch(t: number): number {
+    return CTRL_BYTES + t * align64(GEMM_SCRATCH_BYTES);
+  }
+
+  /** Frees everything the arena handed out (call at the start of every kernel). */
+  reset(): void {
+    this.arenaTop = this.arenaBase;
+  }
+
+  /** `bytes` of arena memory, 64-byte aligned, growing the memory when needed. Returns the byte address. */
+  alloc(bytes: number): number {
+    const p = this.arenaTop;
+    const top = p + align64(Math.max(bytes, 0));
+    if (top > MAX_PAGES * PAGE) throw new Error(`cpu wasm kernels: need ${top} bytes of memory, more than the 2 GiB limit`);
+    const have = this.memory.buffer.byteLength;
+    if (top > have) this.memory.grow(Math.ceil((top - have) / PAGE));
+    this.arenaTop = top;
+    return p;
+  }
+
+  /** Copies float32 values into fresh arena memory. */
+  put(values: ArrayLike<number>): number {
+    const p = this.alloc(values.length * 4);
+    this.f32(p, values.length).set(values);
+    return p;
+  }
+
+  /** A float32 view of arena memory (make views after the last `alloc` of a call: growing replaces the buffer). */
+  f32(p: number, n: number): Float32Array {
+    return new Float32Array(this.memory.buffer, p, n);
+  }
+
+  /** Runs per-thread call lists; list 0 runs on the calling thread. */
+  run(perThread: readonly (readonly Call[])[]): void {
+    const lists = perThread.filter((l, i) => i === 0 || l.length > 0);
+    if (lists.length === 1) {
+      for (const c of lists[0]!) this.exports[c.fn]!(...c.args);
+      return;
+    }
+    if (!this.pool) {
+      if (!this.spawner) throw new Error('cpu wasm kernels: no worker support on this platform');
+      this.pool = new ThreadPool(this.spawner, this.module, this.memory, this.exports, 0, this.maxThreads - 1);
+    }
+    this.pool.run(perThread);
+  }
+
+  terminate(): void {
+    this.pool?.terminate();
+    this.pool = null;
+  }
+}
