@@ -5,3 +5,4 @@ export * from './target-selection.js';
 export * from './cbdm.js';
 export * from './theory.js';
 export * from './diagnostics.js';
+export * from './recipes.js';

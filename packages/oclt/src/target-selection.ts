@@ -112,7 +112,7 @@ function batchGeometry(caller: string, tensors: Record<string, Tensor>): { batch
 }
 
 /** abar_i = alphasCumprod[t_i] for every row, validated. */
-export function alphaBarPerSample(caller: string, timesteps: ArrayLike<number>, alphasCumprod: ArrayLike<number>): Float64Array {
+function alphaBarPerSample(caller: string, timesteps: ArrayLike<number>, alphasCumprod: ArrayLike<number>): Float64Array {
   const out = new Float64Array(timesteps.length);
   for (let i = 0; i < timesteps.length; i++) {
     const t = timesteps[i]!;

@@ -1,0 +1,88 @@
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { Generator, fromTypedArray, randn } from '@oclt/tensor';
+import { parseRecipe, recipeGate, recipeName, setupRecipe } from './recipes.js';
+import { selectTargets } from './target-selection.js';
+import { countClasses, longTailedClassCounts } from './long-tailed-dataset.js';
+import { linearAlphasCumprod, makeNoisyBatch } from './test-helpers.js';
+
+const abarTable = linearAlphasCumprod(1000);
+const labels = Int32Array.from(longTailedClassCounts(200, 4, 0.05).flatMap((n, c) => new Array<number>(n).fill(c)));
+
+describe('recipes', () => {
+  it('parses the ablation grid and round-trips through recipeName', () => {
+    expect(parseRecipe('t2h')).toEqual({ method: 't2h', batchResample: false, conditional: true });
+    expect(parseRecipe('h2t+resample+uncond')).toEqual({ method: 'h2t', batchResample: true, conditional: false });
+    expect(parseRecipe('beta:-1+gate=h2t+cut=600')).toEqual({ method: 'beta', beta: -1, betaGate: 'h2t', cutTime: 600, batchResample: false, conditional: true });
+    fc.assert(
+      fc.property(
+        fc.constantFrom('baseline', 'cbdm', 't2h', 'h2t', 'full', 'beta:1', 'beta:-0.5'),
+        fc.boolean(),
+        fc.option(fc.integer({ min: 0, max: 999 }), { nil: undefined }),
+        fc.boolean(),
+        (method, resample, cut, uncond) => {
+          const transfers = !['baseline', 'cbdm'].includes(method);
+          const spec = method + (resample ? '+resample' : '') + (cut !== undefined && transfers ? `+cut=${cut}` : '') + (uncond && method !== 'cbdm' ? '+uncond' : '');
+          expect(recipeName(parseRecipe(spec))).toBe(spec);
+        },
+      ),
+      { numRuns: 40 },
+    );
+  });
+
+  it('refuses what makes no sense, saying why', () => {
+    expect(() => parseRecipe('t2hh')).toThrow(/unknown method 't2hh'/);
+    expect(() => parseRecipe('beta')).toThrow(/needs a number/);
+    expect(() => parseRecipe('cbdm+uncond')).toThrow(/needs conditional/);
+    expect(() => parseRecipe('baseline+cut=500')).toThrow(/cut time only applies/);
+    expect(() => parseRecipe('t2h+fast')).toThrow(/unknown flag '\+fast'/);
+    expect(() => parseRecipe('t2h+gate=h2t')).toThrow(/only for method 'beta'/);
+  });
+
+  it('baseline and cbdm keep targets; t2h/h2t/full/beta replace them exactly like selectTargets', () => {
+    const gen = new Generator(4);
+    const base = setupRecipe('baseline', { labels, numClasses: 4, batchSize: 8, alphasCumprod: abarTable, gen });
+    expect(base.replaceTargets).toBeUndefined();
+    expect(base.extraLoss).toBeUndefined();
+    expect(recipeGate(parseRecipe('beta:1'))).toBe('full');
+    const setup = setupRecipe('beta:1+gate=t2h+cut=800', { labels, numClasses: 4, batchSize: 8, alphasCumprod: abarTable, gen });
+    const indices = setup.sampler.nextBatch();
+    const x0 = randn([8, 5], gen);
+    const batch = makeNoisyBatch(x0, Int32Array.from({ length: 8 }, () => gen.integer(0, 1000)), abarTable, gen);
+    const batchLabels = Array.from(indices, (i) => labels[i]!);
+    const viaHook = setup.replaceTargets!({ ...batch, labels: batchLabels, gen: new Generator(77) });
+    const q = Float64Array.from(countClasses(labels, 4), (n) => n / labels.length);
+    const direct = selectTargets({ ...batch, labels: batchLabels, alphasCumprod: abarTable, classFrequencies: q, gate: 't2h', cutTime: 800, beta: 1, gen: new Generator(77) });
+    expect(Array.from(viaHook.selectedIndex)).toEqual(Array.from(direct.selectedIndex));
+    expect(Array.from(viaHook.targets.toTypedArray())).toEqual(Array.from(direct.targets.toTypedArray()));
+  });
+
+  it('+resample gives balanced batches; without it batches follow the long-tailed data', () => {
+    const gen = new Generator(5);
+    const resampled = setupRecipe('t2h+resample', { labels, numClasses: 4, batchSize: 8, alphasCumprod: abarTable, gen });
+    const plain = setupRecipe('t2h', { labels, numClasses: 4, batchSize: 8, alphasCumprod: abarTable, gen });
+    const tally = (s: typeof plain) => countClasses(Array.from({ length: 50 }, () => Array.from(s.sampler.nextBatch(), (i) => labels[i]!)).flat(), 4);
+    expect(tally(resampled)).toEqual([100, 100, 100, 100]);
+    const p = tally(plain);
+    expect(p[0]).toBeGreaterThan(4 * p[3]!);
+  });
+
+  it('cbdm adds a loss from a second forward with y\' ~ q(y)', () => {
+    const gen = new Generator(6);
+    const setup = setupRecipe('cbdm', { labels, numClasses: 4, batchSize: 4, alphasCumprod: abarTable, gen });
+    const xt = randn([4, 3], gen);
+    const timesteps = fromTypedArray(Int32Array.from([0, 250, 500, 999]), [4]);
+    let calls = 0;
+    const denoiser = (x: typeof xt) => {
+      calls++;
+      return x.mul(2);
+    };
+    const loss = setup.extraLoss!({ denoiser, xt, timesteps, prediction: xt.mul(3), gen });
+    expect(calls).toBe(1);
+    // e_y - e_y' = x: per element (1 + 1/4) x^2 w_t, w_t = t / 1000, mean over 12 elements.
+    const x = xt.toTypedArray();
+    let expected = 0;
+    for (let i = 0; i < 4; i++) for (let k = 0; k < 3; k++) expected += 1.25 * x[i * 3 + k]! ** 2 * ([0, 250, 500, 999][i]! / 1000);
+    expect(loss!.item()).toBeCloseTo(expected / 12, 5);
+  });
+});

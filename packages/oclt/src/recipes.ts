@@ -1,0 +1,168 @@
+/**
+ * Training recipes: the paper's ablation grid (Table 1, Fig. 5, Fig. 7 right) as one small config, turned into
+ * the pieces a diffusion trainer needs: a batch sampler, a per-batch target-replacement hook (Eq. 8 / Eq. 7)
+ * and an added-loss hook (CBDM).
+ *
+ * Recipe strings: `<method>[+resample][+cut=<t>][+uncond][+gate=<gate>]`, where method is one of
+ *   baseline | cbdm | t2h | h2t | full | beta:<value>
+ * e.g. `t2h`, `h2t+resample+uncond`, `t2h+resample+cut=700`, `beta:-1+resample+uncond`, `beta:1+gate=t2h`.
+ * `+resample` draws exactly class-balanced batches (the paper's Batch Re-sample); `+cut=<t>` allows transfers
+ * only for t < cut; `+uncond` trains without labels (CBDM needs labels, so `cbdm+uncond` is refused).
+ */
+import { Generator, Tensor } from '@oclt/tensor';
+import { cbdmLoss, type CbdmOptions, type ConditionalDenoiser } from './cbdm.js';
+import { classFrequencies as frequenciesOf, countClasses, type Labels } from './long-tailed-dataset.js';
+import { makeBatchSampler, type BatchSampler, type SamplerKind } from './samplers.js';
+import { selectTargets, TRANSFER_GATES, type TargetSelection, type TransferGate } from './target-selection.js';
+
+export type RecipeMethod = 'baseline' | 'cbdm' | 't2h' | 'h2t' | 'full' | 'beta';
+
+export interface TrainingRecipe {
+  method: RecipeMethod;
+  /** Eq. 7 exponent, only for method 'beta'. */
+  beta?: number;
+  /** The gate of the beta variant (default 'full': no gate); t2h/h2t/full fix their own gate. */
+  betaGate?: TransferGate;
+  /** Batch Re-sample: class-balanced batches instead of plain shuffled ones. */
+  batchResample: boolean;
+  /** Transfers only for t < cutTime. */
+  cutTime?: number;
+  /** Conditional (labels fed to the model) or unconditional training. */
+  conditional: boolean;
+  /** CBDM settings (method 'cbdm'). */
+  cbdm?: CbdmOptions;
+}
+
+const METHODS: readonly RecipeMethod[] = ['baseline', 'cbdm', 't2h', 'h2t', 'full', 'beta'];
+
+/** Parses a recipe string (see the module comment) or checks a recipe object. */
+export function parseRecipe(spec: string | TrainingRecipe): TrainingRecipe {
+  if (typeof spec !== 'string') return validateRecipe({ ...spec });
+  const [head, ...flags] = spec.trim().split('+');
+  const [name, betaText] = head!.split(':');
+  if (!METHODS.includes(name as RecipeMethod)) throw new RangeError(`parseRecipe: unknown method '${name}' in '${spec}'; expected one of baseline, cbdm, t2h, h2t, full, beta:<value>`);
+  const recipe: TrainingRecipe = { method: name as RecipeMethod, batchResample: false, conditional: true };
+  if (name === 'beta') {
+    if (betaText === undefined || betaText.trim() === '' || !Number.isFinite(Number(betaText))) throw new RangeError(`parseRecipe: 'beta' needs a number, as in beta:1 or beta:-1, got '${head}'`);
+    recipe.beta = Number(betaText);
+  } else if (betaText !== undefined) {
+    throw new RangeError(`parseRecipe: only beta takes a value after ':', got '${head}'`);
+  }
+  for (const flag of flags) {
+    const [key, value] = flag.split('=');
+    if (key === 'resample' && value === undefined) recipe.batchResample = true;
+    else if (key === 'uncond' && value === undefined) recipe.conditional = false;
+    else if (key === 'cond' && value === undefined) recipe.conditional = true;
+    else if (key === 'cut' && value !== undefined) recipe.cutTime = Number(value);
+    else if (key === 'gate' && value !== undefined) recipe.betaGate = value as TransferGate;
+    else throw new RangeError(`parseRecipe: unknown flag '+${flag}' in '${spec}'; expected +resample, +cut=<t>, +uncond, +cond or +gate=<t2h|h2t|full>`);
+  }
+  return validateRecipe(recipe);
+}
+
+function validateRecipe(recipe: TrainingRecipe): TrainingRecipe {
+  if (!METHODS.includes(recipe.method)) throw new RangeError(`parseRecipe: unknown method '${recipe.method as string}'`);
+  if (recipe.method === 'beta' && !Number.isFinite(recipe.beta)) throw new RangeError(`parseRecipe: method 'beta' needs a finite beta, got ${recipe.beta}`);
+  if (recipe.method !== 'beta' && recipe.beta !== undefined) throw new RangeError(`parseRecipe: beta is only for method 'beta' (got method '${recipe.method}')`);
+  if (recipe.betaGate !== undefined && (recipe.method !== 'beta' || !TRANSFER_GATES.includes(recipe.betaGate))) {
+    throw new RangeError(`parseRecipe: +gate=${recipe.betaGate} is only for method 'beta', with t2h, h2t, full or none`);
+  }
+  if (recipe.cutTime !== undefined && !(Number.isInteger(recipe.cutTime) && recipe.cutTime >= 0)) throw new RangeError(`parseRecipe: cut time must be a non-negative integer, got ${recipe.cutTime}`);
+  if (recipe.cutTime !== undefined && (recipe.method === 'baseline' || recipe.method === 'cbdm')) throw new RangeError(`parseRecipe: a cut time only applies to target transfer (t2h, h2t, full, beta), not '${recipe.method}'`);
+  if (recipe.method === 'cbdm' && !recipe.conditional) throw new RangeError("parseRecipe: 'cbdm' regularises between labels and needs conditional training; drop +uncond");
+  return recipe;
+}
+
+/** The canonical string of a recipe (parseRecipe(recipeName(r)) gives r back). */
+export function recipeName(recipe: TrainingRecipe): string {
+  let s = recipe.method === 'beta' ? `beta:${recipe.beta}` : recipe.method;
+  if (recipe.betaGate !== undefined) s += `+gate=${recipe.betaGate}`;
+  if (recipe.batchResample) s += '+resample';
+  if (recipe.cutTime !== undefined) s += `+cut=${recipe.cutTime}`;
+  if (!recipe.conditional) s += '+uncond';
+  return s;
+}
+
+/** The gate a recipe's target hook uses, or null when it does not change targets. */
+export function recipeGate(recipe: TrainingRecipe): TransferGate | null {
+  switch (recipe.method) {
+    case 't2h':
+    case 'h2t':
+    case 'full':
+      return recipe.method;
+    case 'beta':
+      return recipe.betaGate ?? 'full';
+    default:
+      return null;
+  }
+}
+
+/** What the trainer hands the target hook for one batch (plain inputs, no trainer types). */
+export interface TargetHookInput {
+  x0: Tensor;
+  xt: Tensor;
+  noise: Tensor;
+  /** int32 [B] or numbers, 0-indexed. */
+  timesteps: Tensor | ArrayLike<number>;
+  /** The true class labels of the batch (also in unconditional training: the gate needs them). */
+  labels: Tensor | ArrayLike<number>;
+  gen: Generator;
+}
+
+/** What the trainer hands the loss hook for one batch. */
+export interface LossHookInput {
+  denoiser: ConditionalDenoiser;
+  xt: Tensor;
+  timesteps: Tensor;
+  /** The model's prediction for the main loss (with its graph). */
+  prediction: Tensor;
+  /** Per sample: whether its label was fed to the model (false where classifier-free guidance dropped it). */
+  labelKept?: ArrayLike<boolean | number>;
+  gen: Generator;
+}
+
+export interface RecipeSetupOptions {
+  /** Labels of the whole training set (indexable by the sampler's indices). */
+  labels: Labels;
+  numClasses: number;
+  batchSize: number;
+  alphasCumprod: ArrayLike<number>;
+  /** Seeds the batch sampler. */
+  gen: Generator;
+  /** Which balanced sampler +resample uses (default 'exactly-balanced'; the released code's is 'class-balanced'). */
+  resampler?: Exclude<SamplerKind, 'shuffled'>;
+  /** n_c^-alpha for the class-balanced resampler (default 1). */
+  resampleAlpha?: number;
+}
+
+export interface RecipeSetup {
+  recipe: TrainingRecipe;
+  /** q(y) of the training set (what the gate and beta use). */
+  classFrequencies: Float64Array;
+  sampler: BatchSampler;
+  /** Replaces the regression targets of a batch (Eq. 8 / Eq. 7); absent when the recipe keeps eps. */
+  replaceTargets?: (input: TargetHookInput) => TargetSelection;
+  /** An added loss term (CBDM); absent otherwise. Returns null when it does not apply to this batch. */
+  extraLoss?: (input: LossHookInput) => Tensor | null;
+}
+
+/** Turns a recipe into a sampler and hooks for the trainer. */
+export function setupRecipe(spec: string | TrainingRecipe, options: RecipeSetupOptions): RecipeSetup {
+  const recipe = parseRecipe(spec);
+  const { labels, numClasses, batchSize, alphasCumprod, gen } = options;
+  const q = frequenciesOf(countClasses(labels, numClasses));
+  const sampler = recipe.batchResample
+    ? makeBatchSampler(options.resampler ?? 'exactly-balanced', labels, numClasses, batchSize, gen, options.resampleAlpha ?? 1)
+    : makeBatchSampler('shuffled', labels, numClasses, batchSize, gen);
+  const setup: RecipeSetup = { recipe, classFrequencies: q, sampler };
+  const gate = recipeGate(recipe);
+  if (gate !== null) {
+    setup.replaceTargets = (input) =>
+      selectTargets({ ...input, alphasCumprod, classFrequencies: q, gate, cutTime: recipe.cutTime, beta: recipe.method === 'beta' ? recipe.beta : 0 });
+  }
+  if (recipe.method === 'cbdm') {
+    const numTimesteps = alphasCumprod.length;
+    setup.extraLoss = (input) => cbdmLoss({ ...input, numTimesteps, numClasses, classFrequencies: q, options: recipe.cbdm });
+  }
+  return setup;
+}
