@@ -1,0 +1,196 @@
+/**
+ * The safetensors format (https://github.com/huggingface/safetensors), encoded and decoded in memory. No Node
+ * built-ins: file I/O lives in safetensors-node.ts.
+ *
+ * Layout of a file:
+ *   8 bytes    N, the header length, an unsigned 64-bit little-endian integer
+ *   N bytes    a UTF-8 JSON object: { "__metadata__"?: { string: string }, "<name>": { "dtype": "F32",
+ *              "shape": [2, 3], "data_offsets": [begin, end] }, ... }, padded with spaces
+ *   rest       the byte buffer; each tensor's row-major little-endian elements lie at [begin, end) of it
+ *
+ * Like the reference implementation we write the header padded to a multiple of 8 bytes and the tensors sorted by
+ * alignment then name (so F64 data stays 8-byte aligned), and on reading we require that the tensors tile the
+ * byte buffer exactly: no overlap, no gap, no trailing bytes. Names are kept as given, so a state dict written
+ * from `Module.stateDict()` has PyTorch's dotted names and opens with `safetensors.torch.load_file`.
+ */
+import { Tensor, fromTypedArray, type DType, type TypedArray } from '@oclt/tensor';
+
+/** safetensors dtype codes for the dtypes we store. BOOL is one byte per element (0 or 1). */
+const CODE_OF: Record<DType, string> = { float32: 'F32', float64: 'F64', int32: 'I32', bool: 'BOOL' };
+const DTYPE_OF: Record<string, DType> = { F32: 'float32', F64: 'float64', I32: 'int32', BOOL: 'bool' };
+const BYTES: Record<DType, number> = { float32: 4, float64: 8, int32: 4, bool: 1 };
+
+/** The reference implementation refuses headers above 100 MB; so do we (a corrupt length must not allocate GBs). */
+const MAX_HEADER_BYTES = 100_000_000;
+const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/** A malformed or truncated safetensors file. `source` names the file, `field` the part that is wrong. */
+export class SafetensorsError extends Error {
+  constructor(
+    readonly source: string,
+    readonly field: string,
+    detail: string,
+  ) {
+    super(`safetensors (${source}): ${field}: ${detail}`);
+    this.name = 'SafetensorsError';
+  }
+}
+
+export interface SafetensorsContent {
+  tensors: Record<string, Tensor>;
+  metadata: Record<string, string>;
+}
+
+/** Serialises named tensors (any layout; they are read row-major) and an optional string map of metadata. */
+export function encodeSafetensors(tensors: Record<string, Tensor>, metadata: Record<string, string> = {}): Uint8Array {
+  const entries = Object.entries(tensors);
+  for (const [name, t] of entries) {
+    if (name === '__metadata__') throw new Error("encodeSafetensors: '__metadata__' is reserved and cannot name a tensor");
+    if (!(t instanceof Tensor)) throw new TypeError(`encodeSafetensors: '${name}' is not a Tensor`);
+  }
+  for (const [k, v] of Object.entries(metadata)) {
+    if (typeof v !== 'string') throw new TypeError(`encodeSafetensors: metadata '${k}' must be a string, got ${typeof v}`);
+  }
+  // Larger elements first, then by name: keeps every tensor aligned to its element size.
+  entries.sort(([a, ta], [b, tb]) => BYTES[tb.dtype] - BYTES[ta.dtype] || (a < b ? -1 : a > b ? 1 : 0));
+  const header: Record<string, unknown> = {};
+  if (Object.keys(metadata).length > 0) header.__metadata__ = metadata;
+  let offset = 0;
+  const datas: TypedArray[] = [];
+  for (const [name, t] of entries) {
+    const data = t.toTypedArray();
+    const nbytes = data.length * BYTES[t.dtype];
+    header[name] = { dtype: CODE_OF[t.dtype], shape: [...t.shape], data_offsets: [offset, offset + nbytes] };
+    datas.push(data);
+    offset += nbytes;
+  }
+  let json = new TextEncoder().encode(JSON.stringify(header));
+  const padded = Math.ceil(json.length / 8) * 8;
+  if (padded !== json.length) {
+    const p = new Uint8Array(padded).fill(0x20);
+    p.set(json);
+    json = p;
+  }
+  const out = new Uint8Array(8 + json.length + offset);
+  const view = new DataView(out.buffer);
+  view.setUint32(0, json.length, true);
+  view.setUint32(4, Math.floor(json.length / 2 ** 32), true);
+  out.set(json, 8);
+  let pos = 8 + json.length;
+  for (const data of datas) {
+    writeLittleEndian(out, pos, data);
+    pos += data.byteLength;
+  }
+  return out;
+}
+
+/**
+ * Parses safetensors bytes into tensors (copies, contiguous, on the current backend) and metadata. Every
+ * structural problem is a `SafetensorsError` that names `source` (a file name, for messages) and the field.
+ */
+export function decodeSafetensors(bytes: Uint8Array, source = '<bytes>'): SafetensorsContent {
+  const fail = (field: string, detail: string): never => {
+    throw new SafetensorsError(source, field, detail);
+  };
+  if (!(bytes instanceof Uint8Array)) fail('input', 'expected a Uint8Array');
+  if (bytes.length < 8) fail('header length', `the file has ${bytes.length} bytes, fewer than the 8-byte header length field (truncated?)`);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const headerLen = view.getUint32(0, true) + view.getUint32(4, true) * 2 ** 32;
+  if (headerLen > MAX_HEADER_BYTES) fail('header length', `${headerLen} bytes exceeds the limit of ${MAX_HEADER_BYTES}`);
+  if (8 + headerLen > bytes.length) fail('header length', `${headerLen} bytes, but only ${bytes.length - 8} bytes follow the length field (truncated?)`);
+  if (headerLen < 2) fail('header length', `${headerLen} bytes is too short for a JSON object`);
+
+  let header: unknown;
+  try {
+    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + headerLen)));
+  } catch (err) {
+    fail('header', `not valid UTF-8 JSON (${(err as Error).message})`);
+  }
+  if (typeof header !== 'object' || header === null || Array.isArray(header)) fail('header', 'must be a JSON object');
+  const entries = Object.entries(header as Record<string, unknown>);
+
+  const metadata: Record<string, string> = {};
+  const rawMeta = (header as Record<string, unknown>).__metadata__;
+  if (rawMeta !== undefined) {
+    if (typeof rawMeta !== 'object' || rawMeta === null || Array.isArray(rawMeta)) fail('__metadata__', 'must be an object of strings');
+    for (const [k, v] of Object.entries(rawMeta as Record<string, unknown>)) {
+      if (typeof v !== 'string') fail(`__metadata__.${k}`, `must be a string, got ${JSON.stringify(v)}`);
+      metadata[k] = v as string;
+    }
+  }
+
+  const dataStart = 8 + headerLen;
+  const bufferLen = bytes.length - dataStart;
+  interface Spec { name: string; dtype: DType; shape: number[]; begin: number; end: number }
+  const specs: Spec[] = [];
+  for (const [name, raw] of entries) {
+    if (name === '__metadata__') continue;
+    const field = `tensor '${name}'`;
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) fail(field, 'must be an object with dtype, shape and data_offsets');
+    const { dtype: code, shape, data_offsets: offsets } = raw as Record<string, unknown>;
+    if (typeof code !== 'string' || !(code in DTYPE_OF)) fail(`${field}.dtype`, `unknown or unsupported dtype ${JSON.stringify(code)} (supported: ${Object.keys(DTYPE_OF).join(', ')})`);
+    if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) fail(`${field}.shape`, `must be an array of non-negative integers, got ${JSON.stringify(shape)}`);
+    if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((o) => Number.isSafeInteger(o) && o >= 0)) {
+      fail(`${field}.data_offsets`, `must be [begin, end] with non-negative integers, got ${JSON.stringify(offsets)}`);
+    }
+    const [begin, end] = offsets as [number, number];
+    if (begin > end) fail(`${field}.data_offsets`, `begin ${begin} is after end ${end}`);
+    if (end > bufferLen) fail(`${field}.data_offsets`, `[${begin}, ${end}] runs past the end of the byte buffer (${bufferLen} bytes; truncated?)`);
+    const dtype = DTYPE_OF[code as string]!;
+    const numel = (shape as number[]).reduce((a, b) => a * b, 1);
+    if (numel * BYTES[dtype] !== end - begin) {
+      fail(`${field}.data_offsets`, `span ${end - begin} bytes, but shape [${(shape as number[]).join(', ')}] of ${code} needs ${numel * BYTES[dtype]}`);
+    }
+    specs.push({ name, dtype, shape: shape as number[], begin, end });
+  }
+
+  // The tensors must tile the byte buffer: sorted by begin, each starts where the previous ended.
+  const sorted = [...specs].sort((a, b) => a.begin - b.begin || a.end - b.end);
+  let expected = 0;
+  let previous: Spec | null = null;
+  for (const s of sorted) {
+    if (s.begin < expected) fail(`tensor '${s.name}'.data_offsets`, `[${s.begin}, ${s.end}] overlaps tensor '${previous!.name}' [${previous!.begin}, ${previous!.end}]`);
+    if (s.begin > expected) fail(`tensor '${s.name}'.data_offsets`, `leaves a gap of ${s.begin - expected} bytes before it (begins at ${s.begin}, expected ${expected})`);
+    expected = s.end;
+    previous = s;
+  }
+  if (expected !== bufferLen) fail('data', `the byte buffer has ${bufferLen} bytes but the tensors cover ${expected} (trailing bytes)`);
+
+  const tensors: Record<string, Tensor> = {};
+  for (const s of specs) {
+    const data = readLittleEndian(bytes.subarray(dataStart + s.begin, dataStart + s.end), s.dtype);
+    if (s.dtype === 'bool') {
+      for (let i = 0; i < data.length; i++) if (data[i]! > 1) fail(`tensor '${s.name}'`, `BOOL element ${i} is ${data[i]}, expected 0 or 1`);
+    }
+    tensors[s.name] = fromTypedArray(data, s.shape);
+  }
+  return { tensors, metadata };
+}
+
+function readLittleEndian(src: Uint8Array, dtype: DType): TypedArray {
+  const n = src.length / BYTES[dtype];
+  if (dtype === 'bool') return src.slice();
+  if (LITTLE_ENDIAN_HOST) {
+    // Copy into a fresh (aligned) buffer, then view it.
+    const buf = new Uint8Array(src.length);
+    buf.set(src);
+    return dtype === 'float32' ? new Float32Array(buf.buffer) : dtype === 'float64' ? new Float64Array(buf.buffer) : new Int32Array(buf.buffer);
+  }
+  const view = new DataView(src.buffer, src.byteOffset, src.byteLength);
+  if (dtype === 'float32') return Float32Array.from({ length: n }, (_, i) => view.getFloat32(4 * i, true));
+  if (dtype === 'float64') return Float64Array.from({ length: n }, (_, i) => view.getFloat64(8 * i, true));
+  return Int32Array.from({ length: n }, (_, i) => view.getInt32(4 * i, true));
+}
+
+function writeLittleEndian(out: Uint8Array, pos: number, data: TypedArray): void {
+  if (LITTLE_ENDIAN_HOST || data instanceof Uint8Array) {
+    out.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), pos);
+    return;
+  }
+  const view = new DataView(out.buffer, out.byteOffset + pos, data.byteLength);
+  for (let i = 0; i < data.length; i++) {
+    if (data instanceof Float32Array) view.setFloat32(4 * i, data[i]!, true);
+    else if (data instanceof Float64Array) view.setFloat64(8 * i, data[i]!, true);
+    else view.setInt32(4 * i, data[i]!, true);
+  }
+}
