@@ -40,6 +40,7 @@ export function convGeometry(op: string, inputShape: readonly number[], weightSh
   if (weightShape.length !== 4) throw new TensorError(op, `weight must be [O, C/groups, kH, kW], got ${fmtShape(weightShape)}`);
   const [n, c, h, w] = inputShape as [number, number, number, number];
   const [o, cg, kh, kw] = weightShape as [number, number, number, number];
+  if (kh < 1 || kw < 1) throw new TensorError(op, `kernel must be at least 1x1, got weight ${fmtShape(weightShape)}`);
   const groups = opts.groups ?? 1;
   if (!Number.isInteger(groups) || groups < 1) throw new TensorError(op, `groups must be a positive integer, got ${groups}`);
   if (c % groups !== 0 || o % groups !== 0) throw new TensorError(op, `channels in (${c}) and out (${o}) must be divisible by groups (${groups})`);
@@ -77,6 +78,7 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null = null, op
 export function conv2dBackwardInput(dy: Tensor, weight: Tensor, geo: ConvGeometry): Tensor {
   floatOperands('conv2dBackwardInput', dy, weight);
   checkDy('conv2dBackwardInput', dy, geo);
+  checkShapeIs('conv2dBackwardInput', 'weight', weight, [geo.o, geo.c / geo.groups, geo.kh, geo.kw]);
   const dtype = promoteTypes(dy.dtype, weight.dtype);
   const out = findKernel('conv2dBackwardInput', [dy, weight]).fn([dy, weight], { geo, dtype });
   return record('conv2dBackwardInput', [dy, weight], { geo }, out);
@@ -86,12 +88,17 @@ export function conv2dBackwardInput(dy: Tensor, weight: Tensor, geo: ConvGeometr
 export function conv2dBackwardWeight(x: Tensor, dy: Tensor, geo: ConvGeometry): Tensor {
   floatOperands('conv2dBackwardWeight', x, dy);
   checkDy('conv2dBackwardWeight', dy, geo);
+  checkShapeIs('conv2dBackwardWeight', 'input', x, [geo.n, geo.c, geo.h, geo.w]);
   const dtype = promoteTypes(dy.dtype, x.dtype);
   const out = findKernel('conv2dBackwardWeight', [x, dy]).fn([x, dy], { geo, dtype });
   return record('conv2dBackwardWeight', [x, dy], { geo }, out);
 }
 
 function checkDy(op: string, dy: Tensor, g: ConvGeometry): void {
-  const want = [g.n, g.o, g.oh, g.ow];
-  if (dy.ndim !== 4 || dy.shape.some((d, i) => d !== want[i])) throw new TensorError(op, `output gradient must have shape ${fmtShape(want)}, got ${fmtShape(dy.shape)}`);
+  checkShapeIs(op, 'output gradient', dy, [g.n, g.o, g.oh, g.ow]);
+}
+
+/** The kernels index by the geometry: a tensor of another shape would be read out of bounds. */
+function checkShapeIs(op: string, what: string, t: Tensor, want: readonly number[]): void {
+  if (t.ndim !== want.length || t.shape.some((d, i) => d !== want[i])) throw new TensorError(op, `${what} must have shape ${fmtShape(want)} (the geometry's), got ${fmtShape(t.shape)}`);
 }
