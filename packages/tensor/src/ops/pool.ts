@@ -32,6 +32,8 @@ export function poolGeometry(op: string, shape: readonly number[], opts: PoolOpt
   const [ph, pw] = asPair('padding', opts.padding ?? 0, 0);
   if (ph * 2 > kh || pw * 2 > kw) throw new TensorError(op, `padding ${ph}x${pw} must be at most half the kernel ${kh}x${kw}`);
   const [n, c, h, w] = shape as [number, number, number, number];
+  // With padding, an empty image would still get windows, but with no cells to pool.
+  if (h < 1 || w < 1) throw new TensorError(op, `input image is empty: ${fmtShape(shape)}`);
   const oh = Math.floor((h + 2 * ph - kh) / sh) + 1;
   const ow = Math.floor((w + 2 * pw - kw) / sw) + 1;
   if (oh < 1 || ow < 1) throw new TensorError(op, `kernel ${kh}x${kw} does not fit the padded input ${h + 2 * ph}x${w + 2 * pw}`);
