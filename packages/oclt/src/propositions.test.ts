@@ -12,7 +12,7 @@ import { cbdmLoss, cbdmRegularizer, cbdmTimeWeights } from './cbdm.js';
 import { transferDiagnostics } from './diagnostics.js';
 import { exactlyBalancedSampler, shuffledSampler } from './samplers.js';
 import { classFrequencies, countClasses } from './long-tailed-dataset.js';
-import { linearAlphasCumprod, makeNoisyBatch } from './test-helpers.js';
+import { linearAlphasCumprod, makeNoisyBatch, twoPointTransferStrength } from './test-helpers.js';
 
 const abarTable = linearAlphasCumprod(1000);
 
@@ -29,21 +29,6 @@ function mixingWeight(x: number[], means: number[][], weights: number[], s2: num
   const max = Math.max(...logs);
   const total = logs.reduce((s, l) => s + Math.exp(l - max), 0);
   return Math.exp(logs[j]! - max) / total;
-}
-
-/** Exact two-point transfer strength: along u = (m_j - m_i)/d it is E_{z ~ N(0,1)} sigmoid(log(w_j/w_i) + z d/s - d^2/(2 s^2)). */
-function twoPointTransferStrength(wi: number, wj: number, d: number, s: number): number {
-  // Simpson's rule on [-12, 12]: the integrand is smooth and the Gaussian tail beyond 12 is below 1e-32.
-  const n = 4000;
-  const h = 24 / n;
-  let acc = 0;
-  for (let k = 0; k <= n; k++) {
-    const z = -12 + k * h;
-    const a = Math.log(wj / wi) + (z * d) / s - (d * d) / (2 * s * s);
-    const f = (Math.exp(-z * z / 2) / Math.sqrt(2 * Math.PI)) / (1 + Math.exp(-a));
-    acc += f * (k === 0 || k === n ? 1 : k % 2 === 1 ? 4 : 2);
-  }
-  return (acc * h) / 3;
 }
 
 /** Monte-Carlo mean and standard error of f(x), x ~ N(mean, s^2 I). */
