@@ -5,3 +5,6 @@ export { gradientTable, sumToShape, type GradientContext, type GradientFn, type 
 export { noGrad, noGradAsync, isGradEnabled, setGradEnabled } from '@oclt/tensor';
 export { Value } from './value.js';
 export { checkGradients, numericalGradients, analyticalGradients, makeTensor, LAYOUTS, type Layout, type CheckInput, type GradCheckResult } from './gradcheck.js';
+export * from './nn/index.js';
+export * from './optim/index.js';
+export { SafetensorsError, encodeSafetensors, decodeSafetensors, type SafetensorsContent } from './safetensors.js';

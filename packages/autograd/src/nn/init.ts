@@ -5,7 +5,7 @@
  *   bound = gain * sqrt(3 / fanIn). PyTorch's `Linear` and `Conv2d` use a = sqrt(5), which gives
  *   bound = 1 / sqrt(fanIn).
  * - `biasUniform(size, fanIn, gen)`: U(-1/sqrt(fanIn), 1/sqrt(fanIn)), PyTorch's default bias of Linear / Conv2d.
- * - `normal`: N(mean, std^2), PyTorch's default for `Embedding` (N(0, 1)).
+ * - `normalInit`: N(mean, std^2), PyTorch's default for `Embedding` (N(0, 1)).
  *
  * The draws are identical in distribution to PyTorch's, not bit-identical (PyTorch's generator differs).
  */
@@ -39,7 +39,7 @@ export function biasUniform(size: number, fan: number, gen: Generator, dtype: DT
 }
 
 /** Normal initialisation N(mean, std^2). */
-export function normal(shape: readonly number[], gen: Generator, mean = 0, std = 1, dtype: DType = 'float32'): Tensor {
-  checkGenerator('normal', gen);
+export function normalInit(shape: readonly number[], gen: Generator, mean = 0, std = 1, dtype: DType = 'float32'): Tensor {
+  checkGenerator('normalInit', gen);
   return randn(shape, gen, dtype, mean, std);
 }

@@ -1,6 +1,6 @@
 /** Embedding, Dropout, activations, Flatten and Identity. */
 import { Generator, fmtShape, indexSelect, leakyRelu, rand, type DType, type Tensor } from '@oclt/tensor';
-import { normal } from './init.js';
+import { normalInit } from './init.js';
 import { checkPositiveInt } from './linear.js';
 import { Module } from './module.js';
 
@@ -18,7 +18,7 @@ export class Embedding extends Module {
   ) {
     super();
     checkPositiveInt('Embedding', { numEmbeddings, embeddingDim });
-    this.weight = this.addParameter('weight', normal([numEmbeddings, embeddingDim], opts.generator, 0, 1, opts.dtype ?? 'float32'));
+    this.weight = this.addParameter('weight', normalInit([numEmbeddings, embeddingDim], opts.generator, 0, 1, opts.dtype ?? 'float32'));
   }
 
   override forward(indices: Tensor): Tensor {
