@@ -1,6 +1,6 @@
 /** Gather, indexSelect and scatterAdd along an axis (PyTorch semantics). Indices are int32 and bounds-checked. */
 import { findKernel } from '../backend.js';
-import { promoteTypes } from '../dtype.js';
+import { arithmeticDType, promoteTypes } from '../dtype.js';
 import { fmtShape, normalizeAxis, TensorError } from '../shape.js';
 import { record } from '../tape.js';
 import { Tensor } from '../tensor.js';
@@ -30,6 +30,11 @@ export function indexSelect(x: Tensor, axis: number, index: Tensor | readonly nu
   checkIndex('indexSelect', idx);
   if (idx.ndim !== 1) throw new TensorError('indexSelect', `index must be 1-D, got ${fmtShape(idx.shape)}`);
   const a = normalizeAxis('indexSelect', axis, x.ndim);
+  // Checked here so that the error names indexSelect, not the gather it is built on (the index is 1-D and small).
+  const dim = x.shape[a]!;
+  for (const k of idx.toTypedArray()) {
+    if (k < -dim || k >= dim) throw new TensorError('indexSelect', `index ${k} is out of range for axis ${a} of size ${dim}`);
+  }
   const outShape = x.shape.map((d, i) => (i === a ? idx.shape[0]! : d));
   const viewShape = x.shape.map((_, i) => (i === a ? idx.shape[0]! : 1));
   return gather(x, a, expand(reshape(idx, viewShape), outShape));
@@ -47,7 +52,8 @@ export function scatterAdd(x: Tensor, axis: number, index: Tensor, src: Tensor):
       throw new TensorError('scatterAdd', `index ${fmtShape(index.shape)} exceeds src ${fmtShape(src.shape)} or input ${fmtShape(x.shape)} on axis ${i}`);
     }
   });
-  const dtype = promoteTypes(x.dtype, src.dtype);
+  // Adding bools counts (bool arithmetic computes in int32, see dtype.ts); a bool result would hold 2, 3, ...
+  const dtype = arithmeticDType(promoteTypes(x.dtype, src.dtype));
   const out = findKernel('scatterAdd', [x, index, src]).fn([x, index, src], { axis: a, dtype });
   return record('scatterAdd', [x, index, src], { axis: a }, out);
 }
