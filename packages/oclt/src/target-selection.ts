@@ -130,17 +130,22 @@ function alphaBarPerSample(caller: string, timesteps: ArrayLike<number>, alphasC
  * xt and x0 are row-major [B, D] arrays; alphaBar[i] belongs to row i.
  */
 export function selectionLogits(xt: ArrayLike<number>, x0: ArrayLike<number>, batch: number, dim: number, alphaBar: ArrayLike<number>, rows: ArrayLike<number>, logPrior?: ArrayLike<number>): Float64Array {
+  // One float64 copy of each input keeps the inner loops monomorphic (and exact products of float32 pixels).
+  const a = xt instanceof Float64Array ? xt : Float64Array.from(xt);
+  const b = x0 instanceof Float64Array ? x0 : Float64Array.from(x0);
   const x0SquaredNorm = new Float64Array(batch);
-  for (let j = 0; j < batch; j++) x0SquaredNorm[j] = dot(x0, j * dim, x0, j * dim, dim);
+  for (let j = 0; j < batch; j++) x0SquaredNorm[j] = dot(b, j * dim, b, j * dim, dim);
   const logits = new Float64Array(rows.length * batch);
+  const dots = new Float64Array(batch);
   for (let r = 0; r < rows.length; r++) {
     const i = rows[r]!;
     const abar = alphaBar[i]!;
     const scale = Math.sqrt(abar);
     const inv2Var = 1 / (2 * (1 - abar));
-    const xtSquaredNorm = dot(xt, i * dim, xt, i * dim, dim);
+    const xtSquaredNorm = dot(a, i * dim, a, i * dim, dim);
+    rowDots(a, i * dim, b, batch, dim, dots);
     for (let j = 0; j < batch; j++) {
-      const distance2 = xtSquaredNorm - 2 * scale * dot(xt, i * dim, x0, j * dim, dim) + abar * x0SquaredNorm[j]!;
+      const distance2 = xtSquaredNorm - 2 * scale * dots[j]! + abar * x0SquaredNorm[j]!;
       // Rounding can make a tiny distance negative; a distance is never negative.
       logits[r * batch + j] = -Math.max(distance2, 0) * inv2Var + (logPrior ? logPrior[j]! : 0);
     }
@@ -148,8 +153,35 @@ export function selectionLogits(xt: ArrayLike<number>, x0: ArrayLike<number>, ba
   return logits;
 }
 
+/** out[j] = <a[aOff .. aOff+n), row j of b> for all rows of b ([rows x n]), four rows of b per pass over a's row. */
+function rowDots(a: Float64Array, aOff: number, b: Float64Array, rows: number, n: number, out: Float64Array): void {
+  let j = 0;
+  for (; j + 3 < rows; j += 4) {
+    const o0 = j * n;
+    const o1 = o0 + n;
+    const o2 = o1 + n;
+    const o3 = o2 + n;
+    let s0 = 0;
+    let s1 = 0;
+    let s2 = 0;
+    let s3 = 0;
+    for (let k = 0; k < n; k++) {
+      const v = a[aOff + k]!;
+      s0 += v * b[o0 + k]!;
+      s1 += v * b[o1 + k]!;
+      s2 += v * b[o2 + k]!;
+      s3 += v * b[o3 + k]!;
+    }
+    out[j] = s0;
+    out[j + 1] = s1;
+    out[j + 2] = s2;
+    out[j + 3] = s3;
+  }
+  for (; j < rows; j++) out[j] = dot(a, aOff, b, j * n, n);
+}
+
 /** <a[aOff .. aOff+n), b[bOff .. bOff+n)> accumulated in float64 with four partial sums. */
-function dot(a: ArrayLike<number>, aOff: number, b: ArrayLike<number>, bOff: number, n: number): number {
+function dot(a: Float64Array, aOff: number, b: Float64Array, bOff: number, n: number): number {
   let s0 = 0;
   let s1 = 0;
   let s2 = 0;
