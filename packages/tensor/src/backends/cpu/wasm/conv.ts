@@ -1,7 +1,162 @@
-/** conv2d and its two gradients via im2col / col2im + the WebAssembly GEMM. */
+/**
+ * conv2d and its two gradients via im2col / col2im and the WebAssembly GEMM, per image and per group
+ * (P = OH OW output pixels, R = C/groups kh kw rows of the column matrix per group):
+ * - forward:  y_n[g]  = W[g] (Og x R)  col_n[g] (R x P)
+ * - dinput:   dcol_n[g] = W[g]^T (R x Og)  dy_n[g] (Og x P), then col2im scatters dcol_n into dx_n
+ * - dweight:  dW[g] += dy_n[g] (Og x P)  col_n[g]^T (P x R), images in ascending order
+ * A 1x1 convolution with stride 1 and no padding needs no column matrix: col_n is x_n itself.
+ *
+ * Threads take whole images where there are enough, else split each GEMM's output; dweight always splits its
+ * output (never the image sum), so every result is bitwise independent of the thread count.
+ */
 import type { KernelFn } from '../../../backend.js';
+import type { DType } from '../../../dtype.js';
+import { fromTypedArray } from '../../../ops/creation.js';
+import type { ConvGeometry } from '../../../ops/conv.js';
+import { referenceKernels } from '../index.js';
+import { readAs } from '../layout.js';
+import { gemmCall, splitGemm, splitRange, threadsFor, type Gemm } from './gemm.js';
+import type { Call } from './pool.js';
 import type { WasmRuntime } from './runtime.js';
 
-export function wasmConvKernels(_rt: () => WasmRuntime): Record<string, KernelFn> {
-  return {};
+type Attrs = { geo: ConvGeometry; dtype: DType };
+
+/** Column matrices above this size are processed in batches of fewer images. */
+const COLUMN_BUDGET_BYTES = 64 * 2 ** 20;
+
+const isPointwise = (g: ConvGeometry) => g.kh === 1 && g.kw === 1 && g.sh === 1 && g.sw === 1 && g.ph === 0 && g.pw === 0;
+
+function geometryArgs(g: ConvGeometry, x: number): number[] {
+  return [x, g.c, g.h, g.w, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw, g.oh, g.ow];
+}
+
+/** Images split between threads: thread t runs `perImage(img, t)` for each of its images, in order. */
+function runPerImage(rt: WasmRuntime, n: number, threads: number, perImage: (img: number, t: number) => Call[]): void {
+  const lists: Call[][] = Array.from({ length: threads }, () => []);
+  splitRange(n, threads, 1).forEach(([a, b], t) => {
+    for (let img = a; img < b; img++) lists[t]!.push(...perImage(img, t));
+  });
+  rt.run(lists);
+}
+
+function conv2dForward(rt: WasmRuntime, x: Float32Array, w: Float32Array, g: ConvGeometry): Float32Array {
+  const og = g.o / g.groups;
+  const R = (g.c / g.groups) * g.kh * g.kw;
+  const P = g.oh * g.ow;
+  const rows = g.c * g.kh * g.kw;
+  const threads = threadsFor(rt, 2 * g.n * g.o * R * P);
+  const pointwise = isPointwise(g);
+  rt.reset();
+  const px = rt.put(x);
+  const pw = rt.put(w);
+  const py = rt.alloc(g.n * g.o * P * 4);
+  const cols = pointwise ? [] : Array.from({ length: threads }, () => rt.alloc(rows * P * 4));
+  const colOf = (img: number, t: number) => (pointwise ? px + img * g.c * g.h * g.w * 4 : cols[t]!);
+  const gemms = (img: number, t: number): Gemm[] =>
+    Array.from({ length: g.groups }, (_, gi) => ({
+      m: og, n: P, k: R,
+      a: pw + gi * og * R * 4, rsA: R, csA: 1,
+      b: colOf(img, t) + gi * R * P * 4, rsB: P, csB: 1,
+      c: py + (img * g.o + gi * og) * P * 4, ldc: P, accumulate: false,
+    }));
+  const im2col = (img: number, t: number): Call => ({ fn: 'im2col', args: [...geometryArgs(g, px + img * g.c * g.h * g.w * 4), cols[t]!, P, 1] });
+  if (g.n >= threads) {
+    runPerImage(rt, g.n, threads, (img, t) => [...(pointwise ? [] : [im2col(img, t)]), ...gemms(img, t).map((gm) => gemmCall(rt, gm, t))]);
+  } else {
+    for (let img = 0; img < g.n; img++) {
+      if (!pointwise) rt.run([[im2col(img, 0)]]);
+      for (const gm of gemms(img, 0)) rt.run(splitGemm(rt, gm, threads));
+    }
+  }
+  return rt.f32(py, g.n * g.o * P).slice();
+}
+
+function conv2dInputGradient(rt: WasmRuntime, dy: Float32Array, w: Float32Array, g: ConvGeometry): Float32Array {
+  const og = g.o / g.groups;
+  const R = (g.c / g.groups) * g.kh * g.kw;
+  const P = g.oh * g.ow;
+  const rows = g.c * g.kh * g.kw;
+  const image = g.c * g.h * g.w;
+  const threads = threadsFor(rt, 2 * g.n * g.o * R * P);
+  const pointwise = isPointwise(g);
+  rt.reset();
+  const pdy = rt.put(dy);
+  const pw = rt.put(w);
+  const pdx = rt.alloc(g.n * image * 4);
+  rt.f32(pdx, g.n * image).fill(0);
+  const dcols = pointwise ? [] : Array.from({ length: threads }, () => rt.alloc(rows * P * 4));
+  const dcolOf = (img: number, t: number) => (pointwise ? pdx + img * image * 4 : dcols[t]!);
+  const gemms = (img: number, t: number): Gemm[] =>
+    Array.from({ length: g.groups }, (_, gi) => ({
+      m: R, n: P, k: og,
+      a: pw + gi * og * R * 4, rsA: 1, csA: R,
+      b: pdy + (img * g.o + gi * og) * P * 4, rsB: P, csB: 1,
+      c: dcolOf(img, t) + gi * R * P * 4, ldc: P, accumulate: false,
+    }));
+  const col2im = (img: number, t: number): Call => ({ fn: 'col2im', args: [...geometryArgs(g, pdx + img * image * 4), dcols[t]!] });
+  if (g.n >= threads) {
+    runPerImage(rt, g.n, threads, (img, t) => [...gemms(img, t).map((gm) => gemmCall(rt, gm, t)), ...(pointwise ? [] : [col2im(img, t)])]);
+  } else {
+    for (let img = 0; img < g.n; img++) {
+      for (const gm of gemms(img, 0)) rt.run(splitGemm(rt, gm, threads));
+      if (!pointwise) rt.run([[col2im(img, 0)]]);
+    }
+  }
+  return rt.f32(pdx, g.n * image).slice();
+}
+
+function conv2dWeightGradient(rt: WasmRuntime, x: Float32Array, dy: Float32Array, g: ConvGeometry): Float32Array {
+  const og = g.o / g.groups;
+  const R = (g.c / g.groups) * g.kh * g.kw;
+  const P = g.oh * g.ow;
+  const rows = g.c * g.kh * g.kw;
+  const image = g.c * g.h * g.w;
+  const threads = threadsFor(rt, 2 * g.n * g.o * R * P);
+  const pointwise = isPointwise(g);
+  const batch = pointwise ? g.n : Math.max(1, Math.min(g.n, Math.floor(COLUMN_BUDGET_BYTES / (rows * P * 4))));
+  rt.reset();
+  const px = rt.put(x);
+  const pdy = rt.put(dy);
+  const pdw = rt.alloc(g.o * R * 4);
+  // Transposed column matrices (P x rows, row-major) make B = col^T a row-major operand of the GEMM.
+  const colTs = pointwise ? [] : Array.from({ length: batch }, () => rt.alloc(rows * P * 4));
+  for (let s = 0; s < g.n; s += batch) {
+    const e = Math.min(g.n, s + batch);
+    if (!pointwise) {
+      const lists: Call[][] = Array.from({ length: threads }, () => []);
+      splitRange(e - s, threads, 1).forEach(([a, b], t) => {
+        for (let i = a; i < b; i++) lists[t]!.push({ fn: 'im2col', args: [...geometryArgs(g, px + (s + i) * image * 4), colTs[i]!, 1, rows] });
+      });
+      rt.run(lists);
+    }
+    const lists: Call[][] = Array.from({ length: threads }, () => []);
+    for (let img = s; img < e; img++) {
+      for (let gi = 0; gi < g.groups; gi++) {
+        const b = pointwise
+          ? { b: px + (img * g.c + gi * R) * P * 4, rsB: 1, csB: P }
+          : { b: colTs[img - s]! + gi * R * 4, rsB: rows, csB: 1 };
+        const gm: Gemm = { m: og, n: R, k: P, a: pdy + (img * g.o + gi * og) * P * 4, rsA: P, csA: 1, ...b, c: pdw + gi * og * R * 4, ldc: R, accumulate: img > 0 };
+        splitGemm(rt, gm, threads).forEach((l, t) => lists[t]!.push(...l));
+      }
+    }
+    rt.run(lists);
+  }
+  return rt.f32(pdw, g.o * R).slice();
+}
+
+export function wasmConvKernels(rt: () => WasmRuntime): Record<string, KernelFn> {
+  const wrap = (name: string, shapeOf: (g: ConvGeometry) => number[], fast: (r: WasmRuntime, a: Float32Array, b: Float32Array, g: ConvGeometry) => Float32Array): KernelFn => {
+    const reference = referenceKernels[name]!;
+    return (inputs, attrs: Attrs) => {
+      if (attrs.dtype !== 'float32') return reference(inputs, attrs);
+      const a = readAs(inputs[0]!, inputs[0]!.shape, 'float32') as Float32Array;
+      const b = readAs(inputs[1]!, inputs[1]!.shape, 'float32') as Float32Array;
+      return fromTypedArray(fast(rt(), a, b, attrs.geo), shapeOf(attrs.geo));
+    };
+  };
+  return {
+    conv2d: wrap('conv2d', (g) => [g.n, g.o, g.oh, g.ow], conv2dForward),
+    conv2dBackwardInput: wrap('conv2dBackwardInput', (g) => [g.n, g.c, g.h, g.w], conv2dInputGradient),
+    conv2dBackwardWeight: wrap('conv2dBackwardWeight', (g) => [g.o, g.c / g.groups, g.kh, g.kw], conv2dWeightGradient),
+  };
 }

@@ -105,31 +105,50 @@ export class ThreadPool {
     }
   }
 
-  /** Runs `perThread[0]` here and `perThread[t]` on helper t, and returns when all are done. */
+  /**
+   * Runs `perThread[0]` here and `perThread[t]` on helper t, and returns when all are done. Lists longer than a
+   * control slot holds run in several rounds; each list keeps its order.
+   */
   run(perThread: readonly (readonly Call[])[]): void {
     this.ensureHelpers(perThread.length - 1);
+    const next = perThread.map(() => 0);
+    while (next.some((p, t) => p < perThread[t]!.length)) this.round(perThread, next);
+  }
+
+  /** Runs from each list the calls that fit one slot, starting at next[t], and advances next[t]. */
+  private round(perThread: readonly (readonly Call[])[], next: number[]): void {
     const started: number[] = [];
+    let maxCount = 0;
     for (let t = 1; t < perThread.length; t++) {
       const calls = perThread[t]!;
-      if (calls.length === 0) continue;
+      if (next[t]! >= calls.length) continue;
       const ctrl = this.slots[t - 1]!;
       let p = CALLS;
-      for (const c of calls) {
+      let count = 0;
+      for (; next[t]! < calls.length; next[t]!++, count++) {
+        const c = calls[next[t]!]!;
         const f = this.fnIndex.get(c.fn);
         if (f === undefined) throw new Error(`ThreadPool: no export '${c.fn}'`);
-        if (p + 2 + c.args.length > SLOT_INTS) throw new Error('ThreadPool: too many calls for one control slot');
+        if (p + 2 + c.args.length > SLOT_INTS) break;
         ctrl[p++] = f;
         ctrl[p++] = c.args.length;
         for (const a of c.args) ctrl[p++] = a;
       }
-      ctrl[COUNT] = calls.length;
+      ctrl[COUNT] = count;
+      maxCount = Math.max(maxCount, count);
       Atomics.add(ctrl, SEQ, 1);
       Atomics.notify(ctrl, SEQ);
       started.push(t - 1);
     }
     let failure: unknown = null;
     try {
-      for (const c of perThread[0] ?? []) this.exportsByName[c.fn]!(...c.args);
+      // The calling thread runs as many calls as the fullest helper got this round (all, if none started).
+      const own = perThread[0] ?? [];
+      const take = started.length === 0 ? own.length : maxCount;
+      for (let i = 0; i < take && next[0]! < own.length; i++, next[0]!++) {
+        const c = own[next[0]!]!;
+        this.exportsByName[c.fn]!(...c.args);
+      }
     } catch (e) {
       failure = e;
     }

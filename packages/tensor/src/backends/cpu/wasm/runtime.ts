@@ -7,6 +7,7 @@
  */
 import { ModuleBuilder } from './emitter.js';
 import { emitGemmFunctions, GEMM_SCRATCH_BYTES } from './gemm-emit.js';
+import { emitConvFunctions } from './conv-emit.js';
 import { emitVectorFunctions } from './vector-emit.js';
 import { SLOT_BYTES, ThreadPool, type Call, type WorkerSpawner } from './pool.js';
 
@@ -63,6 +64,7 @@ export class WasmRuntime {
     this.memory = new WebAssembly.Memory({ initial: initialPages, maximum: MAX_PAGES, shared: true });
     const mb = new ModuleBuilder().importMemory({ module: 'env', name: 'memory', initialPages, maximumPages: MAX_PAGES, shared: true });
     emitGemmFunctions(mb, relaxed);
+    emitConvFunctions(mb);
     emitVectorFunctions(mb);
     this.module = new WebAssembly.Module(mb.encode());
     const instance = new WebAssembly.Instance(this.module, { env: { memory: this.memory } });

@@ -1,0 +1,92 @@
+/**
+ * im2col and col2im as emitted WebAssembly, for one image. Geometry arguments follow ConvGeometry:
+ * (x, C, H, W, kh, kw, sh, sw, ph, pw, dh, dw, OH, OW, ...). Row r = (c kh + i) kw + j of the column matrix
+ * holds input channel c shifted by kernel tap (i, j), one column per output pixel p = oy OW + ox.
+ */
+import type { FunctionBuilder, Local, ModuleBuilder } from './emitter.js';
+
+const GEOMETRY = 14;
+
+/**
+ * Walks every (row r, output pixel) pair and calls `valid(src)` with the input address, or `outside()` where
+ * the tap falls into the padding; `row(r)` starts each row and `afterPixel()` ends each pixel.
+ */
+function walk(f: FunctionBuilder, g: Local[], hooks: { row: (r: Local) => void; valid: (src: Local) => void; outside: () => void; afterPixel: () => void }): void {
+  const [x, C, H, W, kh, kw, sh, sw, ph, pw, dh, dw, OH, OW] = g as [Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local];
+  const c = f.local('i32'), i = f.local('i32'), j = f.local('i32'), r = f.local('i32');
+  const oy = f.local('i32'), ox = f.local('i32'), iy = f.local('i32'), ix = f.local('i32');
+  const srcRow = f.local('i32'), src = f.local('i32');
+  f.setI32(r, 0);
+  f.forRange(c, 0, C, 1, () => {
+    f.forRange(i, 0, kh, 1, () => {
+      f.forRange(j, 0, kw, 1, () => {
+        hooks.row(r);
+        f.forRange(oy, 0, OH, 1, () => {
+          f.setI32(iy, () => f.get(oy).get(sh).op('i32.mul').get(ph).op('i32.sub').get(i).get(dh).op('i32.mul').op('i32.add'));
+          f.setI32(srcRow, () => f.get(x).get(c).get(H).op('i32.mul').get(iy).op('i32.add').get(W).op('i32.mul').i32(2).op('i32.shl').op('i32.add'));
+          f.setI32(ix, () => f.get(j).get(dw).op('i32.mul').get(pw).op('i32.sub'));
+          f.forRange(ox, 0, OW, 1, () => {
+            // Unsigned compares test 0 <= v < bound in one step.
+            f.ifThen(() => f.get(iy).get(H).op('i32.lt_u').get(ix).get(W).op('i32.lt_u').op('i32.and'), () => {
+              f.setI32(src, () => f.get(srcRow).get(ix).i32(2).op('i32.shl').op('i32.add'));
+              hooks.valid(src);
+            }, hooks.outside);
+            hooks.afterPixel();
+            f.inc(ix, sw);
+          });
+        });
+        f.inc(r, 1);
+      });
+    });
+  });
+}
+
+/** im2col(geometry..., dst, rowStride, colStride): dst[r rowStride + p colStride] = tap value (0 in padding). */
+function emitIm2col(m: ModuleBuilder): FunctionBuilder {
+  const f = m.func('im2col', Array(GEOMETRY + 3).fill('i32'));
+  const g = Array.from({ length: GEOMETRY }, (_, i) => f.param(i));
+  const [dst, rowStride, colStride] = [f.param(GEOMETRY), f.param(GEOMETRY + 1), f.param(GEOMETRY + 2)];
+  const d = f.local('i32'), rowBase = f.local('i32'), colBytes = f.local('i32');
+  f.setI32(colBytes, colStride, 'i32.shl', 2);
+  walk(f, g, {
+    row: (r) => {
+      f.setI32(rowBase, () => f.get(dst).get(r).get(rowStride).op('i32.mul').i32(2).op('i32.shl').op('i32.add'));
+      f.setI32(d, rowBase);
+    },
+    valid: (src) => {
+      f.get(d).get(src).op('f32.load').op('f32.store');
+    },
+    outside: () => {
+      f.get(d).f32(0).op('f32.store');
+    },
+    afterPixel: () => {
+      f.inc(d, colBytes);
+    },
+  });
+  return f;
+}
+
+/** col2im(geometry..., dcol): dx at x (zeroed by the caller) += every column entry at its tap (row-major dcol). */
+function emitCol2im(m: ModuleBuilder): FunctionBuilder {
+  const f = m.func('col2im', Array(GEOMETRY + 1).fill('i32'));
+  const g = Array.from({ length: GEOMETRY }, (_, i) => f.param(i));
+  const dcol = f.param(GEOMETRY);
+  const s = f.local('i32');
+  f.setI32(s, dcol);
+  walk(f, g, {
+    row: () => {},
+    valid: (dx) => {
+      f.get(dx).get(dx).op('f32.load').get(s).op('f32.load').op('f32.add').op('f32.store');
+    },
+    outside: () => {},
+    afterPixel: () => {
+      f.inc(s, 4);
+    },
+  });
+  return f;
+}
+
+export function emitConvFunctions(m: ModuleBuilder): void {
+  m.export(emitIm2col(m));
+  m.export(emitCol2im(m));
+}

@@ -1,0 +1,111 @@
+/**
+ * conv2d and its gradients on the WebAssembly kernels (im2col / col2im + GEMM). Oracle: the reference direct-loop
+ * kernels (float64 accumulation of the same float32 inputs), reached with setCpuKernels('reference').
+ *
+ * Tolerance: each output sums R = C/groups kh kw (forward, weight gradient: N OH OW) float32 products in float32;
+ * the recursive-summation bound is gamma_R * sum |products|, gamma_R ~ R u (u = 2^-24). The sum of |products|
+ * is the same convolution of |x| and |w| in float64, so the bound is computed by the reference itself.
+ */
+import fc from 'fast-check';
+import { afterAll, describe, expect, it } from 'vitest';
+import * as T from '../../../index.js';
+import { layoutArb, makeTensor, randomValues } from '../../../test-helpers.js';
+
+const U = 2 ** -24;
+
+function withReference<R>(fn: () => R): R {
+  T.setCpuKernels('reference');
+  try {
+    return fn();
+  } finally {
+    T.setCpuKernels('fast');
+  }
+}
+
+const f64abs = (t: T.Tensor) => T.cast(T.abs(t), 'float64');
+
+function expectWithin(got: T.Tensor, want: T.Tensor, bound: T.Tensor, terms: number): void {
+  expect(got.shape).toEqual(want.shape);
+  expect(got.dtype).toBe('float32');
+  const g = got.storage.data!;
+  const w = T.contiguous(want).storage.data!;
+  const b = T.contiguous(bound).storage.data!;
+  for (let i = 0; i < g.length; i++) {
+    const tol = (terms + 2) * U * b[i]! + 1e-30;
+    if (!(Math.abs(g[i]! - w[i]!) <= tol)) throw new Error(`element ${i}: got ${g[i]}, reference ${w[i]}, tolerance ${tol}`);
+  }
+}
+
+const geometryArb = fc.record({
+  n: fc.integer({ min: 1, max: 3 }),
+  groups: fc.integer({ min: 1, max: 2 }),
+  cg: fc.integer({ min: 1, max: 3 }),
+  og: fc.integer({ min: 1, max: 3 }),
+  h: fc.integer({ min: 1, max: 8 }),
+  w: fc.integer({ min: 1, max: 8 }),
+  kh: fc.integer({ min: 1, max: 3 }),
+  kw: fc.integer({ min: 1, max: 3 }),
+  stride: fc.tuple(fc.integer({ min: 1, max: 2 }), fc.integer({ min: 1, max: 2 })),
+  padding: fc.tuple(fc.integer({ min: 0, max: 2 }), fc.integer({ min: 0, max: 2 })),
+  dilation: fc.tuple(fc.integer({ min: 1, max: 2 }), fc.integer({ min: 1, max: 2 })),
+  seed: fc.nat(),
+});
+
+afterAll(() => {
+  T.cpuThreads(2);
+});
+
+describe('wasm conv2d kernels', () => {
+  it('match the reference (forward, input and weight gradients) on random geometries and strided inputs', () => {
+    fc.assert(
+      fc.property(geometryArb, layoutArb(4), ({ n, groups, cg, og, h, w, kh, kw, stride, padding, dilation, seed }, layout) => {
+        const fitsH = h + 2 * padding[0] >= dilation[0] * (kh - 1) + 1;
+        const fitsW = w + 2 * padding[1] >= dilation[1] * (kw - 1) + 1;
+        if (!fitsH || !fitsW) return;
+        const c = cg * groups;
+        const o = og * groups;
+        const opts = { stride, padding, dilation, groups };
+        const x = makeTensor(randomValues(n * c * h * w, seed), [n, c, h, w], 'float32', layout);
+        const wt = makeTensor(randomValues(o * cg * kh * kw, seed + 1), [o, cg, kh, kw]);
+        const geo = T.convGeometry('conv2d', x.shape, wt.shape, opts);
+        const dy = makeTensor(randomValues(n * o * geo.oh * geo.ow, seed + 2), [n, o, geo.oh, geo.ow]);
+
+        const y = T.conv2d(x, wt, null, opts);
+        const dx = T.conv2dBackwardInput(dy, wt, geo);
+        const dw = T.conv2dBackwardWeight(x, dy, geo);
+        withReference(() => {
+          expectWithin(y, T.conv2d(x, wt, null, opts), T.conv2d(f64abs(x), f64abs(wt), null, opts), cg * kh * kw);
+          expectWithin(dx, T.conv2dBackwardInput(dy, wt, geo), T.conv2dBackwardInput(f64abs(dy), f64abs(wt), geo), og * kh * kw);
+          expectWithin(dw, T.conv2dBackwardWeight(x, dy, geo), T.conv2dBackwardWeight(f64abs(x), f64abs(dy), geo), n * geo.oh * geo.ow);
+        });
+      }),
+      { numRuns: 40 },
+    );
+  });
+
+  it('give bitwise the same results on 1 and 2 threads (images split, and one image split by GEMM tiles)', () => {
+    const g = new T.Generator(11);
+    // Both layers exceed 2 x MIN_FLOPS_PER_THREAD, so two threads really share them.
+    for (const [n, c, o, hw, k, pad] of [[4, 16, 16, 16, 3, 1], [1, 32, 24, 16, 3, 1], [3, 20, 36, 18, 1, 0]] as const) {
+      const x = T.randn([n, c, hw, hw], g);
+      const wt = T.randn([o, c, k, k], g);
+      const geo = T.convGeometry('conv2d', x.shape, wt.shape, { padding: pad });
+      const dy = T.randn([n, o, geo.oh, geo.ow], g);
+      const run = () => [T.conv2d(x, wt, null, { padding: pad }), T.conv2dBackwardInput(dy, wt, geo), T.conv2dBackwardWeight(x, dy, geo)].map((t) => Buffer.from(t.storage.data!.buffer));
+      T.cpuThreads(1);
+      const one = run();
+      T.cpuThreads(2);
+      const two = run();
+      for (let i = 0; i < 3; i++) expect(two[i]!.equals(one[i]!)).toBe(true);
+    }
+  });
+
+  it('leave float64 to the reference kernels (exactly their results)', () => {
+    const g = new T.Generator(5);
+    const x = T.randn([2, 3, 6, 5], g, 'float64');
+    const wt = T.randn([4, 3, 3, 3], g, 'float64');
+    const got = T.conv2d(x, wt, null, { padding: 1 }).storage.data!;
+    const want = withReference(() => T.conv2d(x, wt, null, { padding: 1 })).storage.data!;
+    expect(Array.from(got)).toEqual(Array.from(want));
+  });
+});
