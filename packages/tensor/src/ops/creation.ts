@@ -147,6 +147,9 @@ export function rand(shape: Shape, gen: Generator, dtype: DType = 'float32', low
 /** Uniform integers in [low, high) as int32. */
 export function randint(low: number, high: number, shape: Shape, gen: Generator): Tensor {
   const g = needGenerator('randint', gen);
+  if (!Number.isInteger(low) || !Number.isInteger(high) || high <= low || high - low > 2 ** 32) {
+    throw new TensorError('randint', `needs integers low < high with high - low <= 2^32, got [${low}, ${high})`);
+  }
   return build('int32', checkShape('randint', shape), (d) => {
     for (let i = 0; i < d.length; i++) d[i] = g.integer(low, high);
   });
@@ -160,8 +163,19 @@ export function categorical(weights: Tensor, gen: Generator, numSamples = 1): Te
   const g = needGenerator('categorical', gen);
   if (weights.ndim < 1) throw new TensorError('categorical', 'weights must have at least one axis (the categories)');
   const k = weights.shape[weights.ndim - 1]!;
+  if (k < 1) throw new TensorError('categorical', `weights ${fmtShape(weights.shape)} have no categories on the last axis`);
+  if (!Number.isInteger(numSamples) || numSamples < 0) throw new TensorError('categorical', `numSamples must be a non-negative integer, got ${numSamples}`);
   const w = weights.astype('float64').toTypedArray();
-  const rows = w.length / Math.max(k, 1);
+  const rows = w.length / k;
+  // Validated here so that bad weights give an error naming this op (and before any draw).
+  for (let r = 0; r < rows; r++) {
+    let total = 0;
+    for (let i = r * k; i < r * k + k; i++) {
+      if (!(w[i]! >= 0) || !Number.isFinite(w[i]!)) throw new TensorError('categorical', `weight ${w[i]} in row ${r}: weights must be finite and >= 0`);
+      total += w[i]!;
+    }
+    if (!(total > 0)) throw new TensorError('categorical', `weights of row ${r} sum to zero`);
+  }
   return build('int32', [...weights.shape.slice(0, -1), numSamples], (d) => {
     for (let r = 0; r < rows; r++) {
       const row = w.subarray(r * k, r * k + k);
