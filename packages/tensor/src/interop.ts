@@ -7,7 +7,7 @@ import type { TypedArray } from './dtype.js';
 import { fromTypedArray } from './ops/creation.js';
 import { Tensor } from './tensor.js';
 import { getBackend } from './backend.js';
-import { TensorError } from './shape.js';
+import { fmtShape, sizeOf, TensorError } from './shape.js';
 
 export interface NdArrayLike {
   data: ArrayLike<number>;
@@ -29,6 +29,22 @@ export function fromNdarray(a: NdArrayLike): Tensor {
   const data = a.data;
   if (!(data instanceof Float32Array || data instanceof Float64Array || data instanceof Int32Array || data instanceof Uint8Array)) {
     throw new TensorError('fromNdarray', 'data must be a Float32Array, Float64Array, Int32Array or Uint8Array');
+  }
+  // Every addressed element must lie inside the array, or reads would silently give undefined (NaN).
+  if (a.shape.length !== a.stride.length || a.shape.some((d) => !Number.isInteger(d) || d < 0) || !Number.isInteger(a.offset)) {
+    throw new TensorError('fromNdarray', `invalid layout: shape ${fmtShape(a.shape)}, stride ${fmtShape(a.stride)}, offset ${a.offset}`);
+  }
+  if (sizeOf(a.shape) > 0) {
+    let lo = a.offset;
+    let hi = a.offset;
+    a.shape.forEach((d, i) => {
+      const span = (d - 1) * a.stride[i]!;
+      if (span < 0) lo += span;
+      else hi += span;
+    });
+    if (lo < 0 || hi >= data.length) {
+      throw new TensorError('fromNdarray', `shape ${fmtShape(a.shape)}, stride ${fmtShape(a.stride)} and offset ${a.offset} address elements ${lo}..${hi} of an array of length ${data.length}`);
+    }
   }
   const base = fromTypedArray(data as TypedArray, [data.length]);
   return new Tensor(base.storage, a.shape, a.stride, a.offset);
