@@ -123,7 +123,7 @@ export class Generator {
   /** A new generator with an independent stream derived from this one (advances this one). */
   spawn(): Generator {
     const g = new Generator(0);
-    g.setState([this.nextUint32(), this.nextUint32(), this.nextUint32(), this.nextUint32() | 1]);
+    g.setState([this.nextUint32(), this.nextUint32(), this.nextUint32(), (this.nextUint32() | 1) >>> 0]);
     return g;
   }
 
