@@ -8,7 +8,7 @@ const abarTable = linearAlphasCumprod(1000);
 
 /** A sampler that always returns the same batch. */
 function fixedSampler(indices: number[]): BatchSampler {
-  return { batchSize: indices.length, description: 'fixed', nextBatch: () => Int32Array.from(indices) };
+  return { batchSize: indices.length, description: 'fixed', nextBatch: () => Int32Array.from(indices), getState: () => null, setState: () => {} };
 }
 
 describe('transferDiagnostics', () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { classFrequencies, classGroups, countClasses, longTailedClassCounts, makeLongTailedSubset } from './long-tailed-dataset.js';
-import { classBalancedSampler, exactlyBalancedSampler, shuffledSampler } from './samplers.js';
+import { classBalancedSampler, exactlyBalancedSampler, makeBatchSampler, shuffledSampler, type SamplerKind } from './samplers.js';
 import { Generator } from '@oclt/tensor';
 
 /** A balanced source: `perClass` samples of each of C classes, labels interleaved like a real data set. */
@@ -97,5 +97,18 @@ describe('samplers', () => {
       }),
       { numRuns: 30 },
     );
+  });
+
+  it('getState / setState continue the exact batch stream (JSON round trip, into a differently seeded sampler)', () => {
+    for (const kind of ['shuffled', 'class-balanced', 'exactly-balanced'] as SamplerKind[]) {
+      const a = makeBatchSampler(kind, labels, 5, 7, new Generator(1));
+      for (let k = 0; k < 9; k++) a.nextBatch();
+      const state = JSON.parse(JSON.stringify(a.getState()));
+      const expected = Array.from({ length: 200 }, () => Array.from(a.nextBatch()));
+      const b = makeBatchSampler(kind, labels, 5, 7, new Generator(99));
+      b.setState(state);
+      expect(Array.from({ length: 200 }, () => Array.from(b.nextBatch()))).toEqual(expected);
+      expect(() => b.setState({ nonsense: true })).toThrow(/setState/);
+    }
   });
 });

@@ -127,7 +127,7 @@ export interface RecipeSetupOptions {
   numClasses: number;
   batchSize: number;
   alphasCumprod: ArrayLike<number>;
-  /** Seeds the batch sampler. */
+  /** Seeds the batch sampler (which gets a generator spawned from it). */
   gen: Generator;
   /** Which balanced sampler +resample uses (default 'exactly-balanced'; the released code's is 'class-balanced'). */
   resampler?: Exclude<SamplerKind, 'shuffled'>;
@@ -151,9 +151,11 @@ export function setupRecipe(spec: string | TrainingRecipe, options: RecipeSetupO
   const recipe = parseRecipe(spec);
   const { labels, numClasses, batchSize, alphasCumprod, gen } = options;
   const q = frequenciesOf(countClasses(labels, numClasses));
+  // The sampler owns a generator spawned from `gen`, so its state (checkpoints) is its own.
+  const samplerGen = gen.spawn();
   const sampler = recipe.batchResample
-    ? makeBatchSampler(options.resampler ?? 'exactly-balanced', labels, numClasses, batchSize, gen, options.resampleAlpha ?? 1)
-    : makeBatchSampler('shuffled', labels, numClasses, batchSize, gen);
+    ? makeBatchSampler(options.resampler ?? 'exactly-balanced', labels, numClasses, batchSize, samplerGen, options.resampleAlpha ?? 1)
+    : makeBatchSampler('shuffled', labels, numClasses, batchSize, samplerGen);
   const setup: RecipeSetup = { recipe, classFrequencies: q, sampler };
   const gate = recipeGate(recipe);
   if (gate !== null) {

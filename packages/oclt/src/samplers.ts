@@ -18,6 +18,51 @@ export interface BatchSampler {
   nextBatch(): Int32Array;
   /** Which sampler this is, for logs. */
   readonly description: string;
+  /** A JSON-able state from which `setState` continues the exact same batch stream (for checkpoints). */
+  getState(): unknown;
+  setState(state: unknown): void;
+}
+
+/**
+ * A stream of seeded permutations of [0, size) walked with a cursor; its state is the generator state from just
+ * before the current permutation was drawn (redrawing gives the same permutation) plus the cursor.
+ */
+class PermutationStream {
+  private perm: Int32Array;
+  private epochGenerator: number[];
+  private cursor = 0;
+
+  constructor(
+    private readonly size: number,
+    private readonly gen: Generator,
+  ) {
+    this.epochGenerator = gen.getState();
+    this.perm = gen.permutation(size);
+  }
+
+  next(): number {
+    if (this.cursor === this.size) {
+      this.epochGenerator = this.gen.getState();
+      this.perm = this.gen.permutation(this.size);
+      this.cursor = 0;
+    }
+    return this.perm[this.cursor++]!;
+  }
+
+  getState(): { epochGenerator: number[]; cursor: number } {
+    return { epochGenerator: [...this.epochGenerator], cursor: this.cursor };
+  }
+
+  setState(caller: string, state: unknown): void {
+    const st = state as { epochGenerator?: unknown; cursor?: unknown } | null;
+    if (!st || !Array.isArray(st.epochGenerator) || !Number.isInteger(st.cursor) || (st.cursor as number) < 0 || (st.cursor as number) > this.size) {
+      throw new RangeError(`${caller}.setState: ${JSON.stringify(state)} is not the state of a permutation stream over ${this.size} items`);
+    }
+    this.gen.setState(st.epochGenerator as number[]);
+    this.epochGenerator = [...(st.epochGenerator as number[])];
+    this.perm = this.gen.permutation(this.size);
+    this.cursor = st.cursor as number;
+  }
 }
 
 export type SamplerKind = 'shuffled' | 'class-balanced' | 'exactly-balanced';
@@ -29,26 +74,18 @@ function checkBatchSize(caller: string, batchSize: number): void {
 /**
  * Epochs of a seeded permutation of [0, size); a batch that crosses the end of an epoch continues into a fresh
  * permutation, so every batch has `batchSize` indices.
+ * Every sampler owns its generator (its state is the sampler's state): do not share it with other draws.
  */
 export function shuffledSampler(size: number, batchSize: number, gen: Generator): BatchSampler {
   checkBatchSize('shuffledSampler', batchSize);
   if (!Number.isInteger(size) || size < 1) throw new RangeError(`shuffledSampler: data set size must be a positive integer, got ${size}`);
-  let perm = gen.permutation(size);
-  let cursor = 0;
+  const stream = new PermutationStream(size, gen);
   return {
     batchSize,
     description: `shuffled(size=${size})`,
-    nextBatch() {
-      const batch = new Int32Array(batchSize);
-      for (let k = 0; k < batchSize; k++) {
-        if (cursor === size) {
-          perm = gen.permutation(size);
-          cursor = 0;
-        }
-        batch[k] = perm[cursor++]!;
-      }
-      return batch;
-    },
+    nextBatch: () => Int32Array.from({ length: batchSize }, () => stream.next()),
+    getState: () => stream.getState(),
+    setState: (state) => stream.setState('shuffledSampler', state),
   };
 }
 
@@ -74,6 +111,12 @@ export function classBalancedSampler(labels: Labels, numClasses: number, batchSi
       }
       return batch;
     },
+    getState: () => ({ generator: gen.getState() }),
+    setState(state) {
+      const st = state as { generator?: unknown } | null;
+      if (!st || !Array.isArray(st.generator)) throw new RangeError(`classBalancedSampler.setState: ${JSON.stringify(state)} has no generator state`);
+      gen.setState(st.generator as number[]);
+    },
   };
 }
 
@@ -87,15 +130,9 @@ export function exactlyBalancedSampler(labels: Labels, numClasses: number, batch
   const members = indicesByClass(labels, numClasses, 'exactlyBalancedSampler').filter((m) => m.length > 0);
   const C = members.length;
   if (C === 0) throw new RangeError('exactlyBalancedSampler: the data set is empty');
-  const perms = members.map((m) => gen.permutation(m.length));
-  const cursors = new Array<number>(C).fill(0);
-  const take = (c: number): number => {
-    if (cursors[c] === members[c]!.length) {
-      perms[c] = gen.permutation(members[c]!.length);
-      cursors[c] = 0;
-    }
-    return members[c]![perms[c]![cursors[c]!++]!]!;
-  };
+  // Each class walks its own permutation stream (its own generator), so the state is small and exact.
+  const streams = members.map((m) => new PermutationStream(m.length, gen.spawn()));
+  const take = (c: number): number => members[c]![streams[c]!.next()]!;
   return {
     batchSize,
     description: `exactly-balanced(classes=${C})`,
@@ -107,6 +144,15 @@ export function exactlyBalancedSampler(labels: Labels, numClasses: number, batch
       for (let k = 0; k < batchSize - perClass * C; k++) batch.push(take(extra[k]!));
       const order = gen.permutation(batchSize);
       return Int32Array.from(order, (o) => batch[o]!);
+    },
+    getState: () => ({ generator: gen.getState(), classes: streams.map((s) => s.getState()) }),
+    setState(state) {
+      const st = state as { generator?: unknown; classes?: unknown } | null;
+      if (!st || !Array.isArray(st.generator) || !Array.isArray(st.classes) || st.classes.length !== C) {
+        throw new RangeError(`exactlyBalancedSampler.setState: ${JSON.stringify(state)} is not the state of a sampler over ${C} classes`);
+      }
+      gen.setState(st.generator as number[]);
+      streams.forEach((s, c) => s.setState('exactlyBalancedSampler', (st.classes as unknown[])[c]));
     },
   };
 }
