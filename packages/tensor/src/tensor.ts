@@ -8,7 +8,7 @@
  */
 import { getBackend, type Storage } from './backend.js';
 import type { DType, TypedArray } from './dtype.js';
-import { contiguousStrides, isContiguous, sizeOf, type Shape } from './shape.js';
+import { contiguousStrides, isContiguous, sizeOf, TensorError, type Shape } from './shape.js';
 import type { GradNode } from './tape.js';
 import * as E from './ops/elementwise.js';
 import * as M from './ops/movement.js';
@@ -82,7 +82,7 @@ export class Tensor {
    * Throws for non-contiguous tensors; call `.contiguous()` first.
    */
   dataSync(): TypedArray {
-    if (!this.isContiguous) throw new Error(`dataSync: tensor of shape [${this.shape}] is not contiguous; call .contiguous() first`);
+    if (!this.isContiguous) throw new TensorError('dataSync', `tensor of shape [${this.shape}] is not contiguous; call .contiguous() first`);
     const host = getBackend(this.backend).toHost(this.storage);
     return this.offset === 0 && this.size === host.length ? host : (host.subarray(this.offset, this.offset + this.size) as TypedArray);
   }
@@ -102,7 +102,7 @@ export class Tensor {
   }
   /** The value of a one-element tensor. */
   item(): number {
-    if (this.size !== 1) throw new Error(`item: tensor has ${this.size} elements (shape [${this.shape}]), expected 1`);
+    if (this.size !== 1) throw new TensorError('item', `tensor has ${this.size} elements (shape [${this.shape}]), expected 1`);
     return this.toTypedArray()[0]!;
   }
   toString(): string {
@@ -118,14 +118,14 @@ export class Tensor {
   /** Sets requiresGrad and returns this (like torch's requires_grad_). */
   requiresGrad_(value = true): this {
     if (value && this.dtype !== 'float32' && this.dtype !== 'float64') {
-      throw new Error(`requiresGrad_: only floating tensors can require gradients, got ${this.dtype}`);
+      throw new TensorError('requiresGrad_', `only floating tensors can require gradients, got ${this.dtype}`);
     }
     this.requiresGrad = value;
     return this;
   }
   /** Runs reverse-mode differentiation from this tensor; needs @oclt/autograd to be imported. */
   backward(grad?: Tensor): void {
-    if (!backwardHook) throw new Error('backward: import @oclt/autograd to differentiate (it provides the gradient table)');
+    if (!backwardHook) throw new TensorError('backward', 'import @oclt/autograd to differentiate (it provides the gradient table)');
     backwardHook(this, grad);
   }
 
