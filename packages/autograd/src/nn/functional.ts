@@ -1,5 +1,5 @@
 /** Loss functions, written in differentiable tensor ops. */
-import { fmtShape, gather, type Tensor } from '@oclt/tensor';
+import { fmtShape, gather, log1p, type Tensor } from '@oclt/tensor';
 
 /** Mean squared error, mean over all elements (PyTorch's `mse_loss` with reduction 'mean'). */
 export function mseLoss(prediction: Tensor, target: Tensor): Tensor {
@@ -30,5 +30,5 @@ export function binaryCrossEntropyWithLogits(logits: Tensor, target: Tensor): Te
   if (logits.ndim !== target.ndim || logits.shape.some((d, i) => d !== target.shape[i])) {
     throw new Error(`binaryCrossEntropyWithLogits: logits ${fmtShape(logits.shape)} and target ${fmtShape(target.shape)} must have the same shape`);
   }
-  return logits.relu().sub(logits.mul(target)).add(logits.abs().neg().exp().add(1).log()).mean();
+  return logits.relu().sub(logits.mul(target)).add(log1p(logits.abs().neg().exp())).mean();
 }

@@ -5,7 +5,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { conv2dRef, groupNormRef, linearRef, maxScaledError, selfAttention2dRef } from '../testing/reference64.js';
 import {
   AttentionBlock2d, Conv2d, Downsample, Dropout, Embedding, Flatten, GELU, GroupNorm, LayerNorm, Linear, ReLU, SelfAttention2d,
-  Sequential, SiLU, Sigmoid, Tanh, Upsample,
+  Sequential, SiLU, Sigmoid, Tanh, Upsample, binaryCrossEntropyWithLogits, crossEntropy, mseLoss,
 } from './index.js';
 
 beforeAll(async () => {
@@ -295,5 +295,23 @@ describe('Embedding, Dropout, activations, resampling', () => {
     const manual = (net.at(3) as Linear).forward((net.at(0) as Conv2d).forward(x).relu().reshape(5, 32));
     expect(net.forward(x).toTypedArray()).toEqual(manual.toTypedArray());
     expect(randint(0, 3, [2], gen).dtype).toBe('int32');
+  });
+});
+
+describe('losses', () => {
+  it('mseLoss, crossEntropy and binaryCrossEntropyWithLogits match their formulas in float64', () => {
+    const p = tensor([[0.5, -1], [2, 0]], 'float64');
+    const t = tensor([[1, 1], [0, 0]], 'float64');
+    expect(mseLoss(p, t).item()).toBeCloseTo((0.25 + 4 + 4 + 0) / 4, 14);
+    const logits = tensor([[1, 2, 3], [0, -1, 5]], 'float64');
+    const lse = (r: number[]) => Math.log(r.reduce((s, v) => s + Math.exp(v), 0));
+    const want = -((1 - lse([1, 2, 3])) + (-1 - lse([0, -1, 5]))) / 2;
+    expect(crossEntropy(logits, tensor([0, 1], 'int32')).item()).toBeCloseTo(want, 12);
+    expect(() => crossEntropy(logits, tensor([0, 3], 'int32'))).toThrow(/crossEntropy: target\[1\] = 3 is not a class in \[0, 3\)/);
+    const z = [-30, -1, 0, 2, 40];
+    const y = [0, 1, 1, 0, 1];
+    // -log sigmoid(z) = log(1 + e^-z) for y = 1 and -log(1 - sigmoid(z)) = log(1 + e^z) for y = 0.
+    const bce = z.map((v, i) => (y[i] === 1 ? Math.log1p(Math.exp(-v)) : Math.log1p(Math.exp(v)))).reduce((a, b) => a + b, 0) / z.length;
+    expect(binaryCrossEntropyWithLogits(tensor(z, 'float64'), tensor(y, 'float64')).item()).toBeCloseTo(bce, 10);
   });
 });
