@@ -88,16 +88,19 @@ export function numericalGradients(f: (...xs: Tensor[]) => Tensor, inputs: reado
   });
 }
 
-/** The engine's gradients of a one-element f with respect to every input, in row-major order. */
-export function analyticalGradients(f: (...xs: Tensor[]) => Tensor, inputs: readonly CheckInput[]): Float64Array[] {
-  const leaves = inputs.map((inp) => makeTensor(inp.values, inp.shape, inp.layout).requiresGrad_());
+/**
+ * The engine's gradients of a one-element f with respect to every input, in row-major order, with the inputs
+ * built as `dtype` leaves (each gradient must come back with its leaf's dtype and shape).
+ */
+export function analyticalGradients(f: (...xs: Tensor[]) => Tensor, inputs: readonly CheckInput[], dtype: 'float32' | 'float64' = 'float64'): Float64Array[] {
+  const leaves = inputs.map((inp) => makeTensor(inp.values, inp.shape, inp.layout, dtype).requiresGrad_());
   const out = f(...leaves);
   const grads = gradients(out, leaves);
   return grads.map((g, i) => {
-    if (g.dtype !== 'float64' || g.shape.some((d, k) => d !== inputs[i]!.shape[k]) || g.ndim !== inputs[i]!.shape.length) {
-      throw new Error(`gradcheck: gradient ${i} has dtype ${g.dtype} and shape [${g.shape}], expected float64 [${inputs[i]!.shape}]`);
+    if (g.dtype !== dtype || g.shape.some((d, k) => d !== inputs[i]!.shape[k]) || g.ndim !== inputs[i]!.shape.length) {
+      throw new Error(`gradcheck: gradient ${i} has dtype ${g.dtype} and shape [${g.shape}], expected ${dtype} [${inputs[i]!.shape}]`);
     }
-    return g.toTypedArray() as Float64Array;
+    return Float64Array.from(g.toTypedArray());
   });
 }
 

@@ -14,7 +14,10 @@ import {
   relu, reshape, rsqrt, scatterAdd, sigmoid, silu, sin, slice, softmax, sqrt, square, sub, sum, tanh, where,
   type SliceSpec, type Tensor,
 } from '@oclt/tensor';
-import { checkGradients, LAYOUTS, type CheckInput, type Layout } from './gradcheck.js';
+import {
+  contiguous, indexSelect, leakyRelu, logsumexp, mean, split, stack, std, transpose, upsampleNearest2d, variance,
+} from '@oclt/tensor';
+import { analyticalGradients, checkGradients, LAYOUTS, type CheckInput, type Layout } from './gradcheck.js';
 import { gradientTable } from './gradients/index.js';
 
 const NUM_RUNS = 15;
@@ -63,8 +66,8 @@ const binaryCase = (f: (a: Tensor, b: Tensor) => Tensor, ta?: (x: number) => num
     .map(([a, b]) => ({ inputs: [a, b], fn: f }));
 
 /** A subset of axes (undefined = all) and keepdims, for reductions over `shape`. */
-const reductionCase = (f: (x: Tensor, axes: number[] | undefined, keepdims: boolean) => Tensor): fc.Arbitrary<Case> =>
-  shapeArb(1, 3)
+const reductionCase = (f: (x: Tensor, axes: number[] | undefined, keepdims: boolean) => Tensor, minDim = 1): fc.Arbitrary<Case> =>
+  fc.array(fc.integer({ min: minDim, max: 4 }), { minLength: 1, maxLength: 3 })
     .chain((shape) => fc.tuple(inputArb(shape), fc.option(fc.subarray([...shape.keys()], { minLength: 1 }), { nil: undefined }), fc.boolean()))
     .map(([x, axes, keepdims]) => ({ inputs: [x], fn: (t: Tensor) => f(t, axes, keepdims) }));
 
@@ -314,4 +317,77 @@ describe('gradient check against float64 central differences', () => {
   it('covers every entry of the gradient table and nothing else', () => {
     expect(Object.keys(specs).sort()).toEqual(Object.keys(gradientTable).sort());
   });
+});
+
+/**
+ * Ops the tensor core builds from recorded primitives (no table entry of their own): their gradients come from
+ * the chain rule through the table, so they are checked the same way, as end-to-end compositions.
+ */
+const composites: Record<string, fc.Arbitrary<Case>> = {
+  mean: reductionCase((x, axes, keepdims) => mean(x, axes, keepdims)),
+  variance: reductionCase((x, axes, keepdims) => variance(x, axes, { keepdims, correction: 0 })),
+  // sqrt has no derivative at a zero variance (one element per reduction): every axis has at least 2 elements.
+  std: reductionCase((x, axes, keepdims) => std(x, axes, { keepdims, correction: 0 }), 2),
+  logsumexp: reductionCase((x, axes, keepdims) => logsumexp(x, axes, keepdims)),
+  leakyRelu: unaryCase((x) => leakyRelu(x, 0.1)),
+  transpose: unaryCase((x) => (x.ndim >= 2 ? transpose(x, 0, -1) : x)),
+  contiguous: unaryCase(contiguous),
+  upsampleNearest2d: poolArb.chain((p) => inputArb(p.shape).map((x) => ({ inputs: [x], fn: (t: Tensor) => upsampleNearest2d(t, [2, 3]) }))),
+  stackSplit: shapeArb(1, 3, 3)
+    .chain((shape) => fc.tuple(inputArb(shape), inputArb(shape), fc.integer({ min: 0, max: shape.length })))
+    .map(([a, b, axis]) => ({ inputs: [a, b], fn: (x: Tensor, y: Tensor) => split(stack([x, y, x], axis), [1, 2], axis)[1]!.mul(split(stack([y, x, x], axis), [2, 1], axis)[0]!) })),
+  indexSelect: shapeArb(1, 3)
+    .chain((shape) => fc.tuple(inputArb(shape), fc.integer({ min: 0, max: shape.length - 1 }), fc.array(fc.nat(), { minLength: 1, maxLength: 5 })))
+    .map(([x, axis, picks]) => ({ inputs: [x], fn: (t: Tensor) => indexSelect(t, axis, picks.map((v) => v % x.shape[axis]!)) })),
+  // A layer-norm-like expression: one input used many times through broadcasting, reductions and division.
+  normalize: shapeArb(2, 3)
+    .chain((shape) => fc.tuple(inputArb(shape), inputArb([shape[shape.length - 1]!])))
+    .map(([x, g]) => ({
+      inputs: [x, g],
+      fn: (t: Tensor, gain: Tensor) => {
+        const centered = sub(t, mean(t, -1, true));
+        return div(centered, sqrt(add(variance(t, -1, { keepdims: true, correction: 0 }), 1e-3))).mul(gain);
+      },
+    })),
+};
+
+describe('gradient check of composite ops (chain rule through the table)', () => {
+  for (const [name, arb] of Object.entries(composites)) {
+    it(name, () => {
+      fc.assert(
+        fc.property(arb, seedArb, (c, seed) => {
+          const result = checkGradients(weightedLoss(c, seed), c.inputs, c.tol);
+          if (!result.ok) throw new Error(`${name}: worst element ${JSON.stringify(result.worst)}`);
+        }),
+        { numRuns: 10 },
+      );
+    });
+  }
+});
+
+/**
+ * Training runs in float32: the same formulas evaluated on float32 leaves must agree with the float64
+ * gradients (which the checks above validated) and come back as float32. Tolerance: inputs are rounded to
+ * float32 (relative 6e-8) and every op rounds again; over the few ops of a gradient, with O(1) values, the
+ * differences stay near 1e-6, so 1e-4 (1 + |g|) is loose yet catches a float32-only bug.
+ */
+describe('float32 gradients agree with float64 ones', () => {
+  for (const [op, arb] of Object.entries(specs)) {
+    it(op, () => {
+      fc.assert(
+        fc.property(arb, seedArb, (c, seed) => {
+          const loss = weightedLoss(c, seed);
+          const g64 = analyticalGradients(loss, c.inputs, 'float64');
+          const g32 = analyticalGradients(loss, c.inputs, 'float32');
+          g64.forEach((g, i) =>
+            g.forEach((v, k) => {
+              const w = g32[i]![k]!;
+              if (!(Math.abs(w - v) <= 1e-4 * (1 + Math.abs(v)))) throw new Error(`${op}: input ${i} element ${k}: float32 ${w}, float64 ${v}`);
+            }),
+          );
+        }),
+        { numRuns: 5 },
+      );
+    });
+  }
 });
