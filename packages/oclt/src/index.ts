@@ -6,3 +6,4 @@ export * from './cbdm.js';
 export * from './theory.js';
 export * from './diagnostics.js';
 export * from './recipes.js';
+export * from './trainer-hooks.js';

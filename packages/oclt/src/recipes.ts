@@ -107,6 +107,8 @@ export interface TargetHookInput {
   /** The true class labels of the batch (also in unconditional training: the gate needs them). */
   labels: Tensor | ArrayLike<number>;
   gen: Generator;
+  /** abar_t table of this step (default: the one given to setupRecipe). */
+  alphasCumprod?: ArrayLike<number>;
 }
 
 /** What the trainer hands the loss hook for one batch. */
@@ -160,7 +162,7 @@ export function setupRecipe(spec: string | TrainingRecipe, options: RecipeSetupO
   const gate = recipeGate(recipe);
   if (gate !== null) {
     setup.replaceTargets = (input) =>
-      selectTargets({ ...input, alphasCumprod, classFrequencies: q, gate, cutTime: recipe.cutTime, beta: recipe.method === 'beta' ? recipe.beta : 0 });
+      selectTargets({ ...input, alphasCumprod: input.alphasCumprod ?? alphasCumprod, classFrequencies: q, gate, cutTime: recipe.cutTime, beta: recipe.method === 'beta' ? recipe.beta : 0 });
   }
   if (recipe.method === 'cbdm') {
     const numTimesteps = alphasCumprod.length;

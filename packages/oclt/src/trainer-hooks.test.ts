@@ -1,0 +1,45 @@
+import { describe, expect, it } from 'vitest';
+import { Generator, fromTypedArray, randn } from '@oclt/tensor';
+import { recipeTrainerHooks } from './trainer-hooks.js';
+import { linearAlphasCumprod, makeNoisyBatch } from './test-helpers.js';
+
+const abarTable = linearAlphasCumprod(1000);
+const labels = Int32Array.from({ length: 40 }, (_, i) => (i < 30 ? 0 : i < 37 ? 1 : 2));
+
+describe('recipeTrainerHooks (adapter to the diffusion trainer)', () => {
+  it('t2h: the target hook returns the selection targets and log scalars that agree with them', () => {
+    const hooks = recipeTrainerHooks('t2h+resample', { labels, numClasses: 3, batchSize: 6, alphasCumprod: abarTable, gen: new Generator(1) });
+    expect(hooks.conditional).toBe(true);
+    expect(hooks.lossHook).toBeUndefined();
+    const gen = new Generator(2);
+    const rows = hooks.sampler.nextBatch();
+    const x0 = randn([6, 1, 2, 2], gen);
+    const b = makeNoisyBatch(x0, Int32Array.from({ length: 6 }, () => gen.integer(600, 1000)), abarTable, gen);
+    const out = hooks.targetHook!({ ...b, timesteps: fromTypedArray(b.timesteps, [6]), labels: Int32Array.from(rows, (r) => labels[r]!), alphasCumprod: abarTable, gen });
+    expect(out.targets.shape).toEqual([6, 1, 2, 2]);
+    const eps = b.noise.toTypedArray();
+    const targets = out.targets.toTypedArray();
+    let changedRows = 0;
+    for (let i = 0; i < 6; i++) if (targets.subarray(i * 4, i * 4 + 4).some((v, k) => v !== eps[i * 4 + k])) changedRows++;
+    expect(out.diagnostics.transferRate).toBeCloseTo(changedRows / 6, 12);
+    expect(out.diagnostics.drawnFraction).toBe(1);
+    expect(out.diagnostics.expectedTransferProbability).toBeGreaterThanOrEqual(0);
+    expect(() => hooks.targetHook!({ ...b, timesteps: fromTypedArray(b.timesteps, [6]), labels: null, alphasCumprod: abarTable, gen })).toThrow(/no labels/);
+  });
+
+  it('cbdm: the loss hook passes the trainer\'s label-kept mask through (all dropped -> null, no second forward)', () => {
+    const hooks = recipeTrainerHooks('cbdm', { labels, numClasses: 3, batchSize: 2, alphasCumprod: abarTable, gen: new Generator(1) });
+    expect(hooks.targetHook).toBeUndefined();
+    let calls = 0;
+    const denoiser = (x: ReturnType<typeof randn>) => (calls++, x.mul(2));
+    const xt = randn([2, 3], new Generator(3));
+    const ctx = { denoiser, xt, timesteps: fromTypedArray(Int32Array.from([10, 900]), [2]), prediction: xt.mul(3), gen: new Generator(4) };
+    expect(hooks.lossHook!({ ...ctx, labelKept: Uint8Array.from([0, 0]) })).toBeNull();
+    expect(calls).toBe(0);
+    const term = hooks.lossHook!({ ...ctx, labelKept: Uint8Array.from([0, 1]) })!;
+    expect(calls).toBe(1);
+    // Only row 1 counts: (1 + 1/4) x^2 * 0.9 over its 3 elements, mean over 6.
+    const x = xt.toTypedArray();
+    expect(term.item()).toBeCloseTo((1.25 * 0.9 * (x[3]! ** 2 + x[4]! ** 2 + x[5]! ** 2)) / 6, 5);
+  });
+});
