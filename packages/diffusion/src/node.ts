@@ -3,3 +3,7 @@ export { encodePng, savePng } from './plot/png-node.js';
 export * from './node/idx-node.js';
 export * from './node/fashion-mnist.js';
 export * from './node/checkpoint.js';
+export * from './metrics/node/feature-net-node.js';
+export * from './node/images.js';
+export * from './node/progress.js';
+export * from './node/train-node.js';

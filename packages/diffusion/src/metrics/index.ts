@@ -5,3 +5,5 @@ export * from './kid.js';
 export * from './inception-score.js';
 export * from './pairwise.js';
 export * from './per-class-fid.js';
+export * from './feature-net.js';
+export * from './evaluate.js';
