@@ -203,7 +203,8 @@ describe('conv2d against tfjs', () => {
           dx: conv2dBackwardInput(dy, w, geo),
           dw: conv2dBackwardWeight(x, dy, geo),
         };
-        const theirs = tf.tidy(() => {
+        tf.engine().startScope(); // frees every tfjs tensor made below at endScope
+        const theirs = (() => {
           const xN = tf.transpose(tf.tensor4d(xv, xs as [number, number, number, number]), [0, 2, 3, 1]); // NHWC
           const wH = tf.transpose(tf.tensor4d(wv, ws as [number, number, number, number]), [2, 3, 1, 0]); // HWIO
           const dyN = tf.transpose(tf.tensor4d(dyv, [g.n, g.o, geo.oh, geo.ow]), [0, 2, 3, 1]);
@@ -226,7 +227,8 @@ describe('conv2d against tfjs', () => {
             dx: tf.transpose(gx!, [0, 3, 1, 2]).dataSync(),
             dw: tf.transpose(gw!, [3, 2, 0, 1]).dataSync(),
           };
-        });
+        })();
+        tf.engine().endScope();
         const tol = { rtol: 1e-5, atol: 1e-5 * 9 * g.kh * g.kw * Math.max(cg, g.n * geo.oh * geo.ow) };
         expectClose(ours.y, theirs.y, [g.n, g.o, geo.oh, geo.ow], tol);
         if (theirs.dx && theirs.dw) {
