@@ -1,7 +1,9 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  entry: ['src/index.ts'],
+  entry: { index: 'src/index.ts', gpujs: 'src/backends/gpujs/index.ts' },
+  // optional, loaded at run time by the gpujs backend; never bundled
+  external: ['gpu.js', 'webgpu'],
   format: ['esm'],
   dts: true,
   sourcemap: true,
