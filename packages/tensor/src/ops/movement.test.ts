@@ -4,8 +4,9 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import * as T from '../index.js';
 import { add, arange, broadcastTo, clone, contiguous, expand, flatten, flip, narrow, permute, reshape, sizeOf, slice, squeeze, tensor, transpose, unsqueeze, view, zeros } from '../index.js';
-import { expectClose, expectOpError, FC, fromCase, makeTensor, ravel, shapeArb, tensorCaseArb, unravel, valuesOf } from '../test-helpers.js';
+import { expectClose, expectOpError, FC, fromCase, layoutArb, makeTensor, ravel, shapeArb, tensorCaseArb, unravel, valuesOf } from '../test-helpers.js';
 
 const caseArb = tensorCaseArb(shapeArb({ maxRank: 4, minDim: 1, maxDim: 4 }));
 
@@ -319,5 +320,55 @@ describe('tensor() round trip', () => {
       [1, 2, 3],
       [4, 5, 6],
     ]);
+  });
+});
+
+describe('layout invariance: every op gives the same result on a view as on a row-major copy of its values', () => {
+  // Metamorphic oracle: the contiguous input is built from plain values (not from the view), and each op is
+  // checked against float64 references in its own test file; here only the layout changes. Expanded (stride-0)
+  // and strided/flipped/permuted views of 4-D inputs go through reductions, softmax, matmul, conv2d and pooling.
+  const arb = fc.record({
+    shape: fc.tuple(fc.integer({ min: 1, max: 2 }), fc.integer({ min: 1, max: 3 }), fc.integer({ min: 2, max: 4 }), fc.integer({ min: 2, max: 4 })),
+    ones: fc.nat({ max: 15 }),
+    seed: fc.nat(),
+    layout: layoutArb(4),
+  });
+  it('reductions, softmax, matmul, conv2d, pooling, gather, concat, pad, reshape, cast', () => {
+    fc.assert(
+      fc.property(arb, ({ shape, ones, seed, layout }) => {
+        // Some axes of size 1 in storage, expanded to the full shape (stride 0).
+        const small = shape.map((d, i) => ((ones >> i) & 1 ? 1 : d));
+        const sv = Array.from({ length: sizeOf(small) }, (_, i) => Math.round(Math.sin(seed + i) * 1000) / 250);
+        const view = expand(makeTensor(sv, small, 'float64', layout), shape);
+        const values = Array.from({ length: sizeOf(shape) }, (_, i) => sv[ravel(unravel(i, shape).map((x, k) => (small[k] === 1 ? 0 : x)), small)]!);
+        const dense = tensor(values, 'float64').reshape(shape);
+        const same = (a: import('../index.js').Tensor, b: import('../index.js').Tensor) => expectClose(a, valuesOf(b), [...b.shape], { rtol: 1e-12, atol: 1e-12 });
+        same(view.sum([1, 3]), dense.sum([1, 3]));
+        same(view.max(2, true), dense.max(2, true));
+        same(view.softmax(1), dense.softmax(1));
+        same(view.matmul(view.transpose(2, 3)), dense.matmul(dense.transpose(2, 3)));
+        const w = tensor(Array.from({ length: 2 * shape[1] * 4 }, (_, i) => (i % 5) - 2), 'float64').reshape([2, shape[1], 2, 2]);
+        same(T.conv2d(view, w, null, { padding: 1 }), T.conv2d(dense, w, null, { padding: 1 }));
+        same(T.maxPool2d(view, { kernel: 2, stride: 1 }), T.maxPool2d(dense, { kernel: 2, stride: 1 }));
+        same(T.avgPool2d(view, { kernel: 2, padding: 1 }), T.avgPool2d(dense, { kernel: 2, padding: 1 }));
+        same(T.gather(view, 3, T.zeros(shape, 'int32')), T.gather(dense, 3, T.zeros(shape, 'int32')));
+        same(T.concat([view, dense], 2), T.concat([dense, dense], 2));
+        same(T.pad(view, [1, 0, 0, 2]), T.pad(dense, [1, 0, 0, 2]));
+        same(view.reshape([-1]), dense.reshape([-1]));
+        same(view.astype('float32'), dense.astype('float32'));
+      }),
+      { numRuns: 30 },
+    );
+  });
+
+  it('zero-size tensors pass through views and ops', () => {
+    const e = zeros([2, 0, 3]);
+    expect(slice(e, [null, [null, null, -1]]).shape).toEqual([2, 0, 3]);
+    expect(flip(e, 1).shape).toEqual([2, 0, 3]);
+    expect(reshape(e, [0, 6]).shape).toEqual([0, 6]);
+    expect(permute(e, [2, 0, 1]).contiguous().shape).toEqual([3, 2, 0]);
+    expect(add(e, 1).shape).toEqual([2, 0, 3]);
+    expect(T.sum(e, 1).toArray()).toEqual([[0, 0, 0], [0, 0, 0]]);
+    expect(T.matmul(zeros([2, 0]), zeros([0, 3])).toArray()).toEqual([[0, 0, 0], [0, 0, 0]]);
   });
 });
