@@ -15,3 +15,4 @@ export * from './training/hooks.js';
 export * from './training/sampler.js';
 export * from './training/trainer.js';
 export * from './sampling/sample.js';
+export * from './data/grid.js';

@@ -1,0 +1,102 @@
+import { describe, expect, it } from 'vitest';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { PNG } from 'pngjs';
+import { Generator, tensor, type Tensor } from '@oclt/tensor';
+import { gaussianMixtureDataset } from '../data/toy.js';
+import { MLPDenoiser } from '../models/mlp.js';
+import { DDPMScheduler } from '../schedulers/ddpm.js';
+import { Trainer } from '../training/trainer.js';
+import { loadModelFromRun, runTraining } from './train-node.js';
+import { saveImageGrid } from './images.js';
+import { ProgressBar, formatDuration } from './progress.js';
+
+const data = gaussianMixtureDataset([{ mean: [1, 1], std: 0.2, count: 30 }, { mean: [-1, 0], std: 0.2, count: 10 }], new Generator(3));
+const makeTrainer = () =>
+  new Trainer({
+    model: new MLPDenoiser({ dataDim: 2, hidden: 16, numLayers: 1, numClasses: 2, seed: 1 }),
+    scheduler: new DDPMScheduler({ numTrainTimesteps: 100 }),
+    dataset: data,
+    config: { batchSize: 8, numSteps: 12, lr: 1e-2, warmupSteps: 3, emaDecay: 0.9, seed: 9 },
+  });
+const bits = (t: Tensor) => [...new Uint32Array(Float32Array.from(t.toTypedArray()).buffer)];
+const tmpdir = () => fs.mkdtempSync(path.join(os.tmpdir(), 'oclt-run-'));
+const quiet = { progress: false, logEvery: 1, checkpointEvery: 4 };
+
+function expectSameState(a: Trainer, b: Trainer): void {
+  const sa = a.snapshot();
+  const sb = b.snapshot();
+  for (const k of Object.keys(sa.tensors)) expect(bits(sb.tensors[k]!), k).toEqual(bits(sa.tensors[k]!));
+  expect(sb.meta).toEqual(sa.meta);
+}
+
+describe('runTraining', () => {
+  const reference = makeTrainer();
+  const refDir = tmpdir();
+  const refRun = runTraining(reference, { dir: refDir, ...quiet });
+
+  it('an interrupted (SIGINT) and resumed run equals an uninterrupted one, bit for bit', async () => {
+    expect((await refRun).stoppedBy).toBe('completed');
+    const dir = tmpdir();
+    const first = await runTraining(makeTrainer(), { dir, ...quiet, onStep: (s) => s.step === 6 && process.emit('SIGINT') });
+    expect(first).toMatchObject({ stoppedBy: 'SIGINT', step: 6, resumedFrom: null });
+    expect(fs.readdirSync(path.join(dir, 'checkpoints')).filter((f) => f.endsWith('.json')).sort()).toEqual(['ckpt-00000004.json', 'ckpt-00000006.json']);
+    const resumed = makeTrainer();
+    const second = await runTraining(resumed, { dir, ...quiet });
+    expect(second).toMatchObject({ stoppedBy: 'completed', step: 12, resumedFrom: 6 });
+    expectSameState(reference, resumed);
+    const events = fs.readFileSync(path.join(dir, 'train.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).event);
+    expect(events.filter((e) => e !== 'step')).toEqual(['start', 'interrupted', 'resume', 'done']);
+  });
+
+  it('a corrupt newest checkpoint is reported and the previous one is used; the result is still exact', async () => {
+    await refRun;
+    const dir = tmpdir();
+    await runTraining(makeTrainer(), { dir, ...quiet, onStep: (s) => s.step === 6 && process.emit('SIGTERM') });
+    const p = path.join(dir, 'checkpoints', 'ckpt-00000006.safetensors');
+    const bytes = fs.readFileSync(p);
+    bytes[bytes.length - 1] ^= 1;
+    fs.writeFileSync(p, bytes);
+    const warnings: string[] = [];
+    const resumed = makeTrainer();
+    const res = await runTraining(resumed, { dir, ...quiet, warn: (m) => warnings.push(m) });
+    expect(res.resumedFrom).toBe(4);
+    expect(warnings.join('\n')).toMatch(/ckpt-00000006.safetensors is corrupt: SHA-256 mismatch/);
+    expectSameState(reference, resumed);
+  });
+
+  it('loadModelFromRun loads the EMA weights (default) or the training weights', async () => {
+    await refRun;
+    const m = new MLPDenoiser({ dataDim: 2, hidden: 16, numLayers: 1, numClasses: 2, seed: 77 });
+    expect(loadModelFromRun(m, refDir)).toBe(12);
+    const shadow = reference.ema!.shadowParameters();
+    for (const [name, p] of m.namedParameters()) expect(bits(p), name).toEqual(bits(shadow[name]!));
+    loadModelFromRun(m, refDir, { ema: false });
+    const own = reference.model.stateDict();
+    for (const [name, p] of m.namedParameters()) expect(bits(p), name).toEqual(bits(own[name]!));
+  });
+});
+
+describe('image and progress output', () => {
+  it('saveImageGrid tiles images with padding and maps [-1, 1] to 0..255', () => {
+    const dir = tmpdir();
+    // two 1x2x2 gray images: [-1, 0; 1, 0.5] and all 1
+    const imgs = tensor([[[[-1, 0], [1, 0.5]]], [[[1, 1], [1, 1]]]]);
+    const file = path.join(dir, 'grid.png');
+    saveImageGrid(file, imgs, { nrow: 2, padding: 1, padValue: 7 });
+    const png = PNG.sync.read(fs.readFileSync(file));
+    // width = 2 * 2 + 3 * 1 padding = 7, height = 2 + 2 = 4
+    expect([png.width, png.height]).toEqual([7, 4]);
+    const at = (x: number, y: number) => png.data[(y * 7 + x) * 4]!;
+    expect([at(0, 0), at(1, 1), at(2, 1), at(1, 2), at(2, 2), at(3, 1), at(4, 1), at(5, 2)]).toEqual([7, 0, 128, 255, 191, 7, 255, 255]);
+  });
+
+  it('the progress line shows count, rate and ETA', () => {
+    const bar = new ProgressBar({ total: 10, enabled: false, width: 10 });
+    bar.begin(0);
+    expect(bar.render(5, 2.5, 'loss 0.1')).toBe('[#####.....] 5/10 2.00 it/s ETA 00:03 loss 0.1');
+    expect(bar.render(1, 4)).toBe('[#.........] 1/10 4.00 s/it ETA 00:36');
+    expect(formatDuration(3725)).toBe('1:02:05');
+  });
+});
