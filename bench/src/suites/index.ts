@@ -1,4 +1,9 @@
 /** The registry of benchmark suites. Each suite lives in its own file and is listed here. */
 import type { Suite } from '../harness.js';
+import { metricsSuite } from './metrics.js';
+import { trainMemorySuite } from './train-memory.js';
 
-export const suites: Suite[] = [];
+export const suites: Suite[] = [
+  trainMemorySuite,
+  metricsSuite,
+];
