@@ -1,4 +1,338 @@
-/** Elementwise, reduction and softmax kernels as emitted WebAssembly (filled in below). */
-import type { ModuleBuilder } from './emitter.js';
+/**
+ * Elementwise, reduction and softmax kernels as emitted WebAssembly SIMD (4 float32 lanes).
+ *
+ * Binary ops take a 2-D view of each operand: element (r, i) of A is at a + (r aRow + i aStep) floats with
+ * aStep 0 (broadcast along the row) or 1, which covers same-shape, scalar, row- and column-broadcast cases.
+ * Sums accumulate in float64 (as the reference kernels do) in a fixed order: two f64x2 accumulators over
+ * 4-float chunks, then the lanes, then the tail.
+ */
+import type { FunctionBuilder, Local, ModuleBuilder } from './emitter.js';
 
-export function emitVectorFunctions(_m: ModuleBuilder): void {}
+const LOG2E = Math.LOG2E;
+/** ln 2 split so that n * LN2_HI is exact for |n| < 2^15 (Cody and Waite). */
+const LN2_HI = 0.693359375;
+const LN2_LO = -2.12194440e-4;
+
+/** Temporary locals of one function, made on first use. */
+class Temps {
+  private readonly made = new Map<string, Local>();
+  constructor(private readonly f: FunctionBuilder) {}
+  v(name: string): Local {
+    let l = this.made.get(name);
+    if (!l) this.made.set(name, (l = this.f.local(name.startsWith('i') ? 'i32' : 'v128')));
+    return l;
+  }
+}
+
+/**
+ * Pushes exp(x) for a v128 local x (lanes: float32). With `err`, computes exp(x + err) where err is a small
+ * correction (used by softmax to carry the rounding error of x - max). Range reduction x = n ln2 + r,
+ * |r| <= ln2 / 2, a degree-7 Taylor polynomial (truncation below 5e-9 relative), and 2^n applied in two halves
+ * so that results in the subnormal range and overflow to infinity come out right. NaN stays NaN.
+ */
+export function emitExp(f: FunctionBuilder, tmp: Temps, x: Local, err?: Local): void {
+  const xc = tmp.v('exp.x'), n = tmp.v('exp.n'), r = tmp.v('exp.r'), p = tmp.v('exp.p'), ni = tmp.v('exp.ni'), half = tmp.v('exp.half');
+  // Clamp to [-104, 89]: beyond these exp rounds to 0 or overflows in float32 anyway (NaN passes through).
+  f.get(x).f32x4(89).op('f32x4.min').f32x4(-104).op('f32x4.max').set(xc);
+  f.get(xc).f32x4(LOG2E).op('f32x4.mul').op('f32x4.nearest').set(n);
+  f.get(xc).get(n).f32x4(LN2_HI).op('f32x4.mul').op('f32x4.sub');
+  if (err) f.get(err).op('f32x4.add');
+  f.get(n).f32x4(LN2_LO).op('f32x4.mul').op('f32x4.sub').set(r);
+  const coeffs = [1 / 5040, 1 / 720, 1 / 120, 1 / 24, 1 / 6, 1 / 2, 1, 1];
+  f.f32x4(coeffs[0]!).set(p);
+  for (const c of coeffs.slice(1)) f.get(p).get(r).op('f32x4.mul').f32x4(c).op('f32x4.add').set(p);
+  // 2^n = 2^(n >> 1) * 2^(n - (n >> 1)), each half a normal float32 built from its exponent bits.
+  f.get(n).op('i32x4.trunc_sat_f32x4_s').set(ni);
+  f.get(ni).i32(1).op('i32x4.shr_s').set(half);
+  const pow2 = (e: () => void) => {
+    e();
+    f.i32(127).op('i32x4.splat').op('i32x4.add').i32(23).op('i32x4.shl');
+  };
+  f.get(p);
+  pow2(() => f.get(half));
+  f.op('f32x4.mul');
+  pow2(() => f.get(ni).get(half).op('i32x4.sub'));
+  f.op('f32x4.mul');
+}
+
+/** Loops i over [0, n) in steps of 4 (SIMD body), then the tail one lane at a time. */
+function simdLoop(f: FunctionBuilder, i: Local, n: Local | number, vector: () => void, scalar?: () => void): void {
+  const end4 = f.local('i32');
+  f.push(n).i32(-4).op('i32.and').set(end4);
+  f.forRange(i, 0, end4, 4, vector);
+  if (scalar) f.forRange(i, end4, n, 1, scalar);
+}
+
+const at = (f: FunctionBuilder, base: Local, i: Local) => () => f.get(base).get(i).i32(2).op('i32.shl').op('i32.add');
+
+type Lanes = 'v' | 's';
+type BinaryBody = (f: FunctionBuilder, a: () => void, b: () => void, lanes: Lanes, tmp: Temps) => void;
+
+/** The binary ops: each pushes op(a, b) for 4 lanes (v) or one float32 (s), matching the reference rules. */
+const BINARY: Record<string, BinaryBody> = {
+  add: (f, a, b, l) => (a(), b(), f.op(l === 'v' ? 'f32x4.add' : 'f32.add')),
+  sub: (f, a, b, l) => (a(), b(), f.op(l === 'v' ? 'f32x4.sub' : 'f32.sub')),
+  mul: (f, a, b, l) => (a(), b(), f.op(l === 'v' ? 'f32x4.mul' : 'f32.mul')),
+  div: (f, a, b, l) => (a(), b(), f.op(l === 'v' ? 'f32x4.div' : 'f32.div')),
+  // maximum(a, b) = a > b or a is NaN ? a : b (NaN-propagating; ties give b, like the reference).
+  maximum: (f, a, b, l, tmp) => pick(f, a, b, l, tmp, 'gt'),
+  minimum: (f, a, b, l, tmp) => pick(f, a, b, l, tmp, 'lt'),
+};
+
+function pick(f: FunctionBuilder, a: () => void, b: () => void, l: Lanes, tmp: Temps, cmp: 'gt' | 'lt'): void {
+  if (l === 's') {
+    // Scalar lanes go through a splat so one code path keeps the exact select rule.
+    a();
+    f.op('f32x4.splat');
+    b();
+    f.op('f32x4.splat');
+    pickVector(f, tmp, cmp);
+    f.lane('f32x4.extract_lane', 0);
+    return;
+  }
+  a();
+  b();
+  pickVector(f, tmp, cmp);
+}
+
+function pickVector(f: FunctionBuilder, tmp: Temps, cmp: 'gt' | 'lt'): void {
+  const va = tmp.v('pick.a'), vb = tmp.v('pick.b');
+  f.set(vb).set(va);
+  f.get(va).get(vb);
+  f.get(va).get(vb).op(cmp === 'gt' ? 'f32x4.gt' : 'f32x4.lt');
+  f.get(va).get(va).op('f32x4.eq').op('v128.not').op('v128.or');
+  f.op('v128.bitselect');
+}
+
+/** binary_<op>(a, aRow, aStep, b, bRow, bStep, out, rows, cols): out (rows x cols, row-major) = op(A, B). */
+function emitBinary(m: ModuleBuilder, name: string, body: BinaryBody): FunctionBuilder {
+  const f = m.func(`binary_${name}`, Array(9).fill('i32'));
+  const [a, aRow, aStep, b, bRow, bStep, out, rows, cols] = Array.from({ length: 9 }, (_, i) => f.param(i));
+  const tmp = new Temps(f);
+  const r = f.local('i32'), i = f.local('i32'), pa = f.local('i32'), pb = f.local('i32'), po = f.local('i32');
+  const va = f.local('v128'), vb = f.local('v128');
+  const rowBase = (base: Local, stride: Local, dst: Local) => f.setI32(dst, () => f.get(base).get(r).get(stride).op('i32.mul').i32(2).op('i32.shl').op('i32.add'));
+  // One specialised inner loop per broadcast pattern (aStep, bStep) in {0,1}^2.
+  const variant = (aFull: boolean, bFull: boolean) => {
+    f.forRange(r, 0, rows, 1, () => {
+      rowBase(a, aRow, pa);
+      rowBase(b, bRow, pb);
+      f.setI32(po, () => f.get(out).get(r).get(cols).op('i32.mul').i32(2).op('i32.shl').op('i32.add'));
+      if (!aFull) f.get(pa).op('v128.load32_splat').set(va);
+      if (!bFull) f.get(pb).op('v128.load32_splat').set(vb);
+      simdLoop(f, i, cols, () => {
+        at(f, po, i)();
+        body(f, aFull ? () => at(f, pa, i)().op('v128.load') : () => f.get(va), bFull ? () => at(f, pb, i)().op('v128.load') : () => f.get(vb), 'v', tmp);
+        f.op('v128.store');
+      }, () => {
+        at(f, po, i)();
+        body(f, aFull ? () => at(f, pa, i)().op('f32.load') : () => f.get(pa).op('f32.load'), bFull ? () => at(f, pb, i)().op('f32.load') : () => f.get(pb).op('f32.load'), 's', tmp);
+        f.op('f32.store');
+      });
+    });
+  };
+  f.ifThen(aStep, () => {
+    f.ifThen(bStep, () => variant(true, true), () => variant(true, false));
+  }, () => {
+    f.ifThen(bStep, () => variant(false, true), () => variant(false, false));
+  });
+  return f;
+}
+
+type UnaryBody = (f: FunctionBuilder, x: Local, tmp: Temps) => void;
+
+/** Unary ops on 4 lanes; the scalar tail reuses them through a splat. */
+const UNARY: Record<string, UnaryBody> = {
+  neg: (f, x) => f.get(x).op('f32x4.neg'),
+  abs: (f, x) => f.get(x).op('f32x4.abs'),
+  square: (f, x) => f.get(x).get(x).op('f32x4.mul'),
+  sqrt: (f, x) => f.get(x).op('f32x4.sqrt'),
+  // relu like the reference: NaN propagates, -0 gives +0 (both what WebAssembly's max does).
+  relu: (f, x) => f.get(x).f32x4(0).op('f32x4.max'),
+  exp: (f, x, tmp) => emitExp(f, tmp, x),
+  sigmoid: (f, x, tmp) => sigmoid(f, x, tmp, false),
+  silu: (f, x, tmp) => sigmoid(f, x, tmp, true),
+};
+
+/** sigmoid(x) = x >= 0 ? 1 / (1 + e) : e / (1 + e) with e = exp(-|x|) (never overflows); silu multiplies by x. */
+function sigmoid(f: FunctionBuilder, x: Local, tmp: Temps, timesX: boolean): void {
+  const nax = tmp.v('sig.nax'), e = tmp.v('sig.e'), d = tmp.v('sig.d');
+  f.get(x).op('f32x4.abs').op('f32x4.neg').set(nax);
+  emitExp(f, tmp, nax);
+  f.set(e);
+  f.f32x4(1).get(e).op('f32x4.add').set(d);
+  if (timesX) {
+    // x >= 0 ? x / (1 + e) : x e / (1 + e)
+    f.get(x).get(d).op('f32x4.div');
+    f.get(x).get(e).op('f32x4.mul').get(d).op('f32x4.div');
+  } else {
+    f.f32x4(1).get(d).op('f32x4.div');
+    f.get(e).get(d).op('f32x4.div');
+  }
+  f.get(x).f32x4(0).op('f32x4.ge').op('v128.bitselect');
+}
+
+/** unary_<op>(src, dst, n). */
+function emitUnary(m: ModuleBuilder, name: string, body: UnaryBody): FunctionBuilder {
+  const f = m.func(`unary_${name}`, ['i32', 'i32', 'i32']);
+  const [src, dst, n] = [f.param(0), f.param(1), f.param(2)];
+  const tmp = new Temps(f);
+  const i = f.local('i32'), x = f.local('v128');
+  simdLoop(f, i, n, () => {
+    at(f, src, i)().op('v128.load').set(x);
+    at(f, dst, i)();
+    body(f, x, tmp);
+    f.op('v128.store');
+  }, () => {
+    at(f, src, i)().op('f32.load').op('f32x4.splat').set(x);
+    at(f, dst, i)();
+    body(f, x, tmp);
+    f.lane('f32x4.extract_lane', 0).op('f32.store');
+  });
+  return f;
+}
+
+/**
+ * Pushes the float64 sum of n float32 at src: acc0 takes lanes 0-1 and acc1 lanes 2-3 of each 4-float chunk,
+ * then acc0 + acc1, then its two lanes, then the tail in order.
+ */
+function emitSum64(f: FunctionBuilder, src: Local, n: Local, load: (v: () => void) => void = (v) => v()): void {
+  const i = f.local('i32'), acc0 = f.local('v128'), acc1 = f.local('v128'), v = f.local('v128'), s = f.local('f64');
+  f.f64(0).op('f64x2.splat').set(acc0);
+  f.f64(0).op('f64x2.splat').set(acc1);
+  simdLoop(f, i, n, () => {
+    load(() => at(f, src, i)().op('v128.load'));
+    f.set(v);
+    f.get(acc0).get(v).op('f64x2.promote_low_f32x4').op('f64x2.add').set(acc0);
+    f.get(acc1).get(v).get(v).shuffle([8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7]).op('f64x2.promote_low_f32x4').op('f64x2.add').set(acc1);
+  });
+  f.get(acc0).get(acc1).op('f64x2.add').set(acc0);
+  f.get(acc0).lane('f64x2.extract_lane', 0).get(acc0).lane('f64x2.extract_lane', 1).op('f64.add').set(s);
+  const tail = f.local('i32');
+  f.get(n).i32(-4).op('i32.and').set(tail);
+  f.forRange(i, tail, n, 1, () => {
+    f.get(s);
+    load(() => at(f, src, i)().op('f32.load').op('f32x4.splat'));
+    f.lane('f32x4.extract_lane', 0).op('f64.promote_f32').op('f64.add').set(s);
+  });
+  f.get(s);
+}
+
+/** rowSums(src, rows, cols, dst): dst[r] (float64) = sum of row r. */
+function emitRowSums(m: ModuleBuilder): FunctionBuilder {
+  const f = m.func('rowSums', ['i32', 'i32', 'i32', 'i32']);
+  const [src, rows, cols, dst] = [0, 1, 2, 3].map((i) => f.param(i)) as [Local, Local, Local, Local];
+  const r = f.local('i32'), row = f.local('i32');
+  f.forRange(r, 0, rows, 1, () => {
+    f.setI32(row, () => f.get(src).get(r).get(cols).op('i32.mul').i32(2).op('i32.shl').op('i32.add'));
+    f.get(dst).get(r).i32(3).op('i32.shl').op('i32.add');
+    emitSum64(f, row, cols);
+    f.op('f64.store');
+  });
+  return f;
+}
+
+/** Pushes the max of n float32 at src (NaN if any is NaN), or 0 where every element is -Infinity. */
+function emitRowMax(f: FunctionBuilder, src: Local, n: Local): void {
+  const i = f.local('i32'), mv = f.local('v128'), ms = f.local('f32'), tail = f.local('i32');
+  f.f32x4(-Infinity).set(mv);
+  simdLoop(f, i, n, () => {
+    f.get(mv);
+    at(f, src, i)().op('v128.load');
+    f.op('f32x4.max').set(mv);
+  });
+  f.get(mv).get(mv).get(mv).shuffle([8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7]).op('f32x4.max').set(mv);
+  f.get(mv).get(mv).get(mv).shuffle([4, 5, 6, 7, 0, 1, 2, 3, 8, 9, 10, 11, 12, 13, 14, 15]).op('f32x4.max').lane('f32x4.extract_lane', 0).set(ms);
+  f.get(n).i32(-4).op('i32.and').set(tail);
+  f.forRange(i, tail, n, 1, () => {
+    f.get(ms);
+    at(f, src, i)().op('f32.load');
+    f.op('f32.max').set(ms);
+  });
+  f.ifThen(() => f.get(ms).f32(-Infinity).op('f32.eq'), () => {
+    f.f32(0).set(ms);
+  });
+  f.get(ms);
+}
+
+/**
+ * softmaxRows(src, dst, rows, cols, log, stats): each row of dst = exp(x - max) / sum. With log = 1 it writes
+ * nothing to dst but stores (max, sum of exp) as two float64 per row at stats, for log-softmax.
+ * x - max is carried as its float32 rounding plus the exact error (TwoSum), so exp sees the true difference.
+ */
+function emitSoftmaxRows(m: ModuleBuilder): FunctionBuilder {
+  const f = m.func('softmaxRows', Array(6).fill('i32'));
+  const [src, dst, rows, cols, log, stats] = Array.from({ length: 6 }, (_, i) => f.param(i));
+  const tmp = new Temps(f);
+  const r = f.local('i32'), row = f.local('i32'), out = f.local('i32'), i = f.local('i32');
+  const mx = f.local('f32'), mv = f.local('v128'), x = f.local('v128'), t = f.local('v128'), e = f.local('v128'), bb = f.local('v128');
+  const total = f.local('f64'), totalV = f.local('v128');
+  f.forRange(r, 0, rows, 1, () => {
+    f.setI32(row, () => f.get(src).get(r).get(cols).op('i32.mul').i32(2).op('i32.shl').op('i32.add'));
+    f.setI32(out, () => f.get(dst).get(r).get(cols).op('i32.mul').i32(2).op('i32.shl').op('i32.add'));
+    emitRowMax(f, row, cols);
+    f.set(mx);
+    f.get(mx).op('f32x4.splat').set(mv);
+    // exp(x - max) for each element: into dst (softmax) and summed in float64.
+    const expOf = (load: () => void) => {
+      load();
+      f.set(x);
+      // TwoSum: t = fl(x - m), e = (x - m) - t exactly.
+      f.get(x).get(mv).op('f32x4.sub').set(t);
+      f.get(t).get(x).op('f32x4.sub').set(bb);
+      f.get(x).get(t).get(bb).op('f32x4.sub').op('f32x4.sub');
+      f.get(mv).op('f32x4.neg').get(bb).op('f32x4.sub').op('f32x4.add');
+      // With an infinite x - max the error term is NaN: drop it there (mask |t| < inf).
+      f.get(t).op('f32x4.abs').f32x4(Infinity).op('f32x4.lt').op('v128.and').set(e);
+      emitExp(f, tmp, t, e);
+    };
+    // Pass 1 writes exp to dst (or, for log-softmax, only sums it): the sum uses the stored values.
+    const expRow = () => {
+      f.forRange(i, 0, cols, 4, () => {
+        // Lanes past the row end compute garbage that is never stored (a partial chunk goes through a splat).
+        f.ifThen(() => f.get(i).i32(4).op('i32.add').get(cols).op('i32.le_s'), () => {
+          at(f, out, i)();
+          expOf(() => at(f, row, i)().op('v128.load'));
+          f.op('v128.store');
+        }, () => {
+          const j = tmp.v('i.j');
+          f.forRange(j, i, cols, 1, () => {
+            at(f, out, j)();
+            expOf(() => at(f, row, j)().op('f32.load').op('f32x4.splat'));
+            f.lane('f32x4.extract_lane', 0).op('f32.store');
+          });
+        });
+      });
+    };
+    expRow();
+    emitSum64(f, out, cols);
+    f.set(total);
+    f.ifThen(log, () => {
+      f.get(stats).get(r).i32(4).op('i32.shl').op('i32.add').get(mx).op('f64.promote_f32').op('f64.store');
+      f.get(stats).get(r).i32(4).op('i32.shl').op('i32.add').get(total).op('f64.store', 8);
+    }, () => {
+      // Pass 2: divide by the sum (rounded to float32 once).
+      f.get(total).op('f32.demote_f64').op('f32x4.splat').set(totalV);
+      simdLoop(f, i, cols, () => {
+        at(f, out, i)();
+        at(f, out, i)().op('v128.load').get(totalV).op('f32x4.div');
+        f.op('v128.store');
+      }, () => {
+        at(f, out, i)();
+        at(f, out, i)().op('f32.load').get(totalV).lane('f32x4.extract_lane', 0).op('f32.div');
+        f.op('f32.store');
+      });
+    });
+  });
+  return f;
+}
+
+export function emitVectorFunctions(m: ModuleBuilder): void {
+  for (const [name, body] of Object.entries(BINARY)) m.export(emitBinary(m, name, body));
+  for (const [name, body] of Object.entries(UNARY)) m.export(emitUnary(m, name, body));
+  m.export(emitRowSums(m));
+  m.export(emitSoftmaxRows(m));
+}
+
+export const BINARY_WASM_OPS = Object.keys(BINARY);
+export const UNARY_WASM_OPS = Object.keys(UNARY);

@@ -1,7 +1,203 @@
-/** Elementwise, reduction and softmax kernels on the WebAssembly runtime. */
+/**
+ * Elementwise, sum and softmax kernels on the WebAssembly runtime, for float32. Each falls back to the reference
+ * kernel for other dtypes and for broadcasts it does not cover (more than three coalesced axes).
+ *
+ * Thread split: rows (or, for one long row, column chunks) for elementwise ops and softmax; fixed blocks of
+ * SUM_BLOCK elements for sums, whose float64 partial sums are added in block order, so the result never depends
+ * on the thread count.
+ */
 import type { KernelFn } from '../../../backend.js';
+import type { DType } from '../../../dtype.js';
+import { fromTypedArray } from '../../../ops/creation.js';
+import { contiguous, permute } from '../../../ops/movement.js';
+import { reducedShape } from '../../../ops/reduce.js';
+import { broadcastStrides, contiguousStrides, sizeOf } from '../../../shape.js';
+import type { Tensor } from '../../../tensor.js';
+import { referenceKernels } from '../index.js';
+import { rowsOf } from '../kernels/reduce.js';
+import { readAs } from '../layout.js';
+import { splitRange } from './gemm.js';
+import type { Call } from './pool.js';
 import type { WasmRuntime } from './runtime.js';
+import { BINARY_WASM_OPS, UNARY_WASM_OPS } from './vector-emit.js';
 
-export function wasmVectorKernels(_rt: () => WasmRuntime): Record<string, KernelFn> {
-  return {};
+/** Below this many elements per thread, one thread is faster (waking another costs tens of microseconds). */
+const MIN_ELEMENTS_PER_THREAD = 1 << 16;
+/** Sums run over blocks of this many elements (a fixed order, whatever the thread count). */
+export const SUM_BLOCK = 1 << 16;
+
+const threadsForElements = (rt: WasmRuntime, n: number) => Math.max(1, Math.min(rt.threads, Math.floor(n / MIN_ELEMENTS_PER_THREAD)));
+
+/** Spreads calls over `threads` lists in contiguous runs (keeps each thread's memory contiguous). */
+function spread(calls: Call[], threads: number): Call[][] {
+  const lists: Call[][] = Array.from({ length: threads }, () => []);
+  splitRange(calls.length, threads, 1).forEach(([s, e], t) => lists[t]!.push(...calls.slice(s, e)));
+  return lists;
+}
+
+/**
+ * The output shape with size-1 axes dropped and neighbouring axes merged where both operands allow it, with
+ * each operand's strides (0 on broadcast axes).
+ */
+export function coalesce(shape: readonly number[], strides: readonly (readonly number[])[]): { shape: number[]; strides: number[][] } {
+  const outShape: number[] = [];
+  const outStrides: number[][] = strides.map(() => []);
+  for (let ax = 0; ax < shape.length; ax++) {
+    const d = shape[ax]!;
+    if (d === 1) continue;
+    const last = outShape.length - 1;
+    if (last >= 0 && strides.every((s, k) => outStrides[k]![last] === s[ax]! * d)) {
+      outShape[last] = outShape[last]! * d;
+      strides.forEach((s, k) => (outStrides[k]![last] = s[ax]!));
+    } else {
+      outShape.push(d);
+      strides.forEach((s, k) => outStrides[k]!.push(s[ax]!));
+    }
+  }
+  return { shape: outShape, strides: outStrides };
+}
+
+function binaryKernel(rt: () => WasmRuntime, op: string): KernelFn {
+  const reference = referenceKernels[op]!;
+  const fn = `binary_${op}`;
+  return (inputs, attrs: { shape: number[]; dtype: DType; computeDtype: DType }) => {
+    const { shape, dtype, computeDtype } = attrs;
+    const n = sizeOf(shape);
+    if (dtype !== 'float32' || computeDtype !== 'float32' || n === 0) return reference(inputs, attrs);
+    const [a, b] = inputs as [Tensor, Tensor];
+    const A = readAs(a, a.shape, 'float32');
+    const B = readAs(b, b.shape, 'float32');
+    const geo = coalesce(shape, [broadcastStrides(a.shape, contiguousStrides(a.shape), shape), broadcastStrides(b.shape, contiguousStrides(b.shape), shape)]);
+    // Up to three axes: [outer, rows, cols]; the innermost stride of a row-major operand is 0 or 1.
+    while (geo.shape.length < 3) {
+      geo.shape.unshift(1);
+      geo.strides.forEach((s) => s.unshift(0));
+    }
+    if (geo.shape.length > 3) return reference(inputs, attrs);
+    const [outer, rows, cols] = geo.shape as [number, number, number];
+    const [sa, sb] = geo.strides as [number[], number[]];
+    if (outer > 4096) return reference(inputs, attrs);
+    const r = rt();
+    r.reset();
+    const pa = r.put(A);
+    const pb = r.put(B);
+    const po = r.alloc(n * 4);
+    const calls: Call[] = [];
+    const threads = threadsForElements(r, n);
+    for (let o = 0; o < outer; o++) {
+      const base = o * rows * cols;
+      const offA = pa + o * sa[0]! * 4;
+      const offB = pb + o * sb[0]! * 4;
+      if (rows === 1) {
+        // One long row: chunks of columns (multiples of 4 keep every chunk on the SIMD path).
+        for (const [c0, c1] of splitRange(cols, threads, 4)) {
+          calls.push({ fn, args: [offA + c0 * sa[2]! * 4, 0, sa[2]!, offB + c0 * sb[2]! * 4, 0, sb[2]!, po + (base + c0) * 4, 1, c1 - c0] });
+        }
+      } else {
+        for (const [r0, r1] of splitRange(rows, outer === 1 ? threads : 1, 1)) {
+          calls.push({ fn, args: [offA + r0 * sa[1]! * 4, sa[1]!, sa[2]!, offB + r0 * sb[1]! * 4, sb[1]!, sb[2]!, po + (base + r0 * cols) * 4, r1 - r0, cols] });
+        }
+      }
+    }
+    r.run(spread(calls, threads));
+    return fromTypedArray(r.f32(po, n).slice(), shape);
+  };
+}
+
+function unaryKernel(rt: () => WasmRuntime, op: string): KernelFn {
+  const reference = referenceKernels[op]!;
+  const fn = `unary_${op}`;
+  return (inputs, attrs: { dtype: DType }) => {
+    const t = inputs[0]!;
+    if (attrs.dtype !== 'float32' || t.dtype !== 'float32' || t.size === 0) return reference(inputs, attrs);
+    const X = readAs(t, t.shape, 'float32');
+    const n = X.length;
+    const r = rt();
+    r.reset();
+    const px = r.put(X);
+    const py = r.alloc(n * 4);
+    const threads = threadsForElements(r, n);
+    const calls = splitRange(n, threads, 4).map(([s, e]): Call => ({ fn, args: [px + s * 4, py + s * 4, e - s] }));
+    r.run(spread(calls, threads));
+    return fromTypedArray(r.f32(py, n).slice(), t.shape);
+  };
+}
+
+function sumKernel(rt: () => WasmRuntime): KernelFn {
+  const reference = referenceKernels.sum!;
+  return (inputs, attrs: { axes: number[]; keepdims: boolean; dtype: DType }) => {
+    const t = inputs[0]!;
+    if (t.dtype !== 'float32' || attrs.dtype !== 'float32' || t.size === 0) return reference(inputs, attrs);
+    const { data, outer, inner } = rowsOf(t, attrs.axes, 'float32');
+    const r = rt();
+    r.reset();
+    const px = r.put(data);
+    const blocks = Math.max(1, Math.ceil(inner / SUM_BLOCK));
+    const pd = r.alloc(outer * blocks * 8);
+    const calls: Call[] = [];
+    if (blocks === 1) {
+      const threads = threadsForElements(r, outer * inner);
+      for (const [s, e] of splitRange(outer, threads, 1)) calls.push({ fn: 'rowSums', args: [px + s * inner * 4, e - s, inner, pd + s * 8] });
+      r.run(spread(calls, threads));
+    } else {
+      for (let row = 0; row < outer; row++) {
+        for (let k = 0; k < blocks; k++) {
+          const len = Math.min(SUM_BLOCK, inner - k * SUM_BLOCK);
+          calls.push({ fn: 'rowSums', args: [px + (row * inner + k * SUM_BLOCK) * 4, 1, len, pd + (row * blocks + k) * 8] });
+        }
+      }
+      r.run(spread(calls, threadsForElements(r, outer * inner)));
+    }
+    const partial = new Float64Array(r.memory.buffer, pd, outer * blocks);
+    const out = new Float32Array(outer);
+    for (let row = 0; row < outer; row++) {
+      let s = 0;
+      for (let k = 0; k < blocks; k++) s += partial[row * blocks + k]!;
+      out[row] = s;
+    }
+    return fromTypedArray(out, reducedShape(t.shape, attrs.axes, attrs.keepdims));
+  };
+}
+
+function softmaxKernel(rt: () => WasmRuntime, log: boolean): KernelFn {
+  const reference = referenceKernels[log ? 'logSoftmax' : 'softmax']!;
+  return (inputs, attrs: { axis: number; dtype: DType }) => {
+    const t = inputs[0]!;
+    const { axis, dtype } = attrs;
+    if (t.dtype !== 'float32' || dtype !== 'float32' || t.size === 0) return reference(inputs, attrs);
+    const { data, outer, inner } = rowsOf(t, [axis], 'float32');
+    const r = rt();
+    r.reset();
+    const px = r.put(data);
+    const py = r.alloc(outer * inner * 4);
+    const stats = log ? r.alloc(outer * 16) : 0;
+    const threads = threadsForElements(r, outer * inner);
+    const ranges = splitRange(outer, threads, 1);
+    r.run(spread(ranges.map(([s, e]) => ({ fn: 'softmaxRows', args: [px + s * inner * 4, py + s * inner * 4, e - s, inner, log ? 1 : 0, stats + s * 16] })), threads));
+    if (log) {
+      // log softmax = x - (max + log(sum of exp(x - max))), the shift per row computed in float64 here.
+      const st = new Float64Array(r.memory.buffer, stats, outer * 2);
+      const pl = r.alloc(outer * 4);
+      const shift = r.f32(pl, outer);
+      for (let row = 0; row < outer; row++) shift[row] = st[2 * row]! + Math.log(st[2 * row + 1]!);
+      r.run(spread(ranges.map(([s, e]) => ({ fn: 'binary_sub', args: [px + s * inner * 4, inner, 1, pl + s * 4, 1, 0, py + s * inner * 4, e - s, inner] })), threads));
+    }
+    const rowsOut = fromTypedArray(r.f32(py, outer * inner).slice(), [...t.shape.filter((_, i) => i !== axis), t.shape[axis]!]);
+    if (axis === t.ndim - 1) return rowsOut;
+    // Rows were laid out with the axis last: move it back.
+    const kept = t.shape.map((_, i) => i).filter((i) => i !== axis);
+    const inverse = new Array<number>(t.ndim);
+    [...kept, axis].forEach((src, dst) => (inverse[src] = dst));
+    return contiguous(permute(rowsOut, inverse));
+  };
+}
+
+export function wasmVectorKernels(rt: () => WasmRuntime): Record<string, KernelFn> {
+  return {
+    ...Object.fromEntries(BINARY_WASM_OPS.map((op) => [op, binaryKernel(rt, op)])),
+    ...Object.fromEntries(UNARY_WASM_OPS.map((op) => [op, unaryKernel(rt, op)])),
+    sum: sumKernel(rt),
+    softmax: softmaxKernel(rt, false),
+    logSoftmax: softmaxKernel(rt, true),
+  };
 }

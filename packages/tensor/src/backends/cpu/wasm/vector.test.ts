@@ -1,0 +1,187 @@
+/**
+ * The WebAssembly elementwise, sum and softmax kernels against the reference kernels (float64 arithmetic on the
+ * same float32 inputs, rounded once), on random shapes, broadcasts and non-contiguous layouts.
+ *
+ * Tolerances (u = 2^-24, ulp(x) ~ 2u |x|):
+ * - add/sub/mul/div/maximum/minimum, neg/abs/square/sqrt/relu: exactly equal. One IEEE operation on float32
+ *   inputs rounds to the same float32 as the float64 result rounded once (float64 carries more than 2 x 24 + 2
+ *   bits, so double rounding cannot differ).
+ * - exp: the kernel's polynomial is within 1 ulp (measured 0.76); we allow 2 ulp. sigmoid/silu add a sum and a
+ *   division (one rounding each): 4 ulp.
+ * - sum: both accumulate in float64; the orders differ, so the float64 sums differ by at most n 2^-53 sum|x|,
+ *   and the float32 results by one rounding of that: 2u |ref| + n 2^-53 sum|x|.
+ * - softmax: exp (<= 1 ulp) of an exactly carried x - max, a float32 division (0.5 ulp) by the float64 sum
+ *   rounded to float32 (0.5 ulp): 4 ulp. log-softmax subtracts max + log(sum) rounded to float32 from x:
+ *   ulp(|max| + |log sum|) + 1 ulp of the result.
+ */
+import fc from 'fast-check';
+import { afterAll, describe, expect, it } from 'vitest';
+import * as T from '../../../index.js';
+import { layoutArb, makeTensor, randomValues, shapeArb } from '../../../test-helpers.js';
+
+const U = 2 ** -24;
+
+function withReference<R>(fn: () => R): R {
+  T.setCpuKernels('reference');
+  try {
+    return fn();
+  } finally {
+    T.setCpuKernels('fast');
+  }
+}
+
+const dataOf = (t: T.Tensor) => T.contiguous(t).storage.data!;
+
+function expectTol(got: T.Tensor, want: T.Tensor, tol: (ref: number, i: number) => number): void {
+  expect(got.shape).toEqual(want.shape);
+  expect(got.dtype).toBe(want.dtype);
+  const g = dataOf(got);
+  const w = dataOf(want);
+  for (let i = 0; i < g.length; i++) {
+    const a = g[i]!;
+    const b = w[i]!;
+    if (Number.isNaN(b) || !Number.isFinite(b)) {
+      if (!(Object.is(a, b) || (Number.isNaN(a) && Number.isNaN(b)))) throw new Error(`element ${i}: got ${a}, reference ${b}`);
+      continue;
+    }
+    const t = tol(b, i);
+    if (!(Math.abs(a - b) <= t)) throw new Error(`element ${i}: got ${a}, reference ${b}, tolerance ${t}`);
+  }
+}
+
+const exact = () => 0;
+const ulps = (k: number) => (ref: number) => k * 2 * U * Math.abs(ref) + 1e-38;
+
+/** A pair of shapes that broadcast: b drops some leading axes of a and sets some of its axes to 1 (or vice versa). */
+const broadcastPairArb = shapeArb({ minRank: 0, maxRank: 4, maxDim: 5 }).chain((shape) =>
+  fc.record({
+    shape: fc.constant(shape),
+    drop: fc.nat({ max: shape.length }),
+    ones: fc.nat(),
+    swap: fc.boolean(),
+    seed: fc.nat(),
+    la: layoutArb(shape.length),
+  }),
+);
+
+afterAll(() => {
+  T.cpuThreads(2);
+});
+
+describe('wasm binary ops', () => {
+  const ops = ['add', 'sub', 'mul', 'div', 'maximum', 'minimum'] as const;
+  it('equal the reference exactly on broadcast pairs and strided layouts', () => {
+    fc.assert(
+      fc.property(broadcastPairArb, fc.constantFrom(...ops), ({ shape, drop, ones, swap, seed, la }, op) => {
+        const small = shape.slice(drop).map((d, i) => ((ones >> i) & 1 ? 1 : d));
+        const a = makeTensor(randomValues(T.sizeOf(shape), seed), shape, 'float32', la);
+        const b = makeTensor(randomValues(T.sizeOf(small), seed + 1), small);
+        const [x, y] = swap ? [b, a] : [a, b];
+        expectTol(T[op](x, y), withReference(() => T[op](x, y)), exact);
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  it('follow the reference on scalars and special values (NaN, infinities, signed zeros)', () => {
+    const specials = [0, -0, 1, -1, Infinity, -Infinity, NaN, 3.5, -2.25];
+    const a = T.tensor(specials.flatMap((x) => specials.map(() => x)));
+    const b = T.tensor(specials.flatMap(() => specials));
+    for (const op of ops) {
+      const got = dataOf(T[op](a, b));
+      const want = dataOf(withReference(() => T[op](a, b)));
+      for (let i = 0; i < got.length; i++) expect(Object.is(got[i], want[i]) || (Number.isNaN(got[i]) && Number.isNaN(want[i]))).toBe(true);
+      expectTol(T[op](a, 2.5), withReference(() => T[op](a, 2.5)), exact);
+    }
+  });
+});
+
+describe('wasm unary ops', () => {
+  const tols = { neg: exact, abs: exact, square: exact, sqrt: exact, relu: exact, exp: ulps(2), sigmoid: ulps(4), silu: ulps(4) } as const;
+  it('match the reference on random tensors with strided layouts', () => {
+    fc.assert(
+      fc.property(shapeArb({ maxRank: 3, maxDim: 9 }).chain((s) => fc.tuple(fc.constant(s), layoutArb(s.length), fc.nat())), fc.constantFrom(...(Object.keys(tols) as (keyof typeof tols)[])), ([shape, layout, seed], op) => {
+        const values = randomValues(T.sizeOf(shape), seed).map((v) => v * 10); // about [-30, 30]
+        const x = makeTensor(values, shape, 'float32', layout);
+        const arg = op === 'sqrt' ? T.abs(x) : x;
+        expectTol(T[op](arg), withReference(() => T[op](arg)), tols[op]);
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  it('handle the ends of the float32 range like the reference', () => {
+    const x = T.tensor([0, -0, 88, 88.7, 89, 100, -87, -100, -103, -110, Infinity, -Infinity, NaN, 1e-8, -1e-8]);
+    for (const op of ['exp', 'sigmoid', 'relu'] as const) expectTol(T[op](x), withReference(() => T[op](x)), (ref) => 4 * 2 * U * Math.abs(ref) + 2 ** -149);
+    // silu's result for x < -87 is subnormal (below 1e-36): absolute error within 1e-40 is all we claim there.
+    expectTol(T.silu(x), withReference(() => T.silu(x)), (ref) => 8 * U * Math.abs(ref) + 1e-40);
+  });
+});
+
+describe('wasm sum and softmax', () => {
+  it('sum matches the reference over random axes and layouts', () => {
+    fc.assert(
+      fc.property(shapeArb({ minRank: 1, maxRank: 4, maxDim: 7 }).chain((s) => fc.tuple(fc.constant(s), layoutArb(s.length), fc.nat(), fc.subarray([...s.keys()]), fc.boolean())), ([shape, layout, seed, axes, keepdims]) => {
+        const x = makeTensor(randomValues(T.sizeOf(shape), seed), shape, 'float32', layout);
+        const absSum = withReference(() => T.sum(T.cast(T.abs(x), 'float64'), axes, keepdims));
+        const bound = dataOf(absSum);
+        const n = T.sizeOf(shape);
+        expectTol(T.sum(x, axes, keepdims), withReference(() => T.sum(x, axes, keepdims)), (ref, i) => 2 * U * Math.abs(ref) + n * 2 ** -53 * bound[i]! + 1e-38);
+      }),
+      { numRuns: 50 },
+    );
+  });
+
+  it('sum of a long row (several fixed blocks) matches the reference', () => {
+    const x = T.randn([3, 200001], new T.Generator(4));
+    const bound = dataOf(withReference(() => T.sum(T.cast(T.abs(x), 'float64'), 1)));
+    expectTol(T.sum(x, 1), withReference(() => T.sum(x, 1)), (ref, i) => 2 * U * Math.abs(ref) + 200001 * 2 ** -53 * bound[i]!);
+  });
+
+  it('softmax and log-softmax match the reference along any axis', () => {
+    fc.assert(
+      fc.property(shapeArb({ minRank: 1, maxRank: 3, maxDim: 11 }).chain((s) => fc.tuple(fc.constant(s), layoutArb(s.length), fc.nat(), fc.nat({ max: s.length - 1 }))), ([shape, layout, seed, axis]) => {
+        const x = makeTensor(randomValues(T.sizeOf(shape), seed).map((v) => v * 5), shape, 'float32', layout);
+        expectTol(T.softmax(x, axis), withReference(() => T.softmax(x, axis)), ulps(4));
+        const mx = dataOf(withReference(() => T.max(T.abs(x), axis, true)));
+        const rowOf = (i: number) => {
+          // The flat index of the row (all but `axis`) that element i belongs to.
+          const strides = T.contiguousStrides(shape);
+          const idx = shape.map((d, k) => Math.floor(i / strides[k]!) % d);
+          return idx.filter((_, k) => k !== axis).reduce((p, v, k) => p * shape.filter((_, j) => j !== axis)[k]! + v, 0);
+        };
+        // |max| + log(sum) <= 2 max|x| + log(n); two float32 roundings of that scale plus 1 ulp of the result.
+        expectTol(T.logSoftmax(x, axis), withReference(() => T.logSoftmax(x, axis)), (ref, i) => 2 * 2 * U * (2 * mx[rowOf(i)]! + Math.log(shape[axis]!) + 1) + 2 * U * Math.abs(ref));
+      }),
+      { numRuns: 50 },
+    );
+  });
+
+  it('softmax of special rows follows the reference (all -inf, +inf, NaN)', () => {
+    const x = T.tensor([[-Infinity, -Infinity, -Infinity], [1, Infinity, 2], [0, NaN, 1], [1000, 1000, -Infinity]]);
+    expectTol(T.softmax(x), withReference(() => T.softmax(x)), ulps(4));
+    expectTol(T.logSoftmax(x), withReference(() => T.logSoftmax(x)), (ref) => 2 * 2 * U * 2001 + 2 * U * Math.abs(ref));
+  });
+});
+
+describe('wasm vector kernels: threads and dtypes', () => {
+  it('give bitwise the same results on 1 and 2 threads', () => {
+    const g = new T.Generator(9);
+    const a = T.randn([700, 301], g);
+    const row = T.randn([301], g);
+    const run = () => [T.add(a, row), T.mul(a, 3), T.exp(a), T.silu(a), T.sum(a), T.sum(a, 1), T.sum(T.reshape(a, [-1])), T.softmax(a), T.logSoftmax(a, 0)].map((t) => Buffer.from(dataOf(t).buffer));
+    T.cpuThreads(1);
+    const one = run();
+    T.cpuThreads(2);
+    const two = run();
+    one.forEach((o, i) => expect(two[i]!.equals(o)).toBe(true));
+  });
+
+  it('leave float64 and int32 to the reference kernels (exactly their results)', () => {
+    const g = new T.Generator(2);
+    const a = T.randn([5, 7], g, 'float64');
+    const i = T.tensor([[1, 2, 3], [4, 5, 6]], 'int32');
+    const cases = [() => T.add(a, a), () => T.exp(a), () => T.sum(a, 1), () => T.softmax(a), () => T.mul(i, i), () => T.sum(i)];
+    for (const c of cases) expect(Array.from(dataOf(c()))).toEqual(Array.from(dataOf(withReference(c))));
+  });
+});
