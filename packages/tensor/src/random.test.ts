@@ -127,6 +127,13 @@ describe('distributions (fixed seeds, thresholds at significance 0.001)', () => 
     expect(Math.abs(m2 - 1)).toBeLessThan(4 * Math.sqrt(2 / n));
     expect(Math.abs(m3 / m2 ** 1.5)).toBeLessThan(4 * Math.sqrt(6 / n));
     expect(Math.abs(m4 / m2 ** 2 - 3)).toBeLessThan(4 * Math.sqrt(24 / n));
+    // Draws are independent: the correlation of neighbours (both within and across Box-Muller pairs) is ~0,
+    // with standard error 1/sqrt(n/2).
+    for (const shift of [0, 1]) {
+      let c = 0;
+      for (let i = shift; i + 1 < n; i += 2) c += (x[i]! - mean) * (x[i + 1]! - mean);
+      expect(Math.abs(c / Math.floor((n - shift) / 2) / m2)).toBeLessThan(4 / Math.sqrt(n / 2));
+    }
     // KS critical value at 0.001: 1.95 / sqrt(n).
     expect(ksStatistic(x.subarray(0, 10000), normalCdf)).toBeLessThan(1.95 / Math.sqrt(10000));
     // Odd lengths and the mean/std arguments (float32 storage).
