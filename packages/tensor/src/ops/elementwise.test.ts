@@ -329,6 +329,13 @@ describe('clamp, leakyRelu, cast', () => {
     expectClose(clamp(t, null, 0), values.map((v) => Math.min(v, 0)), [50]);
     expectClose(clamp(t, 1), values.map((v) => Math.max(v, 1)), [50]);
     expectOpError(() => clamp(t, 2, 1), 'clamp', 'min 2', 'max 1');
+    // Bounds are weak scalars: integer bounds keep int32, fractional ones promote to float32 (like add).
+    const ints = tensor([-5, 0, 5], 'int32');
+    expect(clamp(ints, -1, 2).dtype).toBe('int32');
+    expect(clamp(ints, -1, 2).toArray()).toEqual([-1, 0, 2]);
+    expect(clamp(ints, -1.5, 2.5).dtype).toBe('float32');
+    expect(clamp(ints, -1.5, 2.5).toArray()).toEqual([-1.5, 0, 2.5]);
+    expect(clamp(tensor([true, false]), 0, 0).toArray()).toEqual([0, 0]);
   });
 
   it('leakyRelu is x for x > 0 and slope * x otherwise', () => {

@@ -108,7 +108,10 @@ export function leakyRelu(t: Tensor, slope = 0.01): Tensor {
 /** Clamps into [min, max]; either bound may be null. */
 export function clamp(t: Tensor, min: number | null, max: number | null = null): Tensor {
   if (min !== null && max !== null && min > max) throw new TensorError('clamp', `min ${min} is greater than max ${max}`);
-  const out = findKernel('clamp', [t]).fn([t], { min, max, dtype: arithmeticDType(t.dtype) });
+  // The bounds are weak scalars (dtype.ts): a fractional bound makes an integer tensor's result float32.
+  let dtype = arithmeticDType(t.dtype);
+  for (const bound of [min, max]) if (bound !== null) dtype = promoteTypes(dtype, scalarDType(bound, dtype));
+  const out = findKernel('clamp', [t]).fn([t], { min, max, dtype });
   return record('clamp', [t], { min, max }, out);
 }
 

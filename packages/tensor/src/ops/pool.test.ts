@@ -182,6 +182,10 @@ describe('pooling errors', () => {
     expectOpError(() => maxPool2d(zeros([1, 1, 4, 4], 'int32'), { kernel: 2 }), 'maxPool2d', 'int32');
     expectOpError(() => upsampleNearest2d(x, 1.5), 'upsampleNearest2d', 'scale');
     expectOpError(() => upsampleNearest2d(ones([2, 2]), 2), 'upsampleNearest2d', '[2, 2]');
+    const geo = poolGeometry('maxPool2d', [1, 1, 4, 4], { kernel: 2 });
+    expectOpError(() => maxPool2dBackward(x, zeros([1, 1, 3, 3]), geo), 'maxPool2dBackward', 'output gradient', '[1, 1, 2, 2]', '[1, 1, 3, 3]');
+    expectOpError(() => maxPool2dBackward(zeros([1, 2, 4, 4]), zeros([1, 1, 2, 2]), geo), 'maxPool2dBackward', 'input', '[1, 2, 4, 4]');
+    expectOpError(() => avgPool2dBackward(zeros([1, 1, 2, 3]), geo), 'avgPool2dBackward', '[1, 1, 2, 3]');
     // An empty image with padding would make windows with no cells (NaN outputs).
     expectOpError(() => maxPool2d(zeros([1, 1, 0, 2]), { kernel: 2, padding: 1 }), 'maxPool2d', 'empty');
   });

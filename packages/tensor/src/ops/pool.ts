@@ -58,13 +58,21 @@ export function avgPool2d(x: Tensor, opts: PoolOptions): Tensor {
   return record('avgPool2d', [x], { geo }, findKernel('avgPool2d', [x]).fn([x], { geo }));
 }
 
+/** The kernels index by the geometry: a tensor of another shape would be read out of bounds. */
+function checkShapeIs(op: string, what: string, t: Tensor, want: readonly number[]): void {
+  if (t.ndim !== want.length || t.shape.some((d, i) => d !== want[i])) throw new TensorError(op, `${what} must have shape ${fmtShape(want)} (the geometry's), got ${fmtShape(t.shape)}`);
+}
+
 /** Routes each output gradient to the input position that won the max (first on ties). */
 export function maxPool2dBackward(x: Tensor, dy: Tensor, geo: PoolGeometry): Tensor {
+  checkShapeIs('maxPool2dBackward', 'input', x, [geo.n, geo.c, geo.h, geo.w]);
+  checkShapeIs('maxPool2dBackward', 'output gradient', dy, [geo.n, geo.c, geo.oh, geo.ow]);
   return findKernel('maxPool2dBackward', [x, dy]).fn([x, dy], { geo });
 }
 
 /** Spreads each output gradient evenly over its window. */
 export function avgPool2dBackward(dy: Tensor, geo: PoolGeometry): Tensor {
+  checkShapeIs('avgPool2dBackward', 'output gradient', dy, [geo.n, geo.c, geo.oh, geo.ow]);
   return record('avgPool2dBackward', [dy], { geo }, findKernel('avgPool2dBackward', [dy]).fn([dy], { geo }));
 }
 
