@@ -1,0 +1,108 @@
+/**
+ * gpujs: the gpu.js backend of @oclt/tensor in every mode that runs here, next to the cpu backend (issue 9).
+ *
+ * Cases: matmul-256/512, conv2d-fwd / -dinput / -dweight (N=8, C=64->64, 32x32, 3x3, pad 1), add-1m, sum-1m,
+ * softmax-1024x1024 (last axis). Impls: oclt-gpujs-<mode> with the mode that really runs (headlessgl only where a
+ * GL context exists: run under `xvfb-run -a`; on a machine without a GPU that is mesa's llvmpipe, a software
+ * renderer, and the `info` column says so), and oclt-cpu (the cpu backend's current kernels) as the baseline.
+ *
+ * What is timed: one op on inputs already on the device, plus reading the result back (GL work is only known to
+ * be finished once read). A contender whose single run exceeds the budget (3 s quick, 20 s full) is skipped.
+ */
+import * as T from '@oclt/tensor';
+import { GPUJS_BENCH_CASES, gpujsBenchContenders, type GpujsBenchContender } from '@oclt/tensor/gpujs';
+import { interleave, type BenchRow, type Contender, type Suite } from '../harness.js';
+
+/** Wraps setup so that a contender slower than `budgetMs` per run is skipped (the harness logs the reason). */
+function withBudget(c: GpujsBenchContender, budgetMs: number): Contender {
+  return {
+    ...c,
+    setup: async () => {
+      await c.setup?.();
+      const t0 = performance.now();
+      await c.run();
+      const ms = performance.now() - t0;
+      if (ms > budgetMs) {
+        await c.teardown?.();
+        throw new Error(`one run took ${Math.round(ms)} ms, over the ${budgetMs} ms budget`);
+      }
+    },
+  };
+}
+
+/** The cpu backend on the same cases and inputs, as the in-process baseline. */
+function cpuContenders(cases: readonly string[], gpujs: GpujsBenchContender[]): Contender[] {
+  const info = T.getBackend('cpu').info();
+  return cases.map((name) => {
+    const like = gpujs.find((c) => c.case === name)!;
+    return { case: name, impl: 'oclt-cpu', info, flops: like.flops, run: () => cpuRun(name) } as Contender & { info: string };
+  });
+}
+
+const cpuInputs = new Map<string, () => unknown>();
+function cpuRun(name: string): unknown {
+  let fn = cpuInputs.get(name);
+  if (!fn) {
+    const g = new T.Generator(1);
+    const conv = { n: 8, c: 64, o: 64, h: 32, w: 32, k: 3, pad: 1 };
+    const geo = T.convGeometry('bench', [conv.n, conv.c, conv.h, conv.w], [conv.o, conv.c, conv.k, conv.k], { padding: conv.pad });
+    const x = () => T.randn([conv.n, conv.c, conv.h, conv.w], g);
+    const w = () => T.randn([conv.o, conv.c, conv.k, conv.k], g);
+    const dy = () => T.randn([conv.n, conv.o, geo.oh, geo.ow], g);
+    if (name.startsWith('matmul-')) {
+      const n = Number(name.slice(7));
+      const a = T.randn([n, n], g);
+      const b = T.randn([n, n], g);
+      fn = () => T.matmul(a, b);
+    } else if (name === 'conv2d-fwd') {
+      const [xs, ws] = [x(), w()];
+      fn = () => T.conv2d(xs, ws, null, { padding: conv.pad });
+    } else if (name === 'conv2d-dinput') {
+      const [ds, ws] = [dy(), w()];
+      fn = () => T.conv2dBackwardInput(ds, ws, geo);
+    } else if (name === 'conv2d-dweight') {
+      const [xs, ds] = [x(), dy()];
+      fn = () => T.conv2dBackwardWeight(xs, ds, geo);
+    } else if (name === 'add-1m') {
+      const a = T.randn([1024, 1024], g);
+      const b = T.randn([1024, 1024], g);
+      fn = () => T.add(a, b);
+    } else if (name === 'sum-1m') {
+      const a = T.randn([1 << 20], g);
+      fn = () => T.sum(a);
+    } else {
+      const a = T.randn([1024, 1024], g);
+      fn = () => T.softmax(a, -1);
+    }
+    cpuInputs.set(name, fn);
+  }
+  return fn();
+}
+
+export const gpujsSuite: Suite = {
+  name: 'gpujs',
+  description: 'the gpu.js backend (headlessgl under xvfb-run, webasm, cpu modes) vs the cpu backend: matmul, conv2d (+ gradients), add, sum, softmax',
+  async run({ quick }): Promise<BenchRow[]> {
+    const prev = T.currentBackend();
+    T.setBackend('cpu');
+    const cases = quick ? GPUJS_BENCH_CASES.filter((c) => !c.startsWith('conv2d-d') && c !== 'matmul-512') : GPUJS_BENCH_CASES;
+    const { contenders, notes, backends } = await gpujsBenchContenders({ cases });
+    for (const n of notes) console.error(`[bench] ${n}`);
+    const budgetMs = quick ? 3000 : 20000;
+    const infoOf = new Map<string, string>();
+    for (const c of contenders) infoOf.set(c.impl, c.info);
+    infoOf.set('oclt-cpu', T.getBackend('cpu').info());
+    const rows: BenchRow[] = [];
+    try {
+      // One interleaved group per case: modes of one case share the machine's slow and fast phases.
+      for (const name of cases) {
+        const group = [...contenders.filter((c) => c.case === name).map((c) => withBudget(c, budgetMs)), ...cpuContenders([name], contenders)];
+        rows.push(...(await interleave(group, { rounds: quick ? 3 : 5, warmup: 1 })));
+      }
+    } finally {
+      for (const b of backends) b.destroy();
+      T.setBackend(prev);
+    }
+    return rows.map((r) => ({ ...r, runs_on: infoOf.get(r.impl) }));
+  },
+};
