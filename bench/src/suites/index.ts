@@ -2,12 +2,10 @@
 import type { Suite } from '../harness.js';
 import { metricsSuite } from './metrics.js';
 import { trainMemorySuite } from './train-memory.js';
-import { kernelsSuite } from './kernels.js';
 import { gpujsSuite } from './gpujs.js';
 
 export const suites: Suite[] = [
   trainMemorySuite,
   metricsSuite,
-  kernelsSuite,
   gpujsSuite,
 ];
