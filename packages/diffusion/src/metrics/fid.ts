@@ -6,10 +6,11 @@
  * pytorch-fid computes (S1 S2)^{1/2} with a general (Schur) matrix square root of the non-symmetric product and
  * discards a small imaginary part. Only its trace is needed, and S1 S2 is similar to the symmetric PSD matrix
  * M = S1^{1/2} S2 S1^{1/2} (S1 S2 = S1^{1/2} M S1^{-1/2} when S1 is invertible, and by continuity otherwise),
- * so tr (S1 S2)^{1/2} = sum_i sqrt(lambda_i(M)). We use that symmetric eigen route in float64: it never produces
- * complex numbers, and rounding can only push eigenvalues of M slightly below zero, which we clamp.
+ * so tr (S1 S2)^{1/2} = sum_i sqrt(lambda_i(M)). We use that symmetric eigen route in float64 (M is formed as
+ * R^T S2 R with S1 = R R^T, R = V L^{1/2}, which has the same eigenvalues): it never produces complex numbers, and
+ * rounding can only push eigenvalues of M slightly below zero, which we clamp.
  */
-import { type FeatureMatrix, type GaussianStats, assertFinite, assertSameDim, matmulSquare, meanAndCovariance, sqrtPsd, symmetricEigen, trace } from './linalg.js';
+import { type FeatureMatrix, type GaussianStats, assertFinite, assertSameDim, matmulSquare, meanAndCovariance, symmetricEigen, trace } from './linalg.js';
 
 export interface FrechetResult {
   /** The distance, clamped at 0 (rounding can make identical statistics give -1e-13). */
@@ -24,10 +25,15 @@ export interface FrechetResult {
 
 /** tr (S1 S2)^{1/2} via the eigenvalues of S1^{1/2} S2 S1^{1/2}; `minRatio` reports the most negative eigenvalue relative to the largest. */
 function traceSqrtProduct(s1: Float64Array, s2: Float64Array, d: number): { value: number; minRatio: number } {
-  const r = sqrtPsd(s1, d);
-  const m = matmulSquare(matmulSquare(r, s2, d), r, d);
+  // S1 = V L V^T; with R = V L^{1/2}, R^T S2 R has the eigenvalues of S1 S2 (and of S1^{1/2} S2 S1^{1/2}).
+  const e1 = symmetricEigen(s1, d);
+  const r = new Float64Array(d * d);
+  for (let i = 0; i < d; i++) for (let j = 0; j < d; j++) r[i * d + j] = e1.vectors[i * d + j]! * Math.sqrt(Math.max(e1.values[j]!, 0));
+  const rt = new Float64Array(d * d);
+  for (let i = 0; i < d; i++) for (let j = 0; j < d; j++) rt[j * d + i] = r[i * d + j]!;
+  const m = matmulSquare(rt, matmulSquare(s2, r, d), d);
   for (let i = 0; i < d; i++) for (let j = i + 1; j < d; j++) m[i * d + j] = m[j * d + i] = 0.5 * (m[i * d + j]! + m[j * d + i]!);
-  const { values } = symmetricEigen(m, d);
+  const { values } = symmetricEigen(m, d, { vectors: false });
   let value = 0;
   let maxEig = 0;
   for (const v of values) if (v > maxEig) maxEig = v;

@@ -7,3 +7,4 @@ export * from './pairwise.js';
 export * from './per-class-fid.js';
 export * from './feature-net.js';
 export * from './evaluate.js';
+export * from './gram.js';

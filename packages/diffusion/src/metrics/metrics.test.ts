@@ -16,17 +16,25 @@ function rel(actual: number, expected: number): number {
   return Math.abs(actual - expected) / Math.max(Math.abs(expected), 1e-300);
 }
 
+function lowRankPsd(n: number, rank: number, gen: Generator): Float64Array {
+  const b = new Float64Array(n * rank);
+  gen.fillNormal(b);
+  const a = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) for (let k = 0; k < rank; k++) a[i * n + j]! += b[i * rank + k]! * b[j * rank + k]!;
+  return a;
+}
+
 function randomSymmetric(n: number, gen: Generator): Float64Array {
   const a = new Float64Array(n * n);
   for (let i = 0; i < n; i++) for (let j = 0; j <= i; j++) a[i * n + j] = a[j * n + i] = gen.normal();
   return a;
 }
 
-describe('symmetricEigen (Jacobi)', () => {
+describe.each(['ql', 'jacobi'] as const)('symmetricEigen (%s)', (method) => {
   it('matches the closed form of a 2x2 matrix', () => {
     // [[a, b], [b, c]]: (a + c)/2 -+ sqrt(((a - c)/2)^2 + b^2).
     const [a, b, c] = [2, 1.5, -1];
-    const { values } = symmetricEigen(Float64Array.of(a, b, b, c), 2);
+    const { values } = symmetricEigen(Float64Array.of(a, b, b, c), 2, { method });
     const h = Math.sqrt(((a - c) / 2) ** 2 + b * b);
     expect(values[0]).toBeCloseTo((a + c) / 2 - h, 14);
     expect(values[1]).toBeCloseTo((a + c) / 2 + h, 14);
@@ -40,22 +48,23 @@ describe('symmetricEigen (Jacobi)', () => {
       m[i * n + i] = 2;
       if (i > 0) m[i * n + i - 1] = m[(i - 1) * n + i] = -1;
     }
-    const { values } = symmetricEigen(m, n);
+    const { values } = symmetricEigen(m, n, { method });
     for (let k = 1; k <= n; k++) expect(Math.abs(values[k - 1]! - (2 - 2 * Math.cos((k * Math.PI) / (n + 1))))).toBeLessThan(1e-13);
   });
 
   it('handles a zero diagonal, repeated eigenvalues and the zero matrix', () => {
-    expect(Array.from(symmetricEigen(Float64Array.of(0, 1, 1, 0), 2).values)).toEqual([-1, 1].map((v) => expect.closeTo(v, 14)));
-    const { values } = symmetricEigen(Float64Array.of(3, 0, 0, 0, 3, 0, 0, 0, 3), 3);
+    expect(Array.from(symmetricEigen(Float64Array.of(0, 1, 1, 0), 2, { method }).values)).toEqual([-1, 1].map((v) => expect.closeTo(v, 14)));
+    const { values } = symmetricEigen(Float64Array.of(3, 0, 0, 0, 3, 0, 0, 0, 3), 3, { method });
     expect(Array.from(values)).toEqual([3, 3, 3]);
-    expect(Array.from(symmetricEigen(new Float64Array(4), 2).values)).toEqual([0, 0]);
+    expect(Array.from(symmetricEigen(new Float64Array(4), 2, { method }).values)).toEqual([0, 0]);
   });
 
   it('reconstructs random symmetric matrices with orthonormal eigenvectors (property)', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: 12 }), fc.integer({ min: 0, max: 1e6 }), (n, seed) => {
-        const a = randomSymmetric(n, new Generator(seed));
-        const { values, vectors } = symmetricEigen(a, n);
+      fc.property(fc.integer({ min: 1, max: 12 }), fc.integer({ min: 0, max: 1e6 }), fc.integer({ min: 0, max: 12 }), (n, seed, rank) => {
+        // Low-rank (B B^T with B [n, rank]) as well as general symmetric matrices.
+        const a = rank > 0 && rank < n ? lowRankPsd(n, rank, new Generator(seed)) : randomSymmetric(n, new Generator(seed));
+        const { values, vectors } = symmetricEigen(a, n, { method });
         for (let i = 0; i + 1 < n; i++) expect(values[i]!).toBeLessThanOrEqual(values[i + 1]!);
         // V^T V = I and V L V^T = A, to float64 rounding scaled by n.
         for (let i = 0; i < n; i++) {
@@ -69,6 +78,24 @@ describe('symmetricEigen (Jacobi)', () => {
             expect(Math.abs(vtv - (i === j ? 1 : 0))).toBeLessThan(1e-12 * n);
             expect(Math.abs(recon - a[i * n + j]!)).toBeLessThan(1e-12 * n * 4);
           }
+        }
+      }),
+      { numRuns: 30 },
+    );
+  });
+
+  it('QL and Jacobi agree on eigenvalues, and eigenvalues-only QL matches (property)', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 40 }), fc.integer({ min: 0, max: 1e6 }), (n, seed) => {
+        const a = randomSymmetric(n, new Generator(seed));
+        const ql = symmetricEigen(a, n).values;
+        const jac = symmetricEigen(a, n, { method: 'jacobi' }).values;
+        const valuesOnly = symmetricEigen(a, n, { vectors: false });
+        expect(valuesOnly.vectors.length).toBe(0);
+        const scale = Math.max(...jac.map(Math.abs), 1);
+        for (let i = 0; i < n; i++) {
+          expect(Math.abs(ql[i]! - jac[i]!)).toBeLessThan(1e-13 * n * scale);
+          expect(Math.abs(valuesOnly.values[i]! - jac[i]!)).toBeLessThan(1e-13 * n * scale);
         }
       }),
       { numRuns: 30 },
