@@ -16,3 +16,4 @@ export * from './training/sampler.js';
 export * from './training/trainer.js';
 export * from './sampling/sample.js';
 export * from './data/grid.js';
+export * from './models/flops.js';

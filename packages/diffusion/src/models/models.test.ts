@@ -127,3 +127,31 @@ describe('UNet2D', () => {
     expect(m.namedParameters().filter(([n]) => n.endsWith('attn.qkv.weight')).map(([n]) => n)).toEqual(['down.2.attns.0.attn.qkv.weight', 'mid_attn.attn.qkv.weight', 'up.0.attns.0.attn.qkv.weight', 'up.0.attns.1.attn.qkv.weight']);
   });
 });
+
+describe('countFlops', () => {
+  it('counts conv, linear and attention multiply-adds by hand formulas', async () => {
+    const { countFlops } = await import('./flops.js');
+    const { Conv2d, Linear, Module, SelfAttention2d } = await import('@oclt/autograd');
+    const g = new Generator(0);
+    class Net extends Module {
+      conv = this.addModule('conv', new Conv2d(3, 4, 3, { padding: 1, generator: g }));
+      attn = this.addModule('attn', new SelfAttention2d(4, { generator: g }));
+      fc = this.addModule('fc', new Linear(4 * 5 * 5, 7, { generator: g }));
+      override forward(x: Tensor): Tensor {
+        return this.fc.forward(this.attn.forward(this.conv.forward(x)).reshape(2, 100));
+      }
+    }
+    const net = new Net();
+    const c = countFlops(net, () => net.forward(randn([2, 3, 5, 5], g)));
+    const conv = 2 * 2 * 4 * 25 * 3 * 9; // N Cout Ho Wo Cin kh kw
+    const qkv = 2 * 2 * 25 * 4 * 12; // rows = N T, in 4, out 12
+    const proj = 2 * 2 * 25 * 4 * 4;
+    const attn = 2 * 2 * 2 * 25 * 25 * 4; // two products of 2 N T^2 C
+    const fc = 2 * 2 * 100 * 7;
+    expect(c.byKind).toEqual({ conv, linear: qkv + proj + fc, attention: attn });
+    expect(c.forward).toBe(conv + qkv + proj + fc + attn);
+    expect(c.trainingStep).toBe(3 * c.forward - conv);
+    // the layers are restored
+    expect(Object.prototype.hasOwnProperty.call(net.conv, 'forward')).toBe(false);
+  });
+});
