@@ -36,7 +36,7 @@ export const ocltOverheadSuite: Suite = {
     const trainer = new Trainer({ model, scheduler, dataset, config: { batchSize, numSteps: 100, seed: 1 } });
 
     const selection = () => {
-      const batch = dataset.batch(Int32Array.from({ length: batchSize }, () => gen.integer(0, rows)), gen);
+      const batch = dataset.batch(Int32Array.from({ length: batchSize }, () => gen.integer(0, rows)));
       const timesteps = randint(0, scheduler.numTrainTimesteps, [batchSize], gen);
       const noise = randn(batch.x.shape, gen);
       const xt = scheduler.addNoise(batch.x, noise, timesteps);
