@@ -3,11 +3,11 @@ import type { Suite } from '../harness.js';
 import { metricsSuite } from './metrics.js';
 import { trainMemorySuite } from './train-memory.js';
 import { gpujsSuite } from './gpujs.js';
-import { ocltOverheadSuite } from './oclt-overhead.js';
+import { trainStepSuite } from './train-step.js';
 
 export const suites: Suite[] = [
   trainMemorySuite,
   metricsSuite,
   gpujsSuite,
-  ocltOverheadSuite,
+  trainStepSuite,
 ];
