@@ -1,0 +1,356 @@
+/**
+ * kernels: the hot cpu kernels of @oclt/tensor against JavaScript-ecosystem peers (issue 4).
+ *
+ * Cases: matmul-256/512/1024 (square float32), conv2d-fwd / -dinput / -dweight (N=8, C=64->64, 32x32, 3x3,
+ * pad 1), add-1m (same-shape), sum-1m (all elements), softmax-1024x1024 (last axis).
+ * Impls: oclt-cpu (fast kernels, all threads), oclt-cpu-1t (one thread), oclt-ref (plain TypeScript reference),
+ * tfjs-cpu, tfjs-wasm (SIMD; tfjs cannot use threads in Node), onnxruntime (onnxruntime-node, native; one-node
+ * models built in memory, ConvTranspose standing in for the conv input gradient), gpujs-webasm (gpu.js's
+ * WebAssembly mode, matmul and add only).
+ *
+ * What is timed: one call producing the result where the library keeps it (a JS typed array for oclt and
+ * tfjs-cpu, the wasm heap for tfjs-wasm, which we do not read back; an ort output tensor). tfjs and
+ * onnxruntime use their native layouts (NHWC for tfjs conv). A peer without a kernel for a case gets no row; a
+ * contender whose single run exceeds the time budget (1.5 s quick, 6 s full) is skipped with a note; --quick
+ * leaves out the contenders known to need seconds per run on the large cases.
+ */
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import * as T from '@oclt/tensor';
+import { interleave, type BenchRow, type Contender, type Suite } from '../harness.js';
+import { onnxModel, type OnnxGraph } from './kernels-onnx.js';
+
+const require = createRequire(import.meta.url);
+
+const CONV = { n: 8, c: 64, o: 64, h: 32, w: 32, k: 3, pad: 1 };
+const CONV_FLOPS = 2 * CONV.n * CONV.o * CONV.c * CONV.k * CONV.k * CONV.h * CONV.w;
+const M1 = 1 << 20;
+
+/** Deterministic inputs in [-1, 1). */
+function randomArray(n: number, seed: number): Float32Array {
+  let s = seed >>> 0;
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    out[i] = s / 2 ** 31 - 1;
+  }
+  return out;
+}
+
+/** Fails setup (so the harness skips the contender) when one run is over budget. */
+async function guard(run: () => unknown, budgetMs: number): Promise<void> {
+  const t0 = performance.now();
+  await run();
+  const ms = performance.now() - t0;
+  if (ms > budgetMs) throw new Error(`one run took ${(ms / 1000).toFixed(1)} s, over the ${(budgetMs / 1000).toFixed(1)} s budget`);
+}
+
+// ---------------------------------------------------------------- oclt
+
+type OcltMode = 'fast' | 'fast-1t' | 'reference';
+let ocltMode: OcltMode | null = null;
+const allThreads = (() => {
+  T.setCpuKernels('fast');
+  return T.cpuThreads();
+})();
+
+function useOclt(mode: OcltMode): void {
+  if (mode === ocltMode) return;
+  T.setCpuKernels(mode === 'reference' ? 'reference' : 'fast');
+  if (mode !== 'reference') T.cpuThreads(mode === 'fast' ? allThreads : 1);
+  ocltMode = mode;
+}
+
+interface Work {
+  case: string;
+  flops?: number;
+  /** Contenders known to take seconds per run here: left out of --quick (and `never` left out always). */
+  slow?: string[];
+  never?: string[];
+  oclt: () => () => unknown;
+  tfjs?: (tf: typeof import('@tensorflow/tfjs')) => () => { dispose(): void };
+  onnx?: { graph: OnnxGraph; feeds: Record<string, Float32Array> };
+  gpujs?: (gpu: any) => () => unknown;
+}
+
+function ocltContenders(w: Work, budgetMs: number): Contender[] {
+  const impls: [string, OcltMode][] = [['oclt-cpu', 'fast'], ['oclt-cpu-1t', 'fast-1t'], ['oclt-ref', 'reference']];
+  return impls.map(([impl, mode]) => {
+    let fn: () => unknown = () => {};
+    const run = () => {
+      useOclt(mode);
+      return T.noGrad(fn);
+    };
+    return {
+      case: w.case,
+      impl,
+      flops: w.flops,
+      setup: async () => {
+        fn = w.oclt();
+        await guard(run, budgetMs);
+      },
+      run,
+    };
+  });
+}
+
+// ---------------------------------------------------------------- tfjs
+
+let tfPromise: Promise<typeof import('@tensorflow/tfjs')> | null = null;
+function loadTf(): Promise<typeof import('@tensorflow/tfjs')> {
+  tfPromise ??= (async () => {
+    const tf = await import('@tensorflow/tfjs');
+    const wasm = await import('@tensorflow/tfjs-backend-wasm');
+    wasm.setWasmPaths(path.join(path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist') + path.sep);
+    await tf.setBackend('wasm');
+    await tf.setBackend('cpu');
+    return tf;
+  })();
+  return tfPromise;
+}
+
+function tfjsContenders(w: Work, budgetMs: number): Contender[] {
+  if (!w.tfjs) return [];
+  return (['cpu', 'wasm'] as const).map((backend) => {
+    let tf: typeof import('@tensorflow/tfjs');
+    let fn: () => { dispose(): void } = () => ({ dispose() {} });
+    const run = async () => {
+      if (tf.getBackend() !== backend) await tf.setBackend(backend);
+      fn().dispose();
+    };
+    return {
+      case: w.case,
+      impl: `tfjs-${backend}`,
+      flops: w.flops,
+      setup: async () => {
+        tf = await loadTf();
+        await tf.setBackend(backend);
+        fn = w.tfjs!(tf);
+        await guard(run, budgetMs);
+      },
+      run,
+    };
+  });
+}
+
+// ---------------------------------------------------------------- onnxruntime
+
+function onnxContender(w: Work, budgetMs: number): Contender[] {
+  if (!w.onnx) return [];
+  const { graph, feeds } = w.onnx;
+  let session: any;
+  let inputs: Record<string, unknown> = {};
+  const run = () => session.run(inputs);
+  return [{
+    case: w.case,
+    impl: 'onnxruntime',
+    flops: w.flops,
+    setup: async () => {
+      const ort = await import('onnxruntime-node');
+      session = await ort.InferenceSession.create(onnxModel(graph), { graphOptimizationLevel: 'all' });
+      inputs = Object.fromEntries(graph.inputs.map((i) => [i.name, new ort.Tensor('float32', feeds[i.name]!, i.shape)]));
+      await guard(run, budgetMs);
+    },
+    run,
+    teardown: () => session?.release?.(),
+  }];
+}
+
+// ---------------------------------------------------------------- gpu.js
+
+function gpujsContender(w: Work, budgetMs: number): Contender[] {
+  if (!w.gpujs) return [];
+  let fn: () => unknown = () => {};
+  const run = () => fn();
+  return [{
+    case: w.case,
+    impl: 'gpujs-webasm',
+    flops: w.flops,
+    setup: async () => {
+      const { GPU } = require('gpu.js');
+      const gpu = new GPU({ mode: 'webasm' });
+      fn = w.gpujs!(gpu);
+      await guard(run, budgetMs);
+    },
+    run,
+  }];
+}
+
+// ---------------------------------------------------------------- cases
+
+function matmulWork(n: number): Work {
+  const a = randomArray(n * n, 1);
+  const b = randomArray(n * n, 2);
+  return {
+    case: `matmul-${n}`,
+    flops: 2 * n ** 3,
+    slow: n >= 512 ? ['oclt-ref', 'tfjs-cpu', 'gpujs-webasm'] : [],
+    oclt: () => {
+      const ta = T.tensor(a).reshape(n, n);
+      const tb = T.tensor(b).reshape(n, n);
+      return () => T.matmul(ta, tb);
+    },
+    tfjs: (tf) => {
+      const ta = tf.tensor2d(a, [n, n]);
+      const tb = tf.tensor2d(b, [n, n]);
+      return () => tf.matMul(ta, tb);
+    },
+    onnx: { graph: { op: 'MatMul', inputs: [{ name: 'a', shape: [n, n] }, { name: 'b', shape: [n, n] }], output: { name: 'y', shape: [n, n] } }, feeds: { a, b } },
+    gpujs: (gpu) => {
+      const kernel = gpu.createKernel(function (this: any, x: number[][], y: number[][]) {
+        let s = 0;
+        for (let k = 0; k < this.constants.n; k++) s += x[this.thread.y][k] * y[k][this.thread.x];
+        return s;
+      }).setOutput([n, n]).setConstants({ n });
+      const { input } = require('gpu.js');
+      const ia = input(a, [n, n]);
+      const ib = input(b, [n, n]);
+      return () => kernel(ia, ib);
+    },
+  };
+}
+
+function convWorks(): Work[] {
+  const { n, c, o, h, w, k, pad } = CONV;
+  const x = randomArray(n * c * h * w, 3);
+  const wt = randomArray(o * c * k * k, 4);
+  const dy = randomArray(n * o * h * w, 5);
+  const convAttrs = [{ name: 'kernel_shape', ints: [k, k] }, { name: 'pads', ints: [pad, pad, pad, pad] }, { name: 'strides', ints: [1, 1] }];
+  const ocltInputs = () => ({
+    x: T.tensor(x).reshape(n, c, h, w),
+    wt: T.tensor(wt).reshape(o, c, k, k),
+    dy: T.tensor(dy).reshape(n, o, h, w),
+    geo: T.convGeometry('conv2d', [n, c, h, w], [o, c, k, k], { padding: pad }),
+  });
+  // tfjs works in NHWC with HWIO filters: the same numbers, transposed once outside the timing.
+  const tfInputs = (tf: typeof import('@tensorflow/tfjs')) => ({
+    x: tf.tidy(() => tf.tensor4d(x, [n, c, h, w]).transpose([0, 2, 3, 1])),
+    f: tf.tidy(() => tf.tensor4d(wt, [o, c, k, k]).transpose([2, 3, 1, 0])),
+    dy: tf.tidy(() => tf.tensor4d(dy, [n, o, h, w]).transpose([0, 2, 3, 1])),
+  });
+  return [
+    {
+      case: 'conv2d-fwd',
+      flops: CONV_FLOPS,
+      slow: ['oclt-ref', 'tfjs-cpu'],
+      oclt: () => {
+        const i = ocltInputs();
+        return () => T.conv2d(i.x, i.wt, null, { padding: pad });
+      },
+      tfjs: (tf) => {
+        const i = tfInputs(tf);
+        return () => tf.conv2d(i.x as any, i.f as any, 1, 'same');
+      },
+      onnx: { graph: { op: 'Conv', inputs: [{ name: 'x', shape: [n, c, h, w] }, { name: 'w', shape: [o, c, k, k] }], output: { name: 'y', shape: [n, o, h, w] }, attributes: convAttrs }, feeds: { x, w: wt } },
+    },
+    {
+      case: 'conv2d-dinput',
+      flops: CONV_FLOPS,
+      slow: ['oclt-ref', 'tfjs-cpu', 'tfjs-wasm'],
+      oclt: () => {
+        const i = ocltInputs();
+        return () => T.conv2dBackwardInput(i.dy, i.wt, i.geo);
+      },
+      tfjs: (tf) => {
+        const i = tfInputs(tf);
+        return () => tf.conv2dTranspose(i.dy as any, i.f as any, [n, h, w, c], 1, 'same');
+      },
+      onnx: { graph: { op: 'ConvTranspose', inputs: [{ name: 'dy', shape: [n, o, h, w] }, { name: 'w', shape: [o, c, k, k] }], output: { name: 'dx', shape: [n, c, h, w] }, attributes: convAttrs }, feeds: { dy, w: wt } },
+    },
+    {
+      case: 'conv2d-dweight',
+      flops: CONV_FLOPS,
+      slow: ['oclt-ref'],
+      // tfjs-cpu needs about 117 s per run on this layer (measured, DESIGN.md): not worth a benchmark slot.
+      never: ['tfjs-cpu'],
+      oclt: () => {
+        const i = ocltInputs();
+        return () => T.conv2dBackwardWeight(i.x, i.dy, i.geo);
+      },
+      // tfjs has the kernel on cpu only (wasm lacks it, so that contender is skipped).
+      tfjs: (tf) => {
+        const i = tfInputs(tf);
+        const attrs = { strides: [1, 1], pad: 'same', dataFormat: 'NHWC', dimRoundingMode: undefined, filterShape: [k, k, c, o] };
+        return () => tf.engine().runKernel('Conv2DBackpropFilter', { x: i.x, dy: i.dy }, attrs as any) as any;
+      },
+    },
+  ];
+}
+
+function vectorWorks(): Work[] {
+  const a = randomArray(M1, 6);
+  const b = randomArray(M1, 7);
+  const s = randomArray(M1, 8).map((v) => v * 8);
+  return [
+    {
+      case: 'add-1m',
+      oclt: () => {
+        const ta = T.tensor(a);
+        const tb = T.tensor(b);
+        return () => T.add(ta, tb);
+      },
+      tfjs: (tf) => {
+        const ta = tf.tensor1d(a);
+        const tb = tf.tensor1d(b);
+        return () => tf.add(ta, tb);
+      },
+      onnx: { graph: { op: 'Add', inputs: [{ name: 'a', shape: [M1] }, { name: 'b', shape: [M1] }], output: { name: 'y', shape: [M1] } }, feeds: { a, b } },
+      gpujs: (gpu) => {
+        const kernel = gpu.createKernel(function (this: any, x: number[], y: number[]) {
+          return x[this.thread.x] + y[this.thread.x];
+        }).setOutput([M1]);
+        return () => kernel(a, b);
+      },
+    },
+    {
+      case: 'sum-1m',
+      oclt: () => {
+        const ta = T.tensor(a);
+        return () => T.sum(ta);
+      },
+      tfjs: (tf) => {
+        const ta = tf.tensor1d(a);
+        return () => tf.sum(ta);
+      },
+      onnx: { graph: { op: 'ReduceSum', inputs: [{ name: 'a', shape: [M1] }], output: { name: 'y', shape: [] }, attributes: [{ name: 'keepdims', int: 0 }] }, feeds: { a } },
+    },
+    {
+      case: 'softmax-1024x1024',
+      oclt: () => {
+        const ts = T.tensor(s).reshape(1024, 1024);
+        return () => T.softmax(ts, -1);
+      },
+      tfjs: (tf) => {
+        const ts = tf.tensor2d(s, [1024, 1024]);
+        return () => tf.softmax(ts);
+      },
+      onnx: { graph: { op: 'Softmax', inputs: [{ name: 'x', shape: [1024, 1024] }], output: { name: 'y', shape: [1024, 1024] }, attributes: [{ name: 'axis', int: -1 }] }, feeds: { x: s } },
+    },
+  ];
+}
+
+export const kernelsSuite: Suite = {
+  name: 'kernels',
+  description: 'matmul, conv2d (+ both gradients), add, sum, softmax: oclt cpu kernels vs tfjs, tfjs-wasm, onnxruntime, gpu.js',
+  async run({ quick }) {
+    const budgetMs = quick ? 1500 : 6000;
+    const rounds = quick ? 3 : 10;
+    const warmup = quick ? 1 : 2;
+    const works = [matmulWork(256), matmulWork(512), matmulWork(1024), ...convWorks(), ...vectorWorks()];
+    const rows: BenchRow[] = [];
+    for (const w of works) {
+      const left = new Set([...(w.never ?? []), ...(quick ? w.slow ?? [] : [])]);
+      const all = [...ocltContenders(w, budgetMs), ...tfjsContenders(w, budgetMs), ...onnxContender(w, budgetMs), ...gpujsContender(w, budgetMs)];
+      const contenders = all.filter((c) => !left.has(c.impl));
+      const got = await interleave(contenders, { rounds, warmup });
+      useOclt('fast');
+      const tfWasm = got.find((r) => r.impl === 'tfjs-wasm')?.median_ms;
+      for (const r of got) {
+        if (tfWasm) r.vs_tfjs_wasm = Math.round((tfWasm / r.median_ms) * 100) / 100;
+        if (r.impl === 'oclt-cpu') r.runs = T.cpuKernelsInfo();
+        rows.push(r);
+      }
+    }
+    return rows;
+  },
+};
