@@ -2,12 +2,16 @@
 import type { Suite } from '../harness.js';
 import { metricsSuite } from './metrics.js';
 import { trainMemorySuite } from './train-memory.js';
+import { kernelsSuite } from './kernels.js';
 import { gpujsSuite } from './gpujs.js';
 import { trainStepSuite } from './train-step.js';
+import { ocltOverheadSuite } from './oclt-overhead.js';
 
 export const suites: Suite[] = [
   trainMemorySuite,
   metricsSuite,
+  kernelsSuite,
   gpujsSuite,
   trainStepSuite,
+  ocltOverheadSuite,
 ];
