@@ -116,3 +116,28 @@ describe('evaluateFeatureSets', () => {
     expect(base.test_half_vs_half.n_generated).toBe(75);
   });
 });
+
+describe('datasetBaselines', () => {
+  it('evaluates test halves and a long-tailed training subset at the experiment size', async () => {
+    const { ImageDataset } = await import('../data/dataset.js');
+    const { datasetBaselines, datasetFeatureSet } = await import('./dataset-features.js');
+    const gen = new Generator(4);
+    const make = (n: number) => {
+      const px = new Uint8Array(n * 28 * 28).map(() => gen.integer(0, 256));
+      return new ImageDataset(px, 1, 28, 28, Int32Array.from({ length: n }, (_, i) => i % 10), 10);
+    };
+    const net = new FeatureNet({ generator: new Generator(1) });
+    const test = make(60);
+    const train = make(80);
+    const lt = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29];
+    const base = datasetBaselines(net, test, train, lt, { imageSize: 16, kidSubsets: 2 });
+    expect(base.test_half_vs_half.n_generated).toBe(30);
+    expect(base.test_half_vs_half.n_reference).toBe(30);
+    expect(base.train_lt_vs_test!.n_generated).toBe(30);
+    expect(base.train_lt_vs_test!.n_reference).toBe(60);
+    // The 16x16 path is the documented resize: same features as resizing by hand.
+    const viaSet = datasetFeatureSet(net, test, { imageSize: 16, indices: [3] }).features.data;
+    const byHand = extractFeatures(net, resizeBilinear(test.batch([3]).x, 16, 16)).features;
+    expect(Array.from(viaSet)).toEqual(Array.from(byHand));
+  });
+});

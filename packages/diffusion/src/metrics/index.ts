@@ -8,3 +8,4 @@ export * from './per-class-fid.js';
 export * from './feature-net.js';
 export * from './evaluate.js';
 export * from './gram.js';
+export * from './dataset-features.js';

@@ -221,14 +221,16 @@ function tridiagonalQlEigen(a: Float64Array, n: number, wantVectors: boolean): {
   for (let i = 0; i < n; i++) d[i] = a[i * n + i]!;
   for (let i = 0; i + 1 < n; i++) e[i] = 0.5 * (a[(i + 1) * n + i]! + a[i * n + i + 1]!);
 
+  // Off-diagonal elements below eps * ||T|| are negligible. A norm-wide (not local) test: with a local one,
+  // blocks of zero eigenvalues (rank-deficient covariances) never look converged.
+  let normT = 0;
+  for (let i = 0; i < n; i++) normT = Math.max(normT, Math.abs(d[i]!) + Math.abs(e[i]!) + (i > 0 ? Math.abs(e[i - 1]!) : 0));
+  const negligible = Number.EPSILON * normT;
   for (let l = 0; l < n; l++) {
     for (let iter = 0; ; iter++) {
       // Find the first negligible off-diagonal element at or after l: T splits there.
       let m = l;
-      for (; m < n - 1; m++) {
-        const dd = Math.abs(d[m]!) + Math.abs(d[m + 1]!);
-        if (Math.abs(e[m]!) <= Number.EPSILON * dd) break;
-      }
+      for (; m < n - 1; m++) if (Math.abs(e[m]!) <= negligible) break;
       if (m === l) break;
       if (iter === 60) throw new Error(`symmetricEigen: QL did not converge for eigenvalue ${l} (n=${n})`);
       // Shift from the leading 2x2 block's eigenvalue closer to d[l].

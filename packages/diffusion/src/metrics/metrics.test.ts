@@ -102,6 +102,23 @@ describe.each(['ql', 'jacobi'] as const)('symmetricEigen (%s)', (method) => {
     );
   });
 
+  it('converges on covariances with many exactly-zero and near-zero eigenvalues (N << D, dead features)', () => {
+    // ReLU-like sparse features, 30 samples in 128 dimensions (a local convergence test used to loop forever here).
+    const gen = new Generator(11);
+    const n = 30;
+    const d = 128;
+    const x = new Float64Array(n * d);
+    gen.fillNormal(x);
+    for (let i = 0; i < x.length; i++) x[i] = Math.max(x[i]! - 0.5, 0);
+    const { cov } = meanAndCovariance(featureMatrix(x, n, d));
+    const ql = symmetricEigen(cov, d, { method });
+    const jac = symmetricEigen(cov, d, { method: 'jacobi' });
+    // At most N - 1 = 29 non-zero eigenvalues; the rest are zero to rounding.
+    for (let i = 0; i < d; i++) expect(Math.abs(ql.values[i]! - jac.values[i]!)).toBeLessThan(1e-12 * jac.values[d - 1]!);
+    expect(ql.values[d - 30]!).toBeLessThan(1e-12 * ql.values[d - 1]!);
+    expect(ql.values[d - 29]!).toBeGreaterThan(1e-6);
+  });
+
   it('rejects non-symmetric and non-finite input', () => {
     expect(() => symmetricEigen(Float64Array.of(1, 2, 3, 4), 2)).toThrow(/not symmetric/);
     expect(() => symmetricEigen(Float64Array.of(1, NaN, NaN, 1), 2)).toThrow(/finite/);
