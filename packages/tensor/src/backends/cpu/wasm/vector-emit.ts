@@ -12,6 +12,9 @@ const LOG2E = Math.LOG2E;
 /** ln 2 split so that n * LN2_HI is exact for |n| < 2^15 (Cody and Waite). */
 const LN2_HI = 0.693359375;
 const LN2_LO = -2.12194440e-4;
+/** 1.5 * 2^23: adding it rounds a float32 of magnitude below 2^22 to an integer, held in the low mantissa bits. */
+const ROUNDER = 12582912;
+const ROUNDER_BITS = 0x4b400000;
 
 /** Temporary locals of one function, made on first use. */
 class Temps {
@@ -32,17 +35,28 @@ class Temps {
  */
 export function emitExp(f: FunctionBuilder, tmp: Temps, x: Local, err?: Local): void {
   const xc = tmp.v('exp.x'), n = tmp.v('exp.n'), r = tmp.v('exp.r'), p = tmp.v('exp.p'), ni = tmp.v('exp.ni'), half = tmp.v('exp.half');
-  // Clamp to [-104, 89]: beyond these exp rounds to 0 or overflows in float32 anyway (NaN passes through).
-  f.get(x).f32x4(89).op('f32x4.min').f32x4(-104).op('f32x4.max').set(xc);
-  f.get(xc).f32x4(LOG2E).op('f32x4.mul').op('f32x4.nearest').set(n);
+  // Clamp to [-104, 89]: beyond these exp rounds to 0 or overflows in float32 anyway. pmin/pmax keep a NaN x
+  // (the comparison is false) and cost less than min/max.
+  f.get(x).f32x4(89).op('f32x4.pmin').f32x4(-104).op('f32x4.pmax').set(xc);
+  // n = round(x log2 e) by adding 1.5 * 2^23: the sum's low mantissa bits are n as an integer.
+  f.get(xc).f32x4(LOG2E).op('f32x4.mul').f32x4(ROUNDER).op('f32x4.add').set(ni);
+  f.get(ni).f32x4(ROUNDER).op('f32x4.sub').set(n);
+  f.get(ni).i32(ROUNDER_BITS).op('i32x4.splat').op('i32x4.sub').set(ni);
   f.get(xc).get(n).f32x4(LN2_HI).op('f32x4.mul').op('f32x4.sub');
   if (err) f.get(err).op('f32x4.add');
   f.get(n).f32x4(LN2_LO).op('f32x4.mul').op('f32x4.sub').set(r);
-  const coeffs = [1 / 5040, 1 / 720, 1 / 120, 1 / 24, 1 / 6, 1 / 2, 1, 1];
-  f.f32x4(coeffs[0]!).set(p);
-  for (const c of coeffs.slice(1)) f.get(p).get(r).op('f32x4.mul').f32x4(c).op('f32x4.add').set(p);
+  // Estrin's scheme: (1 + r) + r^2 (1/2 + r/6) + r^4 ((1/24 + r/120) + r^2 (1/720 + r/5040)): a dependency
+  // chain of 4 multiply-adds instead of Horner's 7, which is what limits this loop.
+  const r2 = tmp.v('exp.r2');
+  const pair = (c0: number, c1: number) => f.get(r).f32x4(c1).op('f32x4.mul').f32x4(c0).op('f32x4.add');
+  f.get(r).get(r).op('f32x4.mul').set(r2);
+  pair(1 / 24, 1 / 120);
+  pair(1 / 720, 1 / 5040).get(r2).op('f32x4.mul').op('f32x4.add');
+  f.get(r2).get(r2).op('f32x4.mul').op('f32x4.mul');
+  pair(1 / 2, 1 / 6).get(r2).op('f32x4.mul');
+  f.op('f32x4.add');
+  pair(1, 1).op('f32x4.add').set(p);
   // 2^n = 2^(n >> 1) * 2^(n - (n >> 1)), each half a normal float32 built from its exponent bits.
-  f.get(n).op('i32x4.trunc_sat_f32x4_s').set(ni);
   f.get(ni).i32(1).op('i32x4.shr_s').set(half);
   const pow2 = (e: () => void) => {
     e();
@@ -288,20 +302,14 @@ function emitSoftmaxRows(m: ModuleBuilder): FunctionBuilder {
     };
     // Pass 1 writes exp to dst (or, for log-softmax, only sums it): the sum uses the stored values.
     const expRow = () => {
-      f.forRange(i, 0, cols, 4, () => {
-        // Lanes past the row end compute garbage that is never stored (a partial chunk goes through a splat).
-        f.ifThen(() => f.get(i).i32(4).op('i32.add').get(cols).op('i32.le_s'), () => {
-          at(f, out, i)();
-          expOf(() => at(f, row, i)().op('v128.load'));
-          f.op('v128.store');
-        }, () => {
-          const j = tmp.v('i.j');
-          f.forRange(j, i, cols, 1, () => {
-            at(f, out, j)();
-            expOf(() => at(f, row, j)().op('f32.load').op('f32x4.splat'));
-            f.lane('f32x4.extract_lane', 0).op('f32.store');
-          });
-        });
+      simdLoop(f, i, cols, () => {
+        at(f, out, i)();
+        expOf(() => at(f, row, i)().op('v128.load'));
+        f.op('v128.store');
+      }, () => {
+        at(f, out, i)();
+        expOf(() => at(f, row, i)().op('f32.load').op('f32x4.splat'));
+        f.lane('f32x4.extract_lane', 0).op('f32.store');
       });
     };
     expRow();
