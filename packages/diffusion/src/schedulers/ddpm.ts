@@ -46,8 +46,9 @@ export class DDPMScheduler extends SchedulerBase {
     const { x0 } = this.predictOriginalAndNoise(modelOutput, t, sample);
     const { coefX0, coefXt, variance } = this.stepCoefficients(t, prevT);
     let prev = x0.mul(coefX0).add(sample.mul(coefXt));
-    // No noise on the final step (t = 0 in full sampling), as in DDPM Algorithm 2.
-    if (t > 0) prev = prev.add(this.drawNoise('DDPMScheduler.step', sample, rng, opts).mul(Math.sqrt(variance)));
+    // No noise on the final step (z = 0 when t = 1 in DDPM Algorithm 2): it returns the posterior mean. Testing
+    // prevT rather than t also covers 'trailing' spacing, whose last step starts above 0.
+    if (prevT >= 0) prev = prev.add(this.drawNoise('DDPMScheduler.step', sample, rng, opts).mul(Math.sqrt(variance)));
     return { prevSample: prev, predOriginalSample: x0 };
   }
 }

@@ -284,3 +284,14 @@ describe('samplers with the exact score reproduce the data distribution', () => 
     }
   });
 });
+
+describe('DDPM final step', () => {
+  it('adds no noise on the last step, also with trailing spacing and fixed_large variance', () => {
+    const s = new DDPMScheduler({ varianceType: 'fixed_large', timestepSpacing: 'trailing', predictionType: 'sample' }).setTimesteps(10);
+    const last = s.timesteps[9]!;
+    expect(last).toBe(99);
+    // predicting x0 = 0.3 exactly: the final step must return x0 itself (posterior mean with abar_prev = 1)
+    const out = s.step(tensor([0.3]), last, tensor([1.7]), new Generator(1)).prevSample.item();
+    expect(out).toBeCloseTo(0.3, 6);
+  });
+});
