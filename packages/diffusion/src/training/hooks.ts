@@ -41,7 +41,7 @@ export interface TargetHookResult {
   targets: Tensor;
   /** Optional scalar diagnostics, averaged into the logs (e.g. { transferRate: 0.12 }). */
   diagnostics?: Record<string, number>;
-  /** Other fields are allowed; numeric arrays among them are averaged into the logs as `<name>Mean`. */
+  /** Other fields are allowed; Uint8Array/Float32Array/Float64Array ones are averaged into the logs as `<name>Mean`. */
   [extra: string]: unknown;
 }
 

@@ -289,22 +289,19 @@ export class Trainer {
   }
 }
 
-/** Averages a target hook's diagnostics and numeric array fields into scalars for the logs. */
+/**
+ * A target hook's diagnostics plus the means of its Uint8Array / Float32Array / Float64Array fields (flags and
+ * per-sample values such as OC-LT's `transferred` or `selfProbability`). Int32Array fields are indices and skipped.
+ */
 function summarize(result: TargetHookResult): Record<string, number> | undefined {
   const out: Record<string, number> = { ...(result.diagnostics ?? {}) };
   for (const [k, v] of Object.entries(result)) {
     if (k === 'targets' || k === 'diagnostics') continue;
-    if (ArrayBuffer.isView(v) && !(v instanceof DataView)) {
-      const arr = v as unknown as ArrayLike<number>;
+    if (v instanceof Uint8Array || v instanceof Float32Array || v instanceof Float64Array) {
+      if (v.length === 0) continue;
       let s = 0;
-      let n = 0;
-      for (let i = 0; i < arr.length; i++) {
-        if (arr[i]! >= 0 || k !== 'selectedIndex') {
-          s += Number(arr[i]);
-          n++;
-        }
-      }
-      if (n > 0) out[`${k}Mean`] = s / n;
+      for (let i = 0; i < v.length; i++) s += v[i]!;
+      out[`${k}Mean`] = s / v.length;
     }
   }
   return Object.keys(out).length ? out : undefined;
