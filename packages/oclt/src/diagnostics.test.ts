@@ -59,4 +59,15 @@ describe('transferDiagnostics', () => {
       }
     }
   });
+
+  it('Eq. 7: raising beta moves transfer mass towards the frequent class, lowering it towards the rare one', () => {
+    const gen = new Generator(10);
+    const data = randn([40, 3], gen);
+    const labels = Int32Array.from({ length: 40 }, (_, i) => i % 2);
+    const tailToHead = (beta: number) =>
+      transferDiagnostics({ data, labels, numClasses: 2, classFrequencies: [0.9, 0.1], alphasCumprod: abarTable, sampler: shuffledSampler(40, 8, new Generator(1)), timesteps: [600, 900], batchesPerTime: 5, beta, gen: new Generator(2) }).classTransferMatrix[1]![0]!;
+    // Same batches and noise for every beta: each row's head mass grows strictly with beta (weights (q_H / q_T)^beta).
+    expect(tailToHead(1)).toBeGreaterThan(tailToHead(0));
+    expect(tailToHead(0)).toBeGreaterThan(tailToHead(-1));
+  });
 });

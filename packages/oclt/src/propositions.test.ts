@@ -31,18 +31,11 @@ function mixingWeight(x: number[], means: number[][], weights: number[], s2: num
   return Math.exp(logs[j]! - max) / total;
 }
 
-/** Monte-Carlo mean and standard error of f(x), x ~ N(mean, s^2 I). */
-function monteCarlo(f: (x: number[]) => number, mean: number[], s: number, samples: number, gen: Generator): { estimate: number; standardError: number } {
+/** Monte-Carlo mean of f(x), x ~ N(mean, s^2 I). */
+function monteCarlo(f: (x: number[]) => number, mean: number[], s: number, samples: number, gen: Generator): { estimate: number; samples: number } {
   let sum = 0;
-  let sumSq = 0;
-  for (let n = 0; n < samples; n++) {
-    const x = mean.map((m) => m + s * gen.normal());
-    const v = f(x);
-    sum += v;
-    sumSq += v * v;
-  }
-  const estimate = sum / samples;
-  return { estimate, standardError: Math.sqrt(Math.max(sumSq / samples - estimate * estimate, 0) / samples) };
+  for (let n = 0; n < samples; n++) sum += f(mean.map((m) => m + s * gen.normal()));
+  return { estimate: sum / samples, samples };
 }
 
 describe('Proposition 3.1 (Eq. 9): transfer strength bound', () => {
@@ -64,10 +57,12 @@ describe('Proposition 3.1 (Eq. 9): transfer strength bound', () => {
         const d2 = means[0]!.reduce((acc, m, k) => acc + (m - means[1]![k]!) ** 2, 0);
         const mc = monteCarlo((x) => mixingWeight(x, means, weights, s * s, 1), means[0]!, s, 3000, gen);
         const bound = transferStrengthBound(weights[0]!, weights[1]!, d2, s * s);
-        // 4.5 standard errors: a false alarm has probability ~3e-6 per case.
-        expect(mc.estimate).toBeLessThanOrEqual(bound + 4.5 * mc.standardError + 1e-9);
+        // The integrand f lies in [0, 1], so Var f <= E f <= bound under the claim: the standard error is at most
+        // sqrt(bound / n) even when transfers are rare events (where the sample's own spread is unreliable).
+        // 4.5 of them: a false alarm has probability ~3e-6 per case; the fast-check seed is fixed as well.
+        expect(mc.estimate).toBeLessThanOrEqual(bound + 4.5 * Math.sqrt(bound / mc.samples));
       }),
-      { numRuns: 30 },
+      { numRuns: 30, seed: 31 },
     );
   });
 
@@ -80,10 +75,11 @@ describe('Proposition 3.1 (Eq. 9): transfer strength bound', () => {
         const d = Math.sqrt(means[0]!.reduce((acc, m, k) => acc + (m - means[1]![k]!) ** 2, 0));
         const exact = twoPointTransferStrength(weights[0]!, weights[1]!, d, s);
         const mc = monteCarlo((x) => mixingWeight(x, means, weights, s * s, 1), means[0]!, s, 3000, gen);
-        expect(Math.abs(mc.estimate - exact)).toBeLessThanOrEqual(4.5 * mc.standardError + 1e-6);
+        // Var f <= E f = exact (f in [0, 1]): a standard error that stays valid for rare transfers; 4.5 of them.
+        expect(Math.abs(mc.estimate - exact)).toBeLessThanOrEqual(4.5 * Math.sqrt(exact / mc.samples) + 1e-12);
         expect(exact).toBeLessThanOrEqual(transferStrengthBound(weights[0]!, weights[1]!, d * d, s * s) + 1e-12);
       }),
-      { numRuns: 30 },
+      { numRuns: 30, seed: 32 },
     );
   });
 
