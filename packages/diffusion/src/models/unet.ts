@@ -234,7 +234,7 @@ export function smallUNetConfig(overrides: UNet2DConfig = {}): UNet2DConfig {
   return { sampleSize: 28, inChannels: 1, baseChannels: 32, channelMult: [1, 2, 2], numResBlocks: 1, attentionResolutions: [7], dropout: 0.1, ...overrides };
 }
 
-/** A zero tensor shaped like one UNet input batch (handy for tests and benchmarks). */
+/** The input shape [batch, inChannels, sampleSize, sampleSize] of a UNet with this config. */
 export function unetInputShape(config: UNet2DConfig, batch: number): number[] {
   const size = config.sampleSize ?? 32;
   return [batch, config.inChannels ?? 3, size, size];
