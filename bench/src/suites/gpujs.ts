@@ -10,7 +10,7 @@
  * be finished once read). A contender whose single run exceeds the budget (3 s quick, 20 s full) is skipped.
  */
 import * as T from '@oclt/tensor';
-import { GPUJS_BENCH_CASES, gpujsBenchContenders, type GpujsBenchContender } from '@oclt/tensor/gpujs';
+import { GPUJS_BENCH_CASES, gpujsBenchCaseFlops, gpujsBenchContenders, type GpujsBenchContender } from '@oclt/tensor/gpujs';
 import { interleave, type BenchRow, type Contender, type Suite } from '../harness.js';
 
 /** Wraps setup so that a contender slower than `budgetMs` per run is skipped (the harness logs the reason). */
@@ -31,12 +31,8 @@ function withBudget(c: GpujsBenchContender, budgetMs: number): Contender {
 }
 
 /** The cpu backend on the same cases and inputs, as the in-process baseline. */
-function cpuContenders(cases: readonly string[], gpujs: GpujsBenchContender[]): Contender[] {
-  const info = T.getBackend('cpu').info();
-  return cases.map((name) => {
-    const like = gpujs.find((c) => c.case === name)!;
-    return { case: name, impl: 'oclt-cpu', info, flops: like.flops, run: () => cpuRun(name) } as Contender & { info: string };
-  });
+function cpuContenders(cases: readonly string[]): Contender[] {
+  return cases.map((name) => ({ case: name, impl: 'oclt-cpu', flops: gpujsBenchCaseFlops(name), run: () => cpuRun(name) }));
 }
 
 const cpuInputs = new Map<string, () => unknown>();
@@ -96,8 +92,10 @@ export const gpujsSuite: Suite = {
     try {
       // One interleaved group per case: modes of one case share the machine's slow and fast phases.
       for (const name of cases) {
-        const group = [...contenders.filter((c) => c.case === name).map((c) => withBudget(c, budgetMs)), ...cpuContenders([name], contenders)];
-        rows.push(...(await interleave(group, { rounds: quick ? 3 : 5, warmup: 1 })));
+        const group = [...contenders.filter((c) => c.case === name).map((c) => withBudget(c, budgetMs)), ...cpuContenders([name])];
+        // The conv cases take seconds per run in gpu.js's modes here: fewer rounds keep the suite within minutes.
+        const rounds = quick || name.startsWith('conv2d') ? 3 : 5;
+        rows.push(...(await interleave(group, { rounds, warmup: 1 })));
       }
     } finally {
       for (const b of backends) b.destroy();

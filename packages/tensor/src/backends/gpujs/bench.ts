@@ -42,16 +42,16 @@ function values(n: number, seed: number): Float32Array {
   return out;
 }
 
-/** The case's op on given input-making function; returns the inputs' shapes, flops and the op. */
+/** A case's input shapes, flop count and op (`matmul-<n>` for any n; the others as named in GPUJS_BENCH_CASES). */
 function caseWork(name: string): { shapes: number[][]; flops?: number; op: (xs: Tensor[]) => Tensor } {
   const conv = BENCH_CONV;
   const geo = convGeometry('bench', [conv.n, conv.c, conv.h, conv.w], [conv.o, conv.c, conv.k, conv.k], { padding: conv.pad });
+  const square = /^matmul-(\d+)$/.exec(name);
+  if (square) {
+    const n = Number(square[1]);
+    return { shapes: [[n, n], [n, n]], flops: 2 * n ** 3, op: ([a, b]) => matmul(a!, b!) };
+  }
   switch (name) {
-    case 'matmul-256':
-    case 'matmul-512': {
-      const n = Number(name.slice(7));
-      return { shapes: [[n, n], [n, n]], flops: 2 * n ** 3, op: ([a, b]) => matmul(a!, b!) };
-    }
     case 'conv2d-fwd':
       return { shapes: [[conv.n, conv.c, conv.h, conv.w], [conv.o, conv.c, conv.k, conv.k]], flops: CONV_FLOPS, op: ([x, w]) => conv2d(x!, w!, null, { padding: conv.pad }) };
     case 'conv2d-dinput':
@@ -76,7 +76,12 @@ function caseWork(name: string): { shapes: number[][]; flops?: number; op: (xs: 
  */
 export async function gpujsBenchContenders(opts: { modes?: GpujsMode[]; cases?: readonly string[] } = {}): Promise<{ contenders: GpujsBenchContender[]; notes: string[]; backends: GpujsBackend[] }> {
   const notes: string[] = [];
-  const { GPU } = await loadGpujs();
+  let GPU: { isHeadlessGLSupported: boolean };
+  try {
+    ({ GPU } = await loadGpujs());
+  } catch (err) {
+    return { contenders: [], notes: [`oclt-gpujs: ${(err as Error).message}`], backends: [] };
+  }
   const modes = opts.modes ?? (['headlessgl', 'webasm', 'cpu'] as GpujsMode[]);
   const backends: GpujsBackend[] = [];
   for (const mode of modes) {
@@ -117,4 +122,9 @@ export async function gpujsBenchContenders(opts: { modes?: GpujsMode[]; cases?: 
     }
   }
   return { contenders, notes, backends };
+}
+
+/** The flop count of a case (for baseline rows), undefined for memory-bound cases. */
+export function gpujsBenchCaseFlops(name: string): number | undefined {
+  return caseWork(name).flops;
 }

@@ -332,4 +332,4 @@ export function backendInfo(): string {
   return getBackend(currentBackend()).info();
 }
 
-export { gpujsBenchContenders, GPUJS_BENCH_CASES, BENCH_CONV, type GpujsBenchContender } from './bench.js';
+export { gpujsBenchContenders, gpujsBenchCaseFlops, GPUJS_BENCH_CASES, BENCH_CONV, type GpujsBenchContender } from './bench.js';

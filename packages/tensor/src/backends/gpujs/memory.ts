@@ -221,12 +221,24 @@ export function deviceScope<T>(fn: (keep: <U extends Tensor>(t: U) => U) => T): 
       else disposeStorage(s);
     }
   };
-  const out = scopeContext.run(scope, () => fn(keep));
+  let out: T;
+  try {
+    out = scopeContext.run(scope, () => fn(keep));
+  } catch (err) {
+    finish(undefined); // nothing is returned: release all but what was kept
+    throw err;
+  }
   if (out instanceof Promise) {
-    return out.then((v) => {
-      finish(v);
-      return v;
-    }) as T;
+    return out.then(
+      (v) => {
+        finish(v);
+        return v;
+      },
+      (err) => {
+        finish(undefined);
+        throw err;
+      },
+    ) as T;
   }
   finish(out);
   return out;
