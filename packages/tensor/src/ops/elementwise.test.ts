@@ -103,17 +103,21 @@ describe('unary ops', () => {
     });
   }
 
-  it('handles special values like the float64 formula (NaN, infinities, zeros, halves)', () => {
-    const specials = [NaN, Infinity, -Infinity, 0, -0, 0.5, 1.5, 2.5, -0.5, -2.5, 1e-30, 80, -80, 700, -700];
-    const x = tensor(specials, 'float64');
-    for (const op of ops) {
-      if (op === 'logicalNot') continue;
-      const got = valuesOf((T as unknown as Record<string, (t: Tensor) => Tensor>)[op]!(x));
-      specials.forEach((v, i) => {
-        const want = UNARY_REF[op](v);
-        const ok = Number.isNaN(want) ? Number.isNaN(got[i]!) : Math.abs(got[i]! - want) <= 1e-12 * Math.abs(want) || got[i] === want;
-        if (!ok) throw new Error(`${op}(${v}) = ${got[i]}, expected ${want}`);
-      });
+  it('handles special values like the float64 formula (NaN, infinities, zeros, halves, overflow), in both float dtypes', () => {
+    const specials = [NaN, Infinity, -Infinity, 0, -0, 0.5, 1.5, 2.5, -0.5, -2.5, 1e-30, 1e-3, -1e-3, 20, -20, 80, -80, 700, -700];
+    for (const dtype of ['float64', 'float32'] as const) {
+      const x = tensor(specials, dtype);
+      // float32: the float64 formula on the stored input, rounded to float32, within about 8 ulps (see the top).
+      const rtol = dtype === 'float64' ? 1e-12 : 1e-6;
+      for (const op of ops) {
+        if (op === 'logicalNot') continue;
+        const got = valuesOf((T as unknown as Record<string, (t: Tensor) => Tensor>)[op]!(x));
+        specials.forEach((v, i) => {
+          const want = T.coerce(UNARY_REF[op](T.coerce(v, dtype)), dtype);
+          const ok = Number.isNaN(want) ? Number.isNaN(got[i]!) : got[i] === want || Math.abs(got[i]! - want) <= rtol * Math.abs(want) + (dtype === 'float32' ? 1e-38 : 0);
+          if (!ok) throw new Error(`${op}(${v}) in ${dtype} = ${got[i]}, expected ${want}`);
+        });
+      }
     }
   });
 
