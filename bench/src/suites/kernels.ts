@@ -3,7 +3,8 @@
  *
  * Cases: matmul-256/512/1024 (square float32), conv2d-fwd / -dinput / -dweight (N=8, C=64->64, 32x32, 3x3,
  * pad 1), add-1m (same-shape), sum-1m (all elements), softmax-1024x1024 (last axis).
- * Impls: oclt-cpu (fast kernels, all threads), oclt-cpu-1t (one thread), oclt-ref (plain TypeScript reference),
+ * Impls: oclt-cpu (fast kernels, all threads), oclt-cpu-1t (one thread), oclt-cpu-relaxed (all threads, relaxed-SIMD
+ * FMA, GEMM-based cases only; an opt-in), oclt-ref (plain TypeScript reference),
  * tfjs-cpu, tfjs-wasm (SIMD; tfjs cannot use threads in Node), onnxruntime (onnxruntime-node, native; one-node
  * models built in memory, ConvTranspose standing in for the conv input gradient), gpujs-webasm (gpu.js's
  * WebAssembly mode, matmul and add only).
@@ -47,7 +48,7 @@ async function guard(run: () => unknown, budgetMs: number): Promise<void> {
 
 // ---------------------------------------------------------------- oclt
 
-type OcltMode = 'fast' | 'fast-1t' | 'reference';
+type OcltMode = 'fast' | 'fast-1t' | 'relaxed' | 'reference';
 let ocltMode: OcltMode | null = null;
 const allThreads = (() => {
   T.setCpuKernels('fast');
@@ -56,8 +57,8 @@ const allThreads = (() => {
 
 function useOclt(mode: OcltMode): void {
   if (mode === ocltMode) return;
-  T.setCpuKernels(mode === 'reference' ? 'reference' : 'fast');
-  if (mode !== 'reference') T.cpuThreads(mode === 'fast' ? allThreads : 1);
+  T.setCpuKernels(mode === 'reference' ? 'reference' : 'fast', { relaxedSimd: mode === 'relaxed' });
+  if (mode !== 'reference') T.cpuThreads(mode === 'fast-1t' ? 1 : allThreads);
   ocltMode = mode;
 }
 
@@ -75,6 +76,8 @@ interface Work {
 
 function ocltContenders(w: Work, budgetMs: number): Contender[] {
   const impls: [string, OcltMode][] = [['oclt-cpu', 'fast'], ['oclt-cpu-1t', 'fast-1t'], ['oclt-ref', 'reference']];
+  // The GEMM-based cases also run with relaxed-SIMD FMA (an opt-in: OCLT_RELAXED_SIMD=1).
+  if (w.flops) impls.splice(2, 0, ['oclt-cpu-relaxed', 'relaxed']);
   return impls.map(([impl, mode]) => {
     let fn: () => unknown = () => {};
     const run = () => {
@@ -348,6 +351,11 @@ export const kernelsSuite: Suite = {
       for (const r of got) {
         if (tfWasm) r.vs_tfjs_wasm = Math.round((tfWasm / r.median_ms) * 100) / 100;
         if (r.impl === 'oclt-cpu') r.runs = T.cpuKernelsInfo();
+        if (r.impl === 'oclt-cpu-relaxed') {
+          useOclt('relaxed');
+          r.runs = T.cpuKernelsInfo();
+          useOclt('fast');
+        }
         rows.push(r);
       }
     }

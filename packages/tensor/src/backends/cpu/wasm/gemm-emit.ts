@@ -11,14 +11,16 @@ import type { FunctionBuilder, Local, ModuleBuilder } from './emitter.js';
 
 export const MR = 4;
 export const NR = 8;
-export const KC = 256;
-export const MC = 64;
-export const NC = 256;
+
+/** Cache blocking: KC (depth of a packed panel), MC (rows of packed A), NC (columns of packed B). */
+export interface Blocking {
+  kc: number;
+  mc: number;
+  nc: number;
+}
+export const DEFAULT_BLOCKING: Blocking = { kc: 256, mc: 64, nc: 256 };
 /** Scratch bytes one thread needs for GEMM packing: packed A, packed B and one edge tile. */
-export const PACK_A_BYTES = MC * KC * 4;
-export const PACK_B_BYTES = KC * NC * 4;
-export const TILE_BYTES = MR * NR * 4;
-export const GEMM_SCRATCH_BYTES = PACK_A_BYTES + PACK_B_BYTES + TILE_BYTES;
+export const gemmScratchBytes = (b: Blocking) => (b.mc * b.kc + b.kc * b.nc + MR * NR) * 4;
 
 const min = (f: FunctionBuilder, a: Local, b: Local | number) => () => {
   f.get(a).push(b).get(a).push(b).op('i32.lt_s').op('select');
@@ -173,8 +175,11 @@ function emitMicro(m: ModuleBuilder, relaxed: boolean): FunctionBuilder {
  * gemm(M, N, K, A, rsA, csA, B, rsB, csB, C, ldc, j0, j1, accumulate, scratch): columns j0..j1 of
  * C (+)= A B. Strides are in elements, addresses in bytes; `scratch` holds GEMM_SCRATCH_BYTES for this thread.
  */
-function emitGemm(m: ModuleBuilder, packA: FunctionBuilder, packB: FunctionBuilder, micro: FunctionBuilder): FunctionBuilder {
-  const f = m.func('gemm', Array(15).fill('i32'));
+function emitGemm(m: ModuleBuilder, packA: FunctionBuilder, packB: FunctionBuilder, micro: FunctionBuilder, b: Blocking, name: string): FunctionBuilder {
+  const { kc: KC, mc: MC, nc: NC } = b;
+  const PACK_A_BYTES = MC * KC * 4;
+  const PACK_B_BYTES = KC * NC * 4;
+  const f = m.func(name, Array(15).fill('i32'));
   const [M, , K, A, rsA, csA, B, rsB, csB, C, ldc, j0, j1, accumulate, scratch] = Array.from({ length: 15 }, (_, i) => f.param(i));
   const jc = f.local('i32'), nc = f.local('i32'), pc = f.local('i32'), kc = f.local('i32');
   const ic = f.local('i32'), mc = f.local('i32'), jr = f.local('i32'), ir = f.local('i32');
@@ -211,9 +216,9 @@ function emitGemm(m: ModuleBuilder, packA: FunctionBuilder, packB: FunctionBuild
 }
 
 /** Adds the GEMM functions to a module; exports `gemm`. */
-export function emitGemmFunctions(m: ModuleBuilder, relaxed: boolean): void {
+export function emitGemmFunctions(m: ModuleBuilder, relaxed: boolean, blocking: Blocking = DEFAULT_BLOCKING, name = 'gemm'): void {
   const packA = emitPackA(m);
   const packB = emitPackB(m);
   const micro = emitMicro(m, relaxed);
-  m.export(emitGemm(m, packA, packB, micro));
+  m.export(emitGemm(m, packA, packB, micro, blocking, name));
 }

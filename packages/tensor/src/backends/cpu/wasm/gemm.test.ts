@@ -111,6 +111,28 @@ describe('wasm matmul', () => {
     }
   });
 
+  it('with relaxed SIMD (opt-in FMA) stays within the bound and thread-invariant, and says so in info()', () => {
+    const g = new T.Generator(8);
+    const a = T.randn([133, 170], g);
+    const b = T.randn([170, 150], g);
+    const want = referenceOf(() => T.matmul(a, b));
+    T.setCpuKernels('fast', { relaxedSimd: true });
+    try {
+      // Where the engine cannot do relaxed SIMD even with V8's flag, the plain path runs and info() says so.
+      expect(T.getBackend('cpu').info()).toMatch(/^cpu:wasm-simd(\(relaxed\))? x\d+ threads?$/);
+      T.cpuThreads(1);
+      const one = T.matmul(a, b);
+      T.cpuThreads(2);
+      const two = T.matmul(a, b);
+      expect(Buffer.from(two.storage.data!.buffer).equals(Buffer.from(one.storage.data!.buffer))).toBe(true);
+      // A fused multiply-add rounds once instead of twice: the same summation bound holds.
+      expectWithinSummationBound(two, want, absProductSum(a, b), 170);
+    } finally {
+      T.setCpuKernels('fast', { relaxedSimd: false });
+    }
+    expect(T.getBackend('cpu').info()).not.toMatch(/relaxed/);
+  });
+
   it('leaves float64 to the reference kernel (exactly its result)', () => {
     const g = new T.Generator(3);
     const a = T.randn([9, 13], g, 'float64');

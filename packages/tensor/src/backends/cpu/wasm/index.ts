@@ -28,24 +28,36 @@ export interface CpuKernelOptions {
 
 const env = (name: string): string | undefined => (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.[name];
 
-let runtime: WasmRuntime | null = null;
+/** One runtime per SIMD flavour, made on first use and kept (switching back and forth is then cheap). */
+const runtimes = new Map<boolean, WasmRuntime>();
 let mode: CpuKernelMode = 'reference';
 let wantRelaxed = env('OCLT_RELAXED_SIMD') === '1';
 let wantThreads: number | null = null;
 
-function getRuntime(): WasmRuntime {
-  if (!runtime) {
-    let relaxed = false;
-    if (wantRelaxed) {
-      if (!relaxedSimdSupported()) enableRelaxedSimdFlag();
-      relaxed = relaxedSimdSupported();
-    }
-    const spawner = nodeWorkerSpawner();
-    const maxThreads = spawner ? Math.min(MAX_THREADS, Math.max(availableCores(), wantThreads ?? 1)) : 1;
-    runtime = new WasmRuntime(relaxed, maxThreads, spawner);
-    runtime.threads = Math.min(maxThreads, wantThreads ?? availableCores());
+let relaxedAvailable: boolean | null = null;
+let cores: number | null = null;
+
+/** Whether relaxed SIMD can be used, turning on V8's flag first where needed (asked once). */
+function relaxedUsable(): boolean {
+  if (relaxedAvailable === null) {
+    if (!relaxedSimdSupported()) enableRelaxedSimdFlag();
+    relaxedAvailable = relaxedSimdSupported();
   }
-  return runtime;
+  return relaxedAvailable;
+}
+
+function getRuntime(): WasmRuntime {
+  const relaxed = wantRelaxed && relaxedUsable();
+  cores ??= availableCores();
+  let rt = runtimes.get(relaxed);
+  if (!rt) {
+    const spawner = nodeWorkerSpawner();
+    const maxThreads = spawner ? Math.min(MAX_THREADS, Math.max(cores, wantThreads ?? 1)) : 1;
+    rt = new WasmRuntime(relaxed, maxThreads, spawner);
+    runtimes.set(relaxed, rt);
+  }
+  rt.threads = Math.min(rt.maxThreads, wantThreads ?? cores);
+  return rt;
 }
 
 /** The fast kernels by name, each falling back to `referenceKernels` where it cannot help. */
@@ -60,11 +72,7 @@ function fastKernels(): Record<string, KernelFn> {
 /** Chooses between the fast WebAssembly kernels and the plain-TypeScript reference kernels on the cpu backend. */
 export function setCpuKernels(m: CpuKernelMode, opts: CpuKernelOptions = {}): void {
   if (m !== 'fast' && m !== 'reference') throw new Error(`setCpuKernels: mode must be 'fast' or 'reference', got ${JSON.stringify(m)}`);
-  if (opts.relaxedSimd !== undefined && opts.relaxedSimd !== wantRelaxed) {
-    wantRelaxed = opts.relaxedSimd;
-    runtime?.terminate();
-    runtime = null;
-  }
+  if (opts.relaxedSimd !== undefined) wantRelaxed = opts.relaxedSimd;
   for (const [name, fn] of Object.entries(referenceKernels)) registerKernel('cpu', name, fn);
   mode = m === 'fast' && simdSupported() ? 'fast' : 'reference';
   if (mode === 'fast') for (const [name, fn] of Object.entries(fastKernels())) registerKernel('cpu', name, fn);
@@ -76,11 +84,13 @@ export function cpuThreads(n?: number): number {
   if (n !== undefined) {
     if (!Number.isInteger(n) || n < 1 || n > MAX_THREADS) throw new Error(`cpuThreads: expected an integer in 1..${MAX_THREADS}, got ${n}`);
     wantThreads = n;
-    if (runtime && n > runtime.maxThreads) {
-      runtime.terminate();
-      runtime = null;
+    for (const [relaxed, rt] of runtimes) {
+      // A runtime sized for fewer threads is replaced (its scratch areas are laid out per thread).
+      if (n > rt.maxThreads) {
+        rt.terminate();
+        runtimes.delete(relaxed);
+      }
     }
-    if (runtime) runtime.threads = n;
   }
   if (mode === 'reference') return 1;
   return getRuntime().threads;

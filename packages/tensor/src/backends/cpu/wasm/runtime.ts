@@ -6,7 +6,9 @@
  * then the arena, grown on demand. Addresses stay below 2 GiB so signed i32 comparisons in the kernels are safe.
  */
 import { ModuleBuilder } from './emitter.js';
-import { emitGemmFunctions, GEMM_SCRATCH_BYTES } from './gemm-emit.js';
+import { DEFAULT_BLOCKING, emitGemmFunctions, gemmScratchBytes } from './gemm-emit.js';
+
+const GEMM_SCRATCH_BYTES = gemmScratchBytes(DEFAULT_BLOCKING);
 import { emitConvFunctions } from './conv-emit.js';
 import { emitVectorFunctions } from './vector-emit.js';
 import { SLOT_BYTES, ThreadPool, type Call, type WorkerSpawner } from './pool.js';
