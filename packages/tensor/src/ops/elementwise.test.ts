@@ -246,10 +246,12 @@ describe('binary ops with broadcasting', () => {
   });
 
   it('maximum / minimum propagate NaN from either side', () => {
-    const a = tensor([NaN, 1, 2], 'float64');
-    const b = tensor([1, NaN, 3], 'float64');
-    expectClose(maximum(a, b), [NaN, NaN, 3], [3]);
-    expectClose(minimum(a, b), [NaN, NaN, 2], [3]);
+    for (const dt of ['float64', 'float32'] as const) {
+      const a = tensor([NaN, 1, 2, -Infinity], dt);
+      const b = tensor([1, NaN, 3, Infinity], dt);
+      expectClose(maximum(a, b), [NaN, NaN, 3, Infinity], [4]);
+      expectClose(minimum(a, b), [NaN, NaN, 2, -Infinity], [4]);
+    }
   });
 
   it('weak scalars keep a float tensor\'s dtype and broadcast as 0-d', () => {

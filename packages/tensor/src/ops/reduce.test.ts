@@ -150,6 +150,8 @@ describe('special values and empty reductions', () => {
     expectClose(logsumexp(tensor([-Infinity, 0], 'float64')), [0], []);
     // Large values do not overflow (the max is subtracted first).
     expectClose(logsumexp(tensor([1000, 1000], 'float64')), [1000 + Math.LN2], [], { rtol: 1e-15 });
+    expectClose(logsumexp(tensor([1000, 1000], 'float32')), [1000 + Math.LN2], [], { rtol: 1e-7 });
+    expectClose(logsumexp(tensor([[Infinity, 1], [-Infinity, -Infinity]], 'float32'), 1), [Infinity, -Infinity], [2]);
   });
 
   it('sums of int32 and bool give int32; float32 accumulates in float64', () => {
@@ -215,6 +217,10 @@ describe('softmax / logSoftmax', () => {
   it('are stable for large inputs and give 0 probability to -Infinity', () => {
     expectClose(softmax(tensor([1000, 1000, -Infinity], 'float64')), [0.5, 0.5, 0], [3]);
     expectClose(logSoftmax(tensor([1000, 1000, -Infinity], 'float64')), [-Math.LN2, -Math.LN2, -Infinity], [3], { rtol: 1e-15 });
+    expectClose(softmax(tensor([[1000, 1000, -Infinity], [-1000, -1000, -1000]], 'float32'), 1), [0.5, 0.5, 0, 1 / 3, 1 / 3, 1 / 3], [2, 3], { rtol: 1e-6 });
+    // float32: the fast kernel subtracts one float32-rounded shift (max + log sum), so its error can reach half an
+    // ulp of |max| (3e-5 at 1000); the reference kernel computes (x - max) - log(sum) and is within 1e-7 here.
+    expectClose(logSoftmax(tensor([1000, 1000, -Infinity], 'float32')), [-Math.LN2, -Math.LN2, -Infinity], [3], { rtol: 1e-6, atol: 2 ** -24 * 1001 });
     expect(softmax(tensor([1, 2], 'int32')).dtype).toBe('float32');
   });
 });
