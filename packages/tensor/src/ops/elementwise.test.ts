@@ -237,6 +237,30 @@ describe('binary ops with broadcasting', () => {
     });
   }
 
+  it('special values (NaN, infinities, signed zeros, negative bases) follow the float64 formulas in both float dtypes', () => {
+    const sv = [NaN, Infinity, -Infinity, 0, -0, 1, -1, 2, -2, 0.5, -3, 3e38, 1e-30];
+    const va: number[] = [];
+    const vb: number[] = [];
+    for (const a of sv) for (const b of sv) (va.push(a), vb.push(b));
+    for (const dtype of ['float64', 'float32'] as const) {
+      const ta = tensor(va, dtype);
+      const tb = tensor(vb, dtype);
+      const rtol = dtype === 'float64' ? 1e-15 : 1e-6;
+      for (const op of ops) {
+        const got = valuesOf(T.binary(op, ta, tb));
+        const outDt = binaryOutDtype(op, dtype, dtype);
+        va.forEach((a, i) => {
+          // The truth value of NaN is left open here: the library treats NaN as false (coerce, logical ops), where
+          // NumPy and PyTorch treat it as true.
+          if (T.BINARY_OPS[op] === 'logical' && (Number.isNaN(a) || Number.isNaN(vb[i]!))) return;
+          const want = storeAs(BINARY_REF[op](T.coerce(a, dtype), T.coerce(vb[i]!, dtype)), outDt);
+          const ok = Number.isNaN(want) ? Number.isNaN(got[i]!) : got[i] === want || Math.abs(got[i]! - want) <= rtol * Math.abs(want);
+          if (!ok) throw new Error(`${op}(${a}, ${vb[i]}) in ${dtype} = ${got[i]}, expected ${want}`);
+        });
+      }
+    }
+  });
+
   it('integer arithmetic wraps like int32 in C', () => {
     const big = tensor([2147483647, -2147483648, 65536], 'int32');
     expect(add(big, 1).toArray()).toEqual([-2147483648, -2147483647, 65537]);
