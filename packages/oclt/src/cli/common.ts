@@ -1,0 +1,238 @@
+/**
+ * Node-only pieces shared by the `oclt` subcommands: the data (Fashion-MNIST-LT or a synthetic stand-in for
+ * tests), the denoiser, the run description written next to every result (config + git commit), and atomic
+ * JSON output.
+ */
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Generator, fromTypedArray, type Tensor } from '@oclt/tensor';
+import '@oclt/autograd';
+import { ArrayDataset, MLPDenoiser, UNet2D, resizeBilinear, type Denoiser } from '@oclt/diffusion';
+import { FASHION_MNIST_CLASSES, loadFashionMnist, writeFileAtomic } from '@oclt/diffusion/node';
+import { classGroups, makeLongTailedSubset } from '../long-tailed-dataset.js';
+import type { OptionSpecs } from './args.js';
+
+export const NUM_CLASSES = 10;
+
+/** Options every data-using subcommand accepts. */
+export const DATA_OPTIONS = {
+  dataset: { type: 'string', description: "'fashion-mnist' (IDX files) or 'synthetic' (generated stripes, for tests)", default: 'fashion-mnist', choices: ['fashion-mnist', 'synthetic'] },
+  'data-dir': { type: 'string', description: 'directory of the Fashion-MNIST IDX files (default: $OCLT_FASHION_MNIST_DIR, then /usr/share/datasets/fashion-mnist)', default: '' },
+  'image-size': { type: 'integer', description: 'images are resized (bilinear) from 28x28 to this size', default: 16 },
+  imbalance: { type: 'number', description: 'long-tail imbalance n_min / n_max (Cao et al. 2019)', default: 0.01 },
+  'lt-seed': { type: 'integer', description: 'seed of the within-class shuffle that picks the long-tailed subset', default: 0 },
+} as const satisfies OptionSpecs;
+
+export interface DataConfig {
+  dataset: 'fashion-mnist' | 'synthetic';
+  dataDir: string;
+  imageSize: number;
+  imbalance: number;
+  ltSeed: number;
+}
+
+export function dataConfigFrom(o: { dataset: string; 'data-dir': string; 'image-size': number; imbalance: number; 'lt-seed': number }): DataConfig {
+  if (o['image-size'] < 8 || o['image-size'] > 28) throw new Error(`--image-size must be in 8..28 (the feature network's range), got ${o['image-size']}`);
+  return { dataset: o.dataset as DataConfig['dataset'], dataDir: o['data-dir'], imageSize: o['image-size'], imbalance: o.imbalance, ltSeed: o['lt-seed'] };
+}
+
+/** Labelled images as float32 in [-1, 1], row-major [N, 1, S, S]. */
+export interface ImageSet {
+  pixels: Float32Array;
+  labels: Int32Array;
+  size: number;
+  count: number;
+}
+
+export function imageTensor(set: ImageSet): Tensor {
+  return fromTypedArray(set.pixels, [set.count, 1, set.size, set.size]);
+}
+
+/**
+ * A synthetic stand-in for Fashion-MNIST (same format, 28x28 bytes): class c is a bright horizontal band at a
+ * class-specific height with random intensity and pixel noise. Deterministic for a seed.
+ */
+export function syntheticImages(perClass: number, seed: number): { pixels: Uint8Array; labels: Int32Array } {
+  const n = perClass * NUM_CLASSES;
+  const pixels = new Uint8Array(n * 784);
+  const labels = new Int32Array(n);
+  const gen = new Generator(seed);
+  for (let i = 0; i < n; i++) {
+    const c = i % NUM_CLASSES;
+    labels[i] = c;
+    const top = 2 + 2 * c;
+    const level = 150 + 100 * gen.random();
+    for (let y = 0; y < 28; y++) {
+      for (let x = 0; x < 28; x++) {
+        const base = y >= top && y < top + 5 ? level : 10;
+        pixels[i * 784 + y * 28 + x] = Math.max(0, Math.min(255, Math.round(base + 20 * (gen.random() - 0.5))));
+      }
+    }
+  }
+  return { pixels, labels };
+}
+
+function rawSplit(cfg: DataConfig, split: 'train' | 'test'): { pixels: Uint8Array; labels: Int32Array } {
+  if (cfg.dataset === 'synthetic') return syntheticImages(split === 'train' ? 120 : 40, split === 'train' ? 1 : 2);
+  const ds = loadFashionMnist({ split, dir: cfg.dataDir || undefined });
+  return { pixels: ds.pixels, labels: ds.labels! };
+}
+
+/** Resizes selected 28x28 byte images to S x S floats in [-1, 1] (in chunks, to bound memory). */
+function toImageSet(raw: { pixels: Uint8Array; labels: Int32Array }, rows: ArrayLike<number>, size: number): ImageSet {
+  const n = rows.length;
+  const out = new Float32Array(n * size * size);
+  const chunk = 1000;
+  for (let s = 0; s < n; s += chunk) {
+    const e = Math.min(n, s + chunk);
+    const src = new Float32Array((e - s) * 784);
+    for (let i = s; i < e; i++) {
+      const r = rows[i]!;
+      for (let k = 0; k < 784; k++) src[(i - s) * 784 + k] = raw.pixels[r * 784 + k]! / 127.5 - 1;
+    }
+    const resized = resizeBilinear(fromTypedArray(src, [e - s, 1, 28, 28]), size, size).toTypedArray() as Float32Array;
+    out.set(resized, s * size * size);
+  }
+  return { pixels: out, labels: Int32Array.from(rows, (r) => raw.labels[r]!), size, count: n };
+}
+
+export interface LongTailedData {
+  train: ImageSet;
+  classCounts: number[];
+  /** Head / medium / tail class lists (rank thirds of the training counts). */
+  groups: Record<string, number[]>;
+  classNames: readonly string[];
+}
+
+/** The long-tailed training subset (class 0 the head), resized. */
+export function loadLongTailedTrain(cfg: DataConfig): LongTailedData {
+  const raw = rawSplit(cfg, 'train');
+  const lt = makeLongTailedSubset(raw.labels, { imbalance: cfg.imbalance, numClasses: NUM_CLASSES, seed: cfg.ltSeed });
+  const groupOf = classGroups(lt.classCounts);
+  const groups: Record<string, number[]> = { head: [], medium: [], tail: [] };
+  groupOf.forEach((g, c) => groups[g]!.push(c));
+  return { train: toImageSet(raw, lt.indices, cfg.imageSize), classCounts: lt.classCounts, groups, classNames: cfg.dataset === 'synthetic' ? [...Array(NUM_CLASSES).keys()].map((c) => `band${c}`) : FASHION_MNIST_CLASSES };
+}
+
+/** The balanced test split, resized (the reference set of every metric). */
+export function loadTestSet(cfg: DataConfig): ImageSet {
+  const raw = rawSplit(cfg, 'test');
+  return toImageSet(raw, Int32Array.from(raw.labels.keys()), cfg.imageSize);
+}
+
+/** `perClass` images of every class from the balanced training split (a real-data floor at a given N), seeded. */
+export function balancedTrainSample(cfg: DataConfig, perClass: number, seed: number): ImageSet {
+  const raw = rawSplit(cfg, 'train');
+  const byClass: number[][] = Array.from({ length: NUM_CLASSES }, () => []);
+  raw.labels.forEach((y, i) => byClass[y]!.push(i));
+  const gen = new Generator(seed);
+  const rows: number[] = [];
+  for (let k = 0; k < perClass; k++) for (let c = 0; c < NUM_CLASSES; c++) rows.push(-1);
+  let p = 0;
+  for (let c = 0; c < NUM_CLASSES; c++) {
+    const members = byClass[c]!;
+    if (members.length < perClass) throw new Error(`balancedTrainSample: class ${c} has ${members.length} images, need ${perClass}`);
+    const perm = gen.permutation(members.length);
+    for (let k = 0; k < perClass; k++) rows[p++] = members[perm[k]!]!;
+  }
+  return toImageSet(raw, rows, cfg.imageSize);
+}
+
+export const MODEL_OPTIONS = {
+  model: { type: 'string', description: "denoiser: 'mlp' (residual MLP on flattened pixels) or 'unet' (UNet2D)", default: 'mlp', choices: ['mlp', 'unet'] },
+  hidden: { type: 'integer', description: 'MLP hidden width', default: 512 },
+  layers: { type: 'integer', description: 'MLP residual layers', default: 3 },
+  channels: { type: 'integer', description: 'UNet base channels (mult [1, 2], 1 res block per level, attention at the lowest resolution)', default: 16 },
+  'model-seed': { type: 'integer', description: 'seed of the initial weights', default: 0 },
+} as const satisfies OptionSpecs;
+
+export interface ModelConfig {
+  kind: 'mlp' | 'unet';
+  imageSize: number;
+  hidden: number;
+  layers: number;
+  channels: number;
+  numClasses: number;
+  seed: number;
+}
+
+export function modelConfigFrom(o: { model: string; hidden: number; layers: number; channels: number; 'model-seed': number }, imageSize: number, numClasses: number): ModelConfig {
+  return { kind: o.model as ModelConfig['kind'], imageSize, hidden: o.hidden, layers: o.layers, channels: o.channels, numClasses, seed: o['model-seed'] };
+}
+
+export function buildModel(c: ModelConfig): Denoiser {
+  if (c.kind === 'mlp') return new MLPDenoiser({ dataDim: c.imageSize * c.imageSize, hidden: c.hidden, numLayers: c.layers, numClasses: c.numClasses, seed: c.seed });
+  const lowest = c.imageSize / 2;
+  return new UNet2D({
+    sampleSize: c.imageSize,
+    inChannels: 1,
+    baseChannels: c.channels,
+    channelMult: [1, 2],
+    numResBlocks: 1,
+    attentionResolutions: Number.isInteger(lowest) ? [lowest] : [],
+    dropout: 0.1,
+    numClasses: c.numClasses,
+    numGroups: 8,
+    seed: c.seed,
+  });
+}
+
+/** The shape of one model input: flattened for the MLP, [1, S, S] for the UNet. */
+export function modelSampleShape(c: ModelConfig): number[] {
+  return c.kind === 'mlp' ? [c.imageSize * c.imageSize] : [1, c.imageSize, c.imageSize];
+}
+
+/** The training set in the model's input layout. */
+export function trainingDataset(set: ImageSet, c: ModelConfig): ArrayDataset {
+  return new ArrayDataset(set.pixels, modelSampleShape(c), set.labels, NUM_CLASSES);
+}
+
+/** Model outputs [N, ...] as images [N, 1, S, S] clipped to [-1, 1] (what grids and metrics take). */
+export function asImages(x: Tensor, imageSize: number): Tensor {
+  return x.reshape([x.shape[0]!, 1, imageSize, imageSize]).clamp(-1, 1);
+}
+
+/** Class-balanced labels for n samples, grouped by class: [0 x n/C, 1 x n/C, ...] (n divisible by C). */
+export function balancedLabels(n: number): Int32Array {
+  if (n % NUM_CLASSES !== 0) throw new Error(`balancedLabels: the number of samples (${n}) must be a multiple of ${NUM_CLASSES} for class-balanced sampling`);
+  return Int32Array.from({ length: n }, (_, i) => Math.floor(i / (n / NUM_CLASSES)));
+}
+
+/** HEAD of the checkout, or 'unknown' outside git. */
+export function gitCommit(): string {
+  try {
+    return execFileSync('git', ['rev-parse', 'HEAD'], { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** What every result file carries: the command line, the configuration and where/when it ran. */
+export function provenance(command: string, config: unknown): Record<string, unknown> {
+  return {
+    command: `oclt ${command}`,
+    argv: process.argv.slice(2),
+    config,
+    gitCommit: gitCommit(),
+    node: process.version,
+    machine: `${os.cpus()[0]?.model ?? 'cpu'} x${os.cpus().length}`,
+    date: new Date().toISOString(),
+  };
+}
+
+export function writeJson(file: string, value: unknown): void {
+  fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+  writeFileAtomic(file, JSON.stringify(value, null, 2) + '\n');
+}
+
+export function readJson<T>(file: string): T {
+  return JSON.parse(fs.readFileSync(file, 'utf8')) as T;
+}
+
+/** Rounds for reports (keeps JSON readable without losing what matters). */
+export function round(x: number | null | undefined, digits = 4): number | null {
+  if (x === null || x === undefined || !Number.isFinite(x)) return null;
+  return Number(x.toPrecision(digits));
+}

@@ -1,0 +1,165 @@
+/**
+ * `oclt eval`: FID, KID, Inception-style score, precision/recall and per-class FID (with head/medium/tail
+ * averages) of generated samples against the balanced Fashion-MNIST test set, through the project's fixed
+ * feature network, each reported with real-vs-real baselines.
+ *
+ * Per-class FID needs a class per generated image: the conditioning label for conditional models; for
+ * unconditional models the feature network's predicted class (stated in the output as `labelSource`).
+ */
+import fs from 'node:fs';
+import { Generator, type Tensor } from '@oclt/tensor';
+import { decodeSafetensors } from '@oclt/autograd';
+import {
+  FEATURE_NET_CLASSES,
+  FeatureNet,
+  evaluateFeatureSets,
+  featureSetOfImages,
+  selectFeatureSet,
+  stratifiedHalves,
+  type EvaluationOptions,
+  type FeatureNetInfo,
+  type FeatureSet,
+  type MetricsReport,
+} from '@oclt/diffusion';
+import { loadFeatureNet } from '@oclt/diffusion/node';
+import { helpText, parseArgs, type OptionSpecs } from './args.js';
+import { DATA_OPTIONS, NUM_CLASSES, balancedTrainSample, dataConfigFrom, imageTensor, loadLongTailedTrain, loadTestSet, provenance, readJson, writeJson, type DataConfig } from './common.js';
+import type { GeneratedSamples } from './sample.js';
+
+export interface EvaluationResult {
+  /** Where the per-class labels of the generated images came from. */
+  labelSource: 'conditioning' | 'feature-net';
+  /** Generated images per class as the feature network classifies them (the class balance actually produced). */
+  predictedClassCounts: number[];
+  metrics: MetricsReport;
+  /** Set when per-class FID could not be computed (e.g. a class never generated). */
+  perClassFidError?: string;
+}
+
+export interface FeatureNetChoice {
+  /** A shipped version name, or 'random-untrained' (tests only: metrics from random weights are meaningless). */
+  version: string;
+}
+
+export async function featureNetFor(choice: FeatureNetChoice): Promise<{ net: FeatureNet; info: FeatureNetInfo | { name: string; warning: string } }> {
+  if (choice.version === 'random-untrained') {
+    return { net: new FeatureNet({ generator: new Generator(0) }), info: { name: 'random-untrained', warning: 'untrained feature network: for tests only, the metrics mean nothing' } };
+  }
+  return loadFeatureNet(choice.version);
+}
+
+/** The feature network, the reference features and the class groups: computed once, used for every evaluation. */
+export class MetricsContext {
+  private constructor(
+    readonly net: FeatureNet,
+    readonly featureNetInfo: unknown,
+    readonly data: DataConfig,
+    readonly test: FeatureSet,
+    readonly groups: Record<string, number[]>,
+    readonly classCounts: number[],
+    readonly kidSubsetSize: number,
+  ) {}
+
+  static async create(data: DataConfig, choice: FeatureNetChoice, opts: { kidSubsetSize?: number } = {}): Promise<MetricsContext> {
+    const { net, info } = await featureNetFor(choice);
+    const test = loadTestSet(data);
+    const lt = loadLongTailedTrain(data);
+    return new MetricsContext(net, info, data, featureSetOfImages(net, imageTensor(test), test.labels), lt.groups, lt.classCounts, opts.kidSubsetSize ?? 1000);
+  }
+
+  private options(nGenerated: number) {
+    return { numClasses: FEATURE_NET_CLASSES, groups: this.groups, kidSubsetSize: Math.min(this.kidSubsetSize, nGenerated), seed: 0 };
+  }
+
+  evaluate(samples: GeneratedSamples): EvaluationResult {
+    const fs0 = featureSetOfImages(this.net, samples.images);
+    const c = fs0.probs!.length / fs0.features.rows;
+    const predicted = Int32Array.from({ length: fs0.features.rows }, (_, i) => {
+      let best = 0;
+      for (let k = 1; k < c; k++) if (fs0.probs![i * c + k]! > fs0.probs![i * c + best]!) best = k;
+      return best;
+    });
+    const predictedClassCounts = new Array<number>(NUM_CLASSES).fill(0);
+    predicted.forEach((y) => predictedClassCounts[y]!++);
+    const labelSource = samples.labels ? 'conditioning' : 'feature-net';
+    const generated: FeatureSet = { ...fs0, labels: samples.labels ?? predicted };
+    const opts = this.options(fs0.features.rows);
+    try {
+      return { labelSource, predictedClassCounts, metrics: evaluateFeatureSets(generated, this.test, opts) };
+    } catch (err) {
+      // Per-class FID needs >= 2 samples of every class; an unconditional model may never produce a tail class.
+      const metrics = evaluateFeatureSets({ features: fs0.features, probs: fs0.probs }, this.test, opts);
+      return { labelSource, predictedClassCounts, metrics, perClassFidError: (err as Error).message };
+    }
+  }
+
+  /**
+   * Real-vs-real baselines: test half vs half, the long-tailed training set vs test, and `nGenerated` class-balanced
+   * real training images vs test (the floor of a perfect balanced generator at the evaluated N).
+   */
+  baselines(nGenerated: number): Record<string, MetricsReport> {
+    const lt = loadLongTailedTrain(this.data);
+    const ltFeatures = featureSetOfImages(this.net, imageTensor(lt.train), lt.train.labels);
+    const opts = this.options(nGenerated);
+    const real = balancedTrainSample(this.data, Math.floor(nGenerated / NUM_CLASSES), 12345);
+    const realFeatures = featureSetOfImages(this.net, imageTensor(real), real.labels);
+    const [a, b] = stratifiedHalves(this.test.labels!, NUM_CLASSES);
+    return {
+      test_half_vs_half: evaluateWithFallback(selectFeatureSet(this.test, a), selectFeatureSet(this.test, b), opts),
+      train_lt_vs_test: evaluateWithFallback(ltFeatures, this.test, opts),
+      balanced_train_sameN_vs_test: evaluateWithFallback(realFeatures, this.test, opts),
+    };
+  }
+}
+
+/** All metrics; without per-class FID when a class has fewer than 2 samples (reported as per_class_fid null). */
+function evaluateWithFallback(generated: FeatureSet, reference: FeatureSet, opts: EvaluationOptions): MetricsReport {
+  try {
+    return evaluateFeatureSets(generated, reference, opts);
+  } catch (err) {
+    if (!/perClassFid/.test((err as Error).message)) throw err;
+    return evaluateFeatureSets({ features: generated.features, probs: generated.probs }, reference, opts);
+  }
+}
+
+export function loadSamples(file: string): GeneratedSamples {
+  const { tensors } = decodeSafetensors(new Uint8Array(fs.readFileSync(file)), file);
+  const images = tensors.images;
+  if (!images) throw new Error(`oclt eval: ${file} has no 'images' tensor (write samples with 'oclt sample')`);
+  const labels = tensors.labels ? Int32Array.from(tensors.labels.toTypedArray() as ArrayLike<number>) : null;
+  return { images: images as Tensor, labels };
+}
+
+export const EVAL_OPTIONS = {
+  samples: { type: 'string', description: "samples written by 'oclt sample' (<prefix>.safetensors)" },
+  out: { type: 'string', description: 'result JSON (default: <samples prefix>.metrics.json)', default: '' },
+  'feature-net': { type: 'string', description: "feature network version (shipped in packages/diffusion/assets), or 'random-untrained' for tests", default: 'fmnist-features-v1' },
+  baselines: { type: 'boolean', description: 'also compute the real-vs-real baselines', default: true },
+  ...DATA_OPTIONS,
+} as const satisfies OptionSpecs;
+
+export async function evalCommand(argv: readonly string[]): Promise<number> {
+  const o = parseArgs('eval', argv, EVAL_OPTIONS);
+  const prefix = o.samples.replace(/\.safetensors$/, '');
+  const samples = loadSamples(`${prefix}.safetensors`);
+  // The data config of the run that made the samples, when its description is beside them.
+  let data = dataConfigFrom(o);
+  const described = `${prefix}.json`;
+  if (fs.existsSync(described)) {
+    const d = readJson<{ config?: { train?: { data?: DataConfig } } }>(described).config?.train?.data;
+    if (d) data = d;
+  }
+  const size = samples.images.shape[2]!;
+  if (size !== data.imageSize) throw new Error(`oclt eval: the samples are ${size}x${size} but the data config says --image-size ${data.imageSize}`);
+  const t0 = performance.now();
+  const ctx = await MetricsContext.create(data, { version: o['feature-net'] });
+  const result = ctx.evaluate(samples);
+  const baselines = o.baselines ? ctx.baselines(samples.images.shape[0]!) : null;
+  const out = o.out || `${prefix}.metrics.json`;
+  writeJson(out, { kind: 'oclt-eval', ...provenance('eval', { samples: o.samples, data, featureNet: ctx.featureNetInfo }), groups: ctx.groups, ...result, baselines, wallSeconds: (performance.now() - t0) / 1000 });
+  const m = result.metrics;
+  console.log(`FID ${m.fid.toFixed(2)}  KID ${m.kid_mean.toFixed(4)}  IS ${m.is_mean?.toFixed(2)}  precision ${m.precision.toFixed(3)}  recall ${m.recall.toFixed(3)} -> ${out}`);
+  return 0;
+}
+
+export const EVAL_HELP = helpText('eval', 'Metrics of generated samples against the balanced test set (feature network of this project), with real-vs-real baselines.', EVAL_OPTIONS);
