@@ -13,13 +13,13 @@ import { saveImageGrid } from './images.js';
 import { ProgressBar, formatDuration } from './progress.js';
 
 const data = gaussianMixtureDataset([{ mean: [1, 1], std: 0.2, count: 30 }, { mean: [-1, 0], std: 0.2, count: 10 }], new Generator(3));
-const makeTrainer = () =>
-  new Trainer({
-    model: new MLPDenoiser({ dataDim: 2, hidden: 16, numLayers: 1, numClasses: 2, seed: 1 }),
-    scheduler: new DDPMScheduler({ numTrainTimesteps: 100 }),
-    dataset: data,
-    config: { batchSize: 8, numSteps: 12, lr: 1e-2, warmupSteps: 3, emaDecay: 0.9, seed: 9 },
-  });
+const makeTrainerOptions = () => ({
+  model: new MLPDenoiser({ dataDim: 2, hidden: 16, numLayers: 1, numClasses: 2, seed: 1 }),
+  scheduler: new DDPMScheduler({ numTrainTimesteps: 100 }),
+  dataset: data,
+  config: { batchSize: 8, numSteps: 12, lr: 1e-2, warmupSteps: 3, emaDecay: 0.9, seed: 9 },
+});
+const makeTrainer = () => new Trainer(makeTrainerOptions());
 const bits = (t: Tensor) => [...new Uint32Array(Float32Array.from(t.toTypedArray()).buffer)];
 const tmpdir = () => fs.mkdtempSync(path.join(os.tmpdir(), 'oclt-run-'));
 const quiet = { progress: false, logEvery: 1, checkpointEvery: 4 };
@@ -63,7 +63,18 @@ describe('runTraining', () => {
     const res = await runTraining(resumed, { dir, ...quiet, warn: (m) => warnings.push(m) });
     expect(res.resumedFrom).toBe(4);
     expect(warnings.join('\n')).toMatch(/ckpt-00000006.safetensors is corrupt: SHA-256 mismatch/);
+    expect(warnings.join('\n')).not.toMatch(/changed config/);
     expectSameState(reference, resumed);
+  });
+
+  it('warns when a run is resumed with a changed config', async () => {
+    await refRun;
+    const dir = tmpdir();
+    await runTraining(makeTrainer(), { dir, ...quiet, onStep: (s) => s.step === 2 && process.emit('SIGINT') });
+    const changed = new Trainer({ ...makeTrainerOptions(), config: { ...makeTrainerOptions().config, lr: 5e-3 } });
+    const warnings: string[] = [];
+    await runTraining(changed, { dir, ...quiet, warn: (m) => warnings.push(m) });
+    expect(warnings.join('\n')).toMatch(/changed config \(lr: 0.01 -> 0.005\)/);
   });
 
   it('loadModelFromRun loads the EMA weights (default) or the training weights', async () => {

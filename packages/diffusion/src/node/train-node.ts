@@ -102,6 +102,10 @@ export async function runTraining(trainer: Trainer, opts: TrainRunOptions): Prom
   if (opts.resume ?? true) {
     const ckpt = store.loadLatest((e) => warn(`[train] ${e.message}; falling back to the previous checkpoint`));
     if (ckpt) {
+      const saved = ckpt.meta.trainer.config as unknown as Record<string, unknown>;
+      const current = trainer.snapshot().meta.config as unknown as Record<string, unknown>;
+      const changed = Object.keys({ ...saved, ...current }).filter((k) => JSON.stringify(saved[k]) !== JSON.stringify(current[k]));
+      if (changed.length) warn(`[train] resuming ${ckpt.manifestPath} with a changed config (${changed.map((k) => `${k}: ${JSON.stringify(saved[k])} -> ${JSON.stringify(current[k])}`).join(', ')}); the run will not match an uninterrupted one`);
       restoreTrainerCheckpoint(trainer, ckpt);
       resumedFrom = ckpt.step;
     }
