@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { fromTypedArray, Generator, type Tensor } from '@oclt/tensor';
+import { fromTypedArray, Generator, randn, type Tensor } from '@oclt/tensor';
 import { Dropout, Module } from '@oclt/autograd';
 import { labelTensor, timestepArray, type Denoiser, type LabelInput, type TimestepInput } from '../models/embeddings.js';
 import { mixtureNoisePredictor } from '../data/toy.js';
@@ -71,6 +71,19 @@ describe('sampling', () => {
     const b = sample(m, s, { numSamples: 5, batchSize: 2, sampleShape: [2], labels: 1, seed: 3 }).toTypedArray();
     expect([...a]).toEqual([...b]);
     expect(() => sample(m, s, { numSamples: 2, sampleShape: [2], labels: [0, 5] })).toThrow(/label 5 at 1 is outside \[0, 2\]/);
+  });
+
+  it('with fixed initial noise and DDIM eta = 0, samples do not depend on the batch size', () => {
+    const ddim = new DDIMScheduler({ numTrainTimesteps: 100 });
+    const m = new OracleMixture(ddim.alphasCumprod);
+    const noise = randn([5, 2], new Generator(4));
+    const a = sample(m, ddim, { numSamples: 5, batchSize: 2, sampleShape: [2], labels: [0, 1, 0, 1, 1], initialNoise: noise, numInferenceSteps: 10 }).toTypedArray();
+    const b = sample(m, ddim, { numSamples: 5, batchSize: 5, sampleShape: [2], labels: [0, 1, 0, 1, 1], initialNoise: noise, numInferenceSteps: 10 }).toTypedArray();
+    expect([...a]).toEqual([...b]);
+    // and the given noise is what is used: other noise, other samples
+    const c = sample(m, ddim, { numSamples: 5, batchSize: 2, sampleShape: [2], labels: [0, 1, 0, 1, 1], initialNoise: noise.mul(-1), numInferenceSteps: 10 }).toTypedArray();
+    expect([...c]).not.toEqual([...a]);
+    expect(() => sample(m, ddim, { numSamples: 4, sampleShape: [2], initialNoise: noise })).toThrow(/initialNoise has shape \[5,2\], expected \[4,2\]/);
   });
 
   it('with the exact class-conditional eps, conditional samples follow each class (mean within 4 standard errors)', () => {

@@ -27,6 +27,11 @@ export interface SampleOptions {
   numInferenceSteps?: number;
   /** DDIM's eta (ignored by DDPM). */
   eta?: number;
+  /**
+   * The starting noise x_T [numSamples, ...sampleShape]; default drawn from the generator. Fixing it (with DDIM,
+   * eta = 0) makes samples independent of batchSize, e.g. to compare checkpoints on the same noise.
+   */
+  initialNoise?: Tensor;
   /** Seed (or a generator) of the initial noise and the stochastic steps. */
   seed?: number;
   generator?: Generator;
@@ -91,6 +96,10 @@ export function sample(model: Denoiser, scheduler: SchedulerBase, opts: SampleOp
   if (opts.numInferenceSteps !== undefined) scheduler.setTimesteps(opts.numInferenceSteps);
   const rng = opts.generator ?? new Generator(opts.seed ?? 0);
   const isDdim = 'eta' in scheduler;
+  const x0Shape = [n, ...opts.sampleShape];
+  if (opts.initialNoise && (opts.initialNoise.ndim !== x0Shape.length || opts.initialNoise.shape.some((d, i) => d !== x0Shape[i]))) {
+    throw new RangeError(`sample: initialNoise has shape [${opts.initialNoise.shape}], expected [${x0Shape}]`);
+  }
   const numBatches = Math.ceil(n / batchSize);
   const out: Tensor[] = [];
   withEvalMode(model, () =>
@@ -98,7 +107,7 @@ export function sample(model: Denoiser, scheduler: SchedulerBase, opts: SampleOp
       for (let bi = 0; bi < numBatches; bi++) {
         const b = Math.min(batchSize, n - bi * batchSize);
         const y = labels ? labels.subarray(bi * batchSize, bi * batchSize + b) : null;
-        let x = randn([b, ...opts.sampleShape], rng);
+        let x = opts.initialNoise ? opts.initialNoise.narrow(0, bi * batchSize, b).contiguous() : randn([b, ...opts.sampleShape], rng);
         scheduler.timesteps.forEach((t, si) => {
           const modelOut = guidedOutput(model, x, t, y, w);
           const res = isDdim && opts.eta !== undefined ? (scheduler as DDIMScheduler).step(modelOut, t, x, rng, { eta: opts.eta }) : scheduler.step(modelOut, t, x, rng);
