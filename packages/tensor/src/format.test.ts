@@ -4,7 +4,7 @@
  * above 1000 elements, 4 decimals, exponent form below 1e-4 or from 1e6).
  */
 import { describe, expect, it } from 'vitest';
-import { arange, flip, tensor, zeros } from './index.js';
+import { arange, flip, ones, tensor, zeros } from './index.js';
 
 describe('toString', () => {
   it('aligns columns and names dtype and shape', () => {
@@ -35,6 +35,12 @@ describe('toString', () => {
     expect(lines[3]!.trim()).toBe('...,');
     expect(lines[6]).toBe('        [1950, 1951, 1952, ..., 1997, 1998, 1999]], dtype=int32, shape=[40, 50])');
     expect(s.length).toBeLessThan(500);
+  });
+
+  it('formats a million elements without formatting (or spreading) all of them', () => {
+    const s = ones([1000, 1000]).toString();
+    expect(s.split('\n').length).toBe(7);
+    expect(s).toContain('[1, 1, 1, ..., 1, 1, 1]');
   });
 
   it('marks tensors that require gradients', () => {

@@ -17,13 +17,25 @@ export function formatTensor(t: Tensor): string {
   const flat = t.toTypedArray();
   const shape = t.shape;
   const elide = t.size > MAX_FULL;
-  const strs = Array.from(flat, (v) => fmtNumber(v, t.dtype));
-  const width = Math.max(1, ...strs.map((s) => s.length));
+  // The indices shown along an axis of size n (-1 marks the '...').
+  const shownAlong = (n: number) => (elide && n > 2 * EDGE ? [...Array(EDGE).keys(), -1, ...Array.from({ length: EDGE }, (_, i) => n - EDGE + i)] : [...Array(n).keys()]);
+  // Column width from the shown elements only (formatting all of a large tensor is slow, and spreading them
+  // into Math.max overflows the stack).
+  let width = 1;
+  const measure = (dim: number, start: number): void => {
+    if (dim === shape.length) {
+      width = Math.max(width, fmtNumber(flat[start]!, t.dtype).length);
+      return;
+    }
+    const step = shape.slice(dim + 1).reduce((a, b) => a * b, 1);
+    for (const i of shownAlong(shape[dim]!)) if (i >= 0) measure(dim + 1, start + i * step);
+  };
+  if (t.size > 0) measure(0, 0);
   const build = (dim: number, start: number, indent: string): string => {
-    if (dim === shape.length) return strs[start]!.padStart(width);
+    if (dim === shape.length) return fmtNumber(flat[start]!, t.dtype).padStart(width);
     const n = shape[dim]!;
     const step = shape.slice(dim + 1).reduce((a, b) => a * b, 1);
-    const idx = elide && n > 2 * EDGE ? [...Array(EDGE).keys(), -1, ...Array.from({ length: EDGE }, (_, i) => n - EDGE + i)] : [...Array(n).keys()];
+    const idx = shownAlong(n);
     const items = idx.map((i) => (i < 0 ? '...' : build(dim + 1, start + i * step, indent + ' ')));
     const sep = dim === shape.length - 1 ? ', ' : ',\n' + '\n'.repeat(Math.max(0, shape.length - dim - 2)) + indent + ' ';
     return '[' + items.join(sep) + ']';
