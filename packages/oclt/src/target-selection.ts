@@ -135,17 +135,16 @@ export function selectionLogits(xt: ArrayLike<number>, x0: ArrayLike<number>, ba
   const b = x0 instanceof Float64Array ? x0 : Float64Array.from(x0);
   const x0SquaredNorm = new Float64Array(batch);
   for (let j = 0; j < batch; j++) x0SquaredNorm[j] = dot(b, j * dim, b, j * dim, dim);
+  const dots = gramRows(a, rows, b, batch, dim);
   const logits = new Float64Array(rows.length * batch);
-  const dots = new Float64Array(batch);
   for (let r = 0; r < rows.length; r++) {
     const i = rows[r]!;
     const abar = alphaBar[i]!;
     const scale = Math.sqrt(abar);
     const inv2Var = 1 / (2 * (1 - abar));
     const xtSquaredNorm = dot(a, i * dim, a, i * dim, dim);
-    rowDots(a, i * dim, b, batch, dim, dots);
     for (let j = 0; j < batch; j++) {
-      const distance2 = xtSquaredNorm - 2 * scale * dots[j]! + abar * x0SquaredNorm[j]!;
+      const distance2 = xtSquaredNorm - 2 * scale * dots[r * batch + j]! + abar * x0SquaredNorm[j]!;
       // Rounding can make a tiny distance negative; a distance is never negative.
       logits[r * batch + j] = -Math.max(distance2, 0) * inv2Var + (logPrior ? logPrior[j]! : 0);
     }
@@ -153,31 +152,65 @@ export function selectionLogits(xt: ArrayLike<number>, x0: ArrayLike<number>, ba
   return logits;
 }
 
-/** out[j] = <a[aOff .. aOff+n), row j of b> for all rows of b ([rows x n]), four rows of b per pass over a's row. */
-function rowDots(a: Float64Array, aOff: number, b: Float64Array, rows: number, n: number, out: Float64Array): void {
-  let j = 0;
-  for (; j + 3 < rows; j += 4) {
-    const o0 = j * n;
-    const o1 = o0 + n;
-    const o2 = o1 + n;
-    const o3 = o2 + n;
-    let s0 = 0;
-    let s1 = 0;
-    let s2 = 0;
-    let s3 = 0;
-    for (let k = 0; k < n; k++) {
-      const v = a[aOff + k]!;
-      s0 += v * b[o0 + k]!;
-      s1 += v * b[o1 + k]!;
-      s2 += v * b[o2 + k]!;
-      s3 += v * b[o3 + k]!;
+/**
+ * The Gram matrix G[r][j] = <a row rows[r], b row j> ([rows.length x batch], float64), for row-major a and b
+ * with n values per row. Register-blocked two a-rows by four b-rows: each loaded value feeds 2 or 4 products.
+ */
+function gramRows(a: Float64Array, rows: ArrayLike<number>, b: Float64Array, batch: number, n: number): Float64Array {
+  const out = new Float64Array(rows.length * batch);
+  const fullJ = batch - (batch % 4);
+  let r = 0;
+  for (; r + 1 < rows.length; r += 2) {
+    const a0 = rows[r]! * n;
+    const a1 = rows[r + 1]! * n;
+    for (let j = 0; j < fullJ; j += 4) {
+      const o0 = j * n;
+      const o1 = o0 + n;
+      const o2 = o1 + n;
+      const o3 = o2 + n;
+      let s00 = 0;
+      let s01 = 0;
+      let s02 = 0;
+      let s03 = 0;
+      let s10 = 0;
+      let s11 = 0;
+      let s12 = 0;
+      let s13 = 0;
+      for (let k = 0; k < n; k++) {
+        const u = a[a0 + k]!;
+        const v = a[a1 + k]!;
+        const b0 = b[o0 + k]!;
+        const b1 = b[o1 + k]!;
+        const b2 = b[o2 + k]!;
+        const b3 = b[o3 + k]!;
+        s00 += u * b0;
+        s01 += u * b1;
+        s02 += u * b2;
+        s03 += u * b3;
+        s10 += v * b0;
+        s11 += v * b1;
+        s12 += v * b2;
+        s13 += v * b3;
+      }
+      const q0 = r * batch + j;
+      const q1 = q0 + batch;
+      out[q0] = s00;
+      out[q0 + 1] = s01;
+      out[q0 + 2] = s02;
+      out[q0 + 3] = s03;
+      out[q1] = s10;
+      out[q1 + 1] = s11;
+      out[q1 + 2] = s12;
+      out[q1 + 3] = s13;
     }
-    out[j] = s0;
-    out[j + 1] = s1;
-    out[j + 2] = s2;
-    out[j + 3] = s3;
+    for (let j = fullJ; j < batch; j++) {
+      out[r * batch + j] = dot(a, a0, b, j * n, n);
+      out[(r + 1) * batch + j] = dot(a, a1, b, j * n, n);
+    }
   }
-  for (; j < rows; j++) out[j] = dot(a, aOff, b, j * n, n);
+  // An odd last row: plain dot products.
+  for (; r < rows.length; r++) for (let j = 0; j < batch; j++) out[r * batch + j] = dot(a, rows[r]! * n, b, j * n, n);
+  return out;
 }
 
 /** <a[aOff .. aOff+n), b[bOff .. bOff+n)> accumulated in float64 with four partial sums. */
