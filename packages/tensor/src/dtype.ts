@@ -77,7 +77,7 @@ export function itemSize(dtype: DType): number {
 export function coerce(value: number, dtype: DType): number {
   switch (dtype) {
     case 'bool':
-      return value !== 0 && !Number.isNaN(value) ? 1 : 0;
+      return value !== 0 ? 1 : 0; // NaN is true, as in NumPy and PyTorch
     case 'int32':
       return value | 0;
     case 'float32':

@@ -16,9 +16,13 @@ export class Generator {
     this.seed(seed);
   }
 
-  /** Resets the stream from a seed (any finite number; its low 53 bits are used). */
+  /**
+   * Resets the stream from a seed (an integer; fractions are truncated). The low 32 bits seed the first two state
+   * words and the high bits are mixed into the last two, so distinct safe-integer seeds give distinct streams.
+   */
   seed(seed: number): this {
-    let x = (seed >>> 0) ^ Math.floor(seed / 2 ** 32);
+    const hi = Math.floor(seed / 2 ** 32) >>> 0;
+    let x = seed >>> 0;
     const next = () => {
       // SplitMix32 step.
       x = (x + 0x9e3779b9) | 0;
@@ -29,6 +33,7 @@ export class Generator {
     };
     this.s0 = next();
     this.s1 = next();
+    x ^= hi; // zero for seeds below 2^32
     this.s2 = next();
     this.s3 = next();
     if ((this.s0 | this.s1 | this.s2 | this.s3) === 0) this.s0 = 1;

@@ -13,6 +13,11 @@ export function fromTypedArray(data: TypedArray, shape?: Shape): Tensor {
   if (sizeOf(s) !== data.length) {
     throw new TensorError('fromTypedArray', `shape ${fmtShape(s)} needs ${sizeOf(s)} elements, the array has ${data.length}`);
   }
+  if (data instanceof Uint8Array) {
+    // A Uint8Array is bool storage: any other value would make eq(true) and friends silently wrong.
+    const bad = data.findIndex((v) => v > 1);
+    if (bad >= 0) throw new TensorError('fromTypedArray', `a Uint8Array is read as bool and must hold only 0 and 1, found ${data[bad]} at index ${bad}`);
+  }
   return new Tensor(getBackend(currentBackend()).fromHost(data), s);
 }
 

@@ -26,7 +26,7 @@ export function readAs(t: Tensor, shape: Shape = t.shape, dtype: DType = t.dtype
   const nd = shape.length;
   if (n === 0) return out;
   if (nd === 0) {
-    out[0] = toBool ? (src[t.offset] ? 1 : 0) : src[t.offset]!;
+    out[0] = toBool ? (src[t.offset] !== 0 ? 1 : 0) : src[t.offset]!;
     return out;
   }
   // Odometer over all but the last axis; the last axis is a strided inner loop.
@@ -37,7 +37,7 @@ export function readAs(t: Tensor, shape: Shape = t.shape, dtype: DType = t.dtype
   let o = 0;
   for (;;) {
     let p = base;
-    if (toBool) for (let k = 0; k < inner; k++, p += innerStride) out[o++] = src[p] ? 1 : 0;
+    if (toBool) for (let k = 0; k < inner; k++, p += innerStride) out[o++] = src[p] !== 0 ? 1 : 0; // NaN is true, as in NumPy
     else for (let k = 0; k < inner; k++, p += innerStride) out[o++] = src[p]!;
     let ax = nd - 2;
     for (; ax >= 0; ax--) {

@@ -1,6 +1,6 @@
 /** Reference elementwise kernels: read each input as row-major (broadcast), then one plain loop. */
 import { allocArray, coerce, type DType } from '../../../dtype.js';
-import { sizeOf } from '../../../shape.js';
+import { sizeOf, TensorError } from '../../../shape.js';
 import type { Tensor } from '../../../tensor.js';
 import { fromTypedArray } from '../../../ops/creation.js';
 import { host, readAs } from '../layout.js';
@@ -59,7 +59,8 @@ export const UNARY_FNS: Record<string, (x: number) => number> = {
   floor: Math.floor,
   ceil: Math.ceil,
   round: roundHalfEven,
-  logicalNot: (x) => (x ? 0 : 1),
+  // Truthiness as in NumPy/PyTorch: any non-zero value, NaN included, is true.
+  logicalNot: (x) => (x !== 0 ? 0 : 1),
 };
 
 export const BINARY_FNS: Record<string, (a: number, b: number) => number> = {
@@ -76,8 +77,8 @@ export const BINARY_FNS: Record<string, (a: number, b: number) => number> = {
   le: (a, b) => (a <= b ? 1 : 0),
   gt: (a, b) => (a > b ? 1 : 0),
   ge: (a, b) => (a >= b ? 1 : 0),
-  logicalAnd: (a, b) => (a && b ? 1 : 0),
-  logicalOr: (a, b) => (a || b ? 1 : 0),
+  logicalAnd: (a, b) => (a !== 0 && b !== 0 ? 1 : 0),
+  logicalOr: (a, b) => (a !== 0 || b !== 0 ? 1 : 0),
 };
 
 /** int32 results wrap like C; Math.pow and division give doubles that must be truncated. */
@@ -103,6 +104,11 @@ function binaryKernel(name: string): KernelFn {
     const x = readAs(a!, shape, computeDtype === 'bool' ? a!.dtype : computeDtype);
     const y = readAs(b!, shape, computeDtype === 'bool' ? b!.dtype : computeDtype);
     const n = sizeOf(shape);
+    if (name === 'pow' && dtype === 'int32') {
+      for (let i = 0; i < n; i++) {
+        if (y[i]! < 0) throw new TensorError('pow', `integers to negative integer powers are not allowed (exponent ${y[i]}); cast to float first`);
+      }
+    }
     const out = allocArray(dtype, n);
     const fix = storeFix(dtype);
     if (fix) for (let i = 0; i < n; i++) out[i] = fix(f(x[i]!, y[i]!));
