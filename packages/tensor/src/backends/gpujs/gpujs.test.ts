@@ -326,3 +326,21 @@ for (const { mode, skip } of modes) {
     });
   });
 }
+
+describe('selectBackend', () => {
+  it('reads OCLT_BACKEND when no choice is given, and rejects unknown names clearly', async () => {
+    const prevEnv = process.env.OCLT_BACKEND;
+    const prev = currentBackend();
+    try {
+      process.env.OCLT_BACKEND = 'cpu';
+      expect((await selectBackend()).backend).toBe('cpu');
+      process.env.OCLT_BACKEND = 'tpu';
+      await expect(selectBackend()).rejects.toThrow(/unknown backend 'tpu'.*cpu, gpujs, gpujs:<mode> or auto/);
+      await expect(initGpujs({ mode: 'webgpu' as GpujsMode, register: false })).rejects.toThrow(loadError ? /gpu.js could not be loaded/ : /'webgpu' is not supported.*asynchronously/);
+    } finally {
+      if (prevEnv === undefined) delete process.env.OCLT_BACKEND;
+      else process.env.OCLT_BACKEND = prevEnv;
+      setBackend(prev);
+    }
+  });
+});
