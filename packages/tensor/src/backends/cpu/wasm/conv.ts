@@ -68,7 +68,7 @@ function conv2dForward(rt: WasmRuntime, x: Float32Array, w: Float32Array, g: Con
       for (const gm of gemms(img, 0)) rt.run(splitGemm(rt, gm, threads));
     }
   }
-  return rt.f32(py, g.n * g.o * P).slice();
+  return rt.copyOut(py, g.n * g.o * P);
 }
 
 function conv2dInputGradient(rt: WasmRuntime, dy: Float32Array, w: Float32Array, g: ConvGeometry): Float32Array {
@@ -102,7 +102,7 @@ function conv2dInputGradient(rt: WasmRuntime, dy: Float32Array, w: Float32Array,
       if (!pointwise) rt.run([[col2im(img, 0)]]);
     }
   }
-  return rt.f32(pdx, g.n * image).slice();
+  return rt.copyOut(pdx, g.n * image);
 }
 
 function conv2dWeightGradient(rt: WasmRuntime, x: Float32Array, dy: Float32Array, g: ConvGeometry): Float32Array {
@@ -141,7 +141,7 @@ function conv2dWeightGradient(rt: WasmRuntime, x: Float32Array, dy: Float32Array
     }
     rt.run(lists);
   }
-  return rt.f32(pdw, g.o * R).slice();
+  return rt.copyOut(pdw, g.o * R);
 }
 
 export function wasmConvKernels(rt: () => WasmRuntime): Record<string, KernelFn> {

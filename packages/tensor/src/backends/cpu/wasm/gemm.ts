@@ -99,6 +99,6 @@ export function wasmMatmul(rt: () => WasmRuntime, reference: KernelFn): KernelFn
       gs.push({ m, n, k, a: pa + i * m * k * 4, rsA: k, csA: 1, b: pb + i * k * n * 4, rsB: n, csB: 1, c: pc + i * m * n * 4, ldc: n, accumulate: false });
     }
     r.run(splitGemms(r, gs, threadsFor(r, 2 * nb * m * n * k)));
-    return fromTypedArray(r.f32(pc, nb * m * n).slice(), [...batch, m, n]);
+    return fromTypedArray(r.copyOut(pc, nb * m * n), [...batch, m, n]);
   };
 }

@@ -51,6 +51,10 @@ export class WasmRuntime {
   readonly exports: WasmExports;
   private readonly arenaBase: number;
   private arenaTop: number;
+  /** Views of the whole memory, remade when it grows (memory.buffer is a fresh object each time we ask). */
+  private bytesSeen = 0;
+  private f32All: Float32Array = new Float32Array(0);
+  private f64All: Float64Array = new Float64Array(0);
   private pool: ThreadPool | null = null;
   /** Threads used by kernels, the calling one included. */
   threads = 1;
@@ -72,6 +76,7 @@ export class WasmRuntime {
     const instance = new WebAssembly.Instance(this.module, { env: { memory: this.memory } });
     this.exports = instance.exports as unknown as WasmExports;
     this.arenaTop = this.arenaBase;
+    this.refreshViews();
   }
 
   /** GEMM scratch of thread t. */
@@ -89,22 +94,42 @@ export class WasmRuntime {
     const p = this.arenaTop;
     const top = p + align64(Math.max(bytes, 0));
     if (top > MAX_PAGES * PAGE) throw new Error(`cpu wasm kernels: need ${top} bytes of memory, more than the 2 GiB limit`);
-    const have = this.memory.buffer.byteLength;
-    if (top > have) this.memory.grow(Math.ceil((top - have) / PAGE));
+    if (top > this.bytesSeen) this.refreshViews();
+    if (top > this.bytesSeen) {
+      this.memory.grow(Math.ceil((top - this.bytesSeen) / PAGE));
+      this.refreshViews();
+    }
     this.arenaTop = top;
     return p;
+  }
+
+  private refreshViews(): void {
+    const buffer = this.memory.buffer;
+    this.bytesSeen = buffer.byteLength;
+    this.f32All = new Float32Array(buffer);
+    this.f64All = new Float64Array(buffer);
   }
 
   /** Copies float32 values into fresh arena memory. */
   put(values: ArrayLike<number>): number {
     const p = this.alloc(values.length * 4);
-    this.f32(p, values.length).set(values);
+    this.f32All.set(values, p >> 2);
     return p;
   }
 
-  /** A float32 view of arena memory (make views after the last `alloc` of a call: growing replaces the buffer). */
+  /** A float32 view of memory at byte address p (valid until the memory grows). */
   f32(p: number, n: number): Float32Array {
-    return new Float32Array(this.memory.buffer, p, n);
+    return this.f32All.subarray(p >> 2, (p >> 2) + n);
+  }
+
+  /** A copy of n float32 at byte address p, in an ordinary (unshared) array. */
+  copyOut(p: number, n: number): Float32Array {
+    return this.f32All.slice(p >> 2, (p >> 2) + n);
+  }
+
+  /** A float64 view of memory at byte address p (8-byte aligned; valid until the memory grows). */
+  f64(p: number, n: number): Float64Array {
+    return this.f64All.subarray(p >> 3, (p >> 3) + n);
   }
 
   /** Runs per-thread call lists; list 0 runs on the calling thread. */

@@ -18,6 +18,12 @@ import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import * as T from '../../../index.js';
 import { layoutArb, makeTensor, randomValues, shapeArb } from '../../../test-helpers.js';
+import { smallOpLimits } from './vector.js';
+
+// Small tensors normally go to the reference kernels (faster there); these tests want the WebAssembly ones.
+const savedLimits = { ...smallOpLimits };
+smallOpLimits.memoryBound = 0;
+smallOpLimits.transcendental = 0;
 
 const U = 2 ** -24;
 
@@ -66,6 +72,7 @@ const broadcastPairArb = shapeArb({ minRank: 0, maxRank: 4, maxDim: 5 }).chain((
 
 afterAll(() => {
   T.cpuThreads(2);
+  Object.assign(smallOpLimits, savedLimits);
 });
 
 describe('wasm binary ops', () => {

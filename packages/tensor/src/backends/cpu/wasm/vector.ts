@@ -26,6 +26,14 @@ const MIN_ELEMENTS_PER_THREAD = 1 << 16;
 /** Sums run over blocks of this many elements (a fixed order, whatever the thread count). */
 export const SUM_BLOCK = 1 << 16;
 
+/**
+ * Below these sizes the reference kernels are faster: copying into WebAssembly memory and back costs a few
+ * microseconds per call, more than plain loops over a few thousand elements (transcendental functions are
+ * slow enough in JavaScript that WebAssembly wins from a few dozen). Tests set both to 0.
+ */
+export const smallOpLimits = { memoryBound: 2048, transcendental: 64 };
+const TRANSCENDENTAL = new Set(['exp', 'sigmoid', 'silu']);
+
 const threadsForElements = (rt: WasmRuntime, n: number) => Math.max(1, Math.min(rt.threads, Math.floor(n / MIN_ELEMENTS_PER_THREAD)));
 
 /** Spreads calls over `threads` lists in contiguous runs (keeps each thread's memory contiguous). */
@@ -63,7 +71,7 @@ function binaryKernel(rt: () => WasmRuntime, op: string): KernelFn {
   return (inputs, attrs: { shape: number[]; dtype: DType; computeDtype: DType }) => {
     const { shape, dtype, computeDtype } = attrs;
     const n = sizeOf(shape);
-    if (dtype !== 'float32' || computeDtype !== 'float32' || n === 0) return reference(inputs, attrs);
+    if (dtype !== 'float32' || computeDtype !== 'float32' || n === 0 || n < smallOpLimits.memoryBound) return reference(inputs, attrs);
     const [a, b] = inputs as [Tensor, Tensor];
     const A = readAs(a, a.shape, 'float32');
     const B = readAs(b, b.shape, 'float32');
@@ -100,7 +108,7 @@ function binaryKernel(rt: () => WasmRuntime, op: string): KernelFn {
       }
     }
     r.run(spread(calls, threads));
-    return fromTypedArray(r.f32(po, n).slice(), shape);
+    return fromTypedArray(r.copyOut(po, n), shape);
   };
 }
 
@@ -109,7 +117,8 @@ function unaryKernel(rt: () => WasmRuntime, op: string): KernelFn {
   const fn = `unary_${op}`;
   return (inputs, attrs: { dtype: DType }) => {
     const t = inputs[0]!;
-    if (attrs.dtype !== 'float32' || t.dtype !== 'float32' || t.size === 0) return reference(inputs, attrs);
+    const limit = TRANSCENDENTAL.has(op) ? smallOpLimits.transcendental : smallOpLimits.memoryBound;
+    if (attrs.dtype !== 'float32' || t.dtype !== 'float32' || t.size === 0 || t.size < limit) return reference(inputs, attrs);
     const X = readAs(t, t.shape, 'float32');
     const n = X.length;
     const r = rt();
@@ -119,7 +128,7 @@ function unaryKernel(rt: () => WasmRuntime, op: string): KernelFn {
     const threads = threadsForElements(r, n);
     const calls = splitRange(n, threads, 4).map(([s, e]): Call => ({ fn, args: [px + s * 4, py + s * 4, e - s] }));
     r.run(spread(calls, threads));
-    return fromTypedArray(r.f32(py, n).slice(), t.shape);
+    return fromTypedArray(r.copyOut(py, n), t.shape);
   };
 }
 
@@ -127,7 +136,7 @@ function sumKernel(rt: () => WasmRuntime): KernelFn {
   const reference = referenceKernels.sum!;
   return (inputs, attrs: { axes: number[]; keepdims: boolean; dtype: DType }) => {
     const t = inputs[0]!;
-    if (t.dtype !== 'float32' || attrs.dtype !== 'float32' || t.size === 0) return reference(inputs, attrs);
+    if (t.dtype !== 'float32' || attrs.dtype !== 'float32' || t.size === 0 || t.size < smallOpLimits.memoryBound) return reference(inputs, attrs);
     const { data, outer, inner } = rowsOf(t, attrs.axes, 'float32');
     const r = rt();
     r.reset();
@@ -148,7 +157,7 @@ function sumKernel(rt: () => WasmRuntime): KernelFn {
       }
       r.run(spread(calls, threadsForElements(r, outer * inner)));
     }
-    const partial = new Float64Array(r.memory.buffer, pd, outer * blocks);
+    const partial = r.f64(pd, outer * blocks);
     const out = new Float32Array(outer);
     for (let row = 0; row < outer; row++) {
       let s = 0;
@@ -164,7 +173,7 @@ function softmaxKernel(rt: () => WasmRuntime, log: boolean): KernelFn {
   return (inputs, attrs: { axis: number; dtype: DType }) => {
     const t = inputs[0]!;
     const { axis, dtype } = attrs;
-    if (t.dtype !== 'float32' || dtype !== 'float32' || t.size === 0) return reference(inputs, attrs);
+    if (t.dtype !== 'float32' || dtype !== 'float32' || t.size === 0 || t.size < smallOpLimits.transcendental) return reference(inputs, attrs);
     const { data, outer, inner } = rowsOf(t, [axis], 'float32');
     const r = rt();
     r.reset();
@@ -176,13 +185,13 @@ function softmaxKernel(rt: () => WasmRuntime, log: boolean): KernelFn {
     r.run(spread(ranges.map(([s, e]) => ({ fn: 'softmaxRows', args: [px + s * inner * 4, py + s * inner * 4, e - s, inner, log ? 1 : 0, stats + s * 16] })), threads));
     if (log) {
       // log softmax = x - (max + log(sum of exp(x - max))), the shift per row computed in float64 here.
-      const st = new Float64Array(r.memory.buffer, stats, outer * 2);
+      const st = r.f64(stats, outer * 2);
       const pl = r.alloc(outer * 4);
       const shift = r.f32(pl, outer);
       for (let row = 0; row < outer; row++) shift[row] = st[2 * row]! + Math.log(st[2 * row + 1]!);
       r.run(spread(ranges.map(([s, e]) => ({ fn: 'binary_sub', args: [px + s * inner * 4, inner, 1, pl + s * 4, 1, 0, py + s * inner * 4, e - s, inner] })), threads));
     }
-    const rowsOut = fromTypedArray(r.f32(py, outer * inner).slice(), [...t.shape.filter((_, i) => i !== axis), t.shape[axis]!]);
+    const rowsOut = fromTypedArray(r.copyOut(py, outer * inner), [...t.shape.filter((_, i) => i !== axis), t.shape[axis]!]);
     if (axis === t.ndim - 1) return rowsOut;
     // Rows were laid out with the axis last: move it back.
     const kept = t.shape.map((_, i) => i).filter((i) => i !== axis);
