@@ -19,8 +19,10 @@ export function nodeWorkerSpawner(): WorkerSpawner | null {
   if (!wt) return null;
   return {
     spawn(init: WorkerInit) {
-      const source = `const { workerData } = require('node:worker_threads');\nconst getInit = () => workerData;\n${WORKER_BODY}`;
-      const w = new wt.Worker(source, { eval: true, workerData: init });
+      // getBuiltinModule works whether Node runs the eval'd source as a script or as a module; the worker gets
+      // no execArgv of ours (loaders, --input-type) since it runs plain JavaScript.
+      const source = `const getInit = () => process.getBuiltinModule('node:worker_threads').workerData;\n${WORKER_BODY}`;
+      const w = new wt.Worker(source, { eval: true, workerData: init, execArgv: [] });
       w.on('error', (e) => console.error(`oclt cpu worker failed: ${e.message}`));
       w.unref();
       return { terminate: () => void w.terminate() };

@@ -8,12 +8,15 @@
  * thread runs list 0 itself, so `threads` counts it.
  */
 
-/** Control slot layout (Int32 indices): sequence number, done sequence, error flag, call count, calls... */
+/** Control slot layout (Int32 indices): sequence number, done sequence, error flag, call count, ready, calls... */
 const SEQ = 0;
 const DONE = 1;
 const ERROR = 2;
 const COUNT = 3;
-const CALLS = 4;
+const READY = 4;
+const CALLS = 5;
+/** How long a new worker may take to start before the pool gives up on threads. */
+const START_TIMEOUT_MS = 20_000;
 export const SLOT_BYTES = 4096;
 const SLOT_INTS = SLOT_BYTES / 4;
 
@@ -40,6 +43,8 @@ const init = getInit();
 const instance = new WebAssembly.Instance(init.module, { env: { memory: init.memory } });
 const fns = init.names.map((n) => instance.exports[n]);
 const ctrl = new Int32Array(init.memory.buffer, init.slot, ${SLOT_INTS});
+Atomics.store(ctrl, ${READY}, 1);
+Atomics.notify(ctrl, ${READY});
 let seen = 0;
 for (;;) {
   Atomics.wait(ctrl, ${SEQ}, seen);
@@ -100,7 +105,15 @@ export class ThreadPool {
       const slot = this.slotBase + this.workers.length * SLOT_BYTES;
       const ctrl = new Int32Array(this.memory.buffer, slot, SLOT_INTS);
       ctrl.fill(0);
-      this.workers.push(this.spawner.spawn({ module: this.module, memory: this.memory, slot, names }));
+      const worker = this.spawner.spawn({ module: this.module, memory: this.memory, slot, names });
+      // Wait for the worker to say it runs: one that failed to start would otherwise never answer.
+      const deadline = Date.now() + START_TIMEOUT_MS;
+      while (Atomics.load(ctrl, READY) === 0 && Date.now() < deadline) Atomics.wait(ctrl, READY, 0, 50);
+      if (Atomics.load(ctrl, READY) === 0) {
+        worker.terminate();
+        throw new Error('ThreadPool: a worker thread did not start');
+      }
+      this.workers.push(worker);
       this.slots.push(ctrl);
     }
   }

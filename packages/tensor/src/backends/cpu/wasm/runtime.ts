@@ -62,7 +62,7 @@ export class WasmRuntime {
   constructor(
     readonly relaxed: boolean,
     readonly maxThreads: number,
-    private readonly spawner: WorkerSpawner | null,
+    private spawner: WorkerSpawner | null,
   ) {
     const scratchBytes = align64(GEMM_SCRATCH_BYTES);
     this.arenaBase = CTRL_BYTES + maxThreads * scratchBytes;
@@ -132,18 +132,26 @@ export class WasmRuntime {
     return this.f64All.subarray(p >> 3, (p >> 3) + n);
   }
 
-  /** Runs per-thread call lists; list 0 runs on the calling thread. */
+  /**
+   * Runs per-thread call lists; list 0 runs on the calling thread. Without worker support (or if a worker
+   * fails to start) the lists run one after another here: they are independent, so the results are the same.
+   */
   run(perThread: readonly (readonly Call[])[]): void {
     const lists = perThread.filter((l, i) => i === 0 || l.length > 0);
-    if (lists.length === 1) {
-      for (const c of lists[0]!) this.exports[c.fn]!(...c.args);
-      return;
+    if (lists.length > 1 && this.spawner) {
+      try {
+        this.pool ??= new ThreadPool(this.spawner, this.module, this.memory, this.exports, 0, this.maxThreads - 1);
+        this.pool.run(lists);
+        return;
+      } catch (e) {
+        if (!(e instanceof Error && e.message.includes('did not start'))) throw e;
+        console.warn(`oclt cpu kernels: worker threads unavailable (${e.message}); running on one thread`);
+        this.pool?.terminate();
+        this.pool = null;
+        this.spawner = null;
+      }
     }
-    if (!this.pool) {
-      if (!this.spawner) throw new Error('cpu wasm kernels: no worker support on this platform');
-      this.pool = new ThreadPool(this.spawner, this.module, this.memory, this.exports, 0, this.maxThreads - 1);
-    }
-    this.pool.run(perThread);
+    for (const list of lists) for (const c of list) this.exports[c.fn]!(...c.args);
   }
 
   terminate(): void {
