@@ -4,12 +4,12 @@
  *   packages/diffusion/assets/<version>.safetensors   the weights (float32)
  *   packages/diffusion/assets/<version>.json          SHA-256, test accuracy (28x28 and 16x16 -> 28x28), recipe
  *
- *   node --conditions=source --import tsx packages/diffusion/src/metrics/node/train-feature-net.ts [--epochs 3]
+ *   node --conditions=source --import tsx packages/diffusion/src/metrics/node/train-feature-net.ts [--epochs 6]
  *
- * Recipe: Adam (lr 2e-3, cosine decay to 5% over all steps), batch 128, seed 0, cross entropy. Every 4th batch is
+ * Default recipe: Adam (lr 2e-3, cosine decay to 5% over all steps), batch 128, seed 0, cross entropy. Every 4th batch is
  * degraded to 16x16 and back to 28x28 (bilinear), so the features also behave on the 16x16 experiment images.
- * Options: --epochs N, --batch N, --lr X, --seed N, --limit N (first N training images: smoke test), --out DIR,
- * --version NAME, --data-dir DIR (Fashion-MNIST IDX files).
+ * Options: --epochs N, --batch N, --lr X, --seed N, --degrade-every N (0: never), --limit N (first N training
+ * images: smoke test), --out DIR, --version NAME, --data-dir DIR (Fashion-MNIST IDX files).
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -46,10 +46,11 @@ function accuracy(net: FeatureNet, data: ImageDataset, size: 28 | 16): number {
 }
 
 async function main(): Promise<void> {
-  const epochs = Number(option('epochs', '3'));
+  const epochs = Number(option('epochs', '6'));
   const batchSize = Number(option('batch', '128'));
   const lr0 = Number(option('lr', '2e-3'));
   const seed = Number(option('seed', '0'));
+  const degradeEvery = Number(option('degrade-every', '4'));
   const version = option('version', FEATURE_NET_VERSION);
   const outDir = option('out', featureNetAssetsDir());
   const dataDir = process.argv.includes('--data-dir') ? option('data-dir', '') : undefined;
@@ -71,7 +72,7 @@ async function main(): Promise<void> {
     const order = gen.permutation(train.size);
     for (let b = 0; b < stepsPerEpoch; b++, step++) {
       const batch = train.batch(order.subarray(b * batchSize, (b + 1) * batchSize));
-      const x = step % 4 === 3 ? degrade16(batch.x) : batch.x;
+      const x = degradeEvery > 0 && step % degradeEvery === degradeEvery - 1 ? degrade16(batch.x) : batch.x;
       const y = fromTypedArray(Int32Array.from(batch.labels!), [batchSize]);
       opt.lr = lr0 * (0.05 + 0.95 * 0.5 * (1 + Math.cos((Math.PI * step) / totalSteps)));
       const loss = crossEntropy(net.forward(x).logits, y);
@@ -109,7 +110,7 @@ async function main(): Promise<void> {
     featureDim: FEATURE_DIM,
     input: '[N, 1, 28, 28] in [-1, 1]; other sizes resized to 28x28 bilinear (align_corners = false)',
     architecture: metadata.architecture,
-    recipe: { epochs, batchSize, lr: lr0, schedule: 'cosine to 5%', optimizer: 'Adam', seed, degrade16Every: 4, trainImages: train.size },
+    recipe: { epochs, batchSize, lr: lr0, schedule: 'cosine to 5%', optimizer: 'Adam', seed, degrade16Every: degradeEvery, trainImages: train.size },
     trainSeconds: Math.round(trainSeconds),
     trainedWith: '@oclt/autograd (this repository), packages/diffusion/src/metrics/node/train-feature-net.ts',
     date: new Date().toISOString(),
