@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Generator, fromTypedArray, type Tensor } from '@oclt/tensor';
 import '@oclt/autograd';
-import { ArrayDataset, MLPDenoiser, UNet2D, resizeBilinear, type Denoiser } from '@oclt/diffusion';
+import { ArrayDataset, DDIMScheduler, DDPMScheduler, MLPDenoiser, UNet2D, resizeBilinear, type Denoiser } from '@oclt/diffusion';
 import { FASHION_MNIST_CLASSES, loadFashionMnist, writeFileAtomic } from '@oclt/diffusion/node';
 import { classGroups, makeLongTailedSubset } from '../long-tailed-dataset.js';
 import type { OptionSpecs } from './args.js';
@@ -146,6 +146,12 @@ export const MODEL_OPTIONS = {
   layers: { type: 'integer', description: 'MLP residual layers', default: 3 },
   channels: { type: 'integer', description: 'UNet base channels (mult [1, 2], 1 res block per level, attention at the lowest resolution)', default: 16 },
   'model-seed': { type: 'integer', description: 'seed of the initial weights', default: 0 },
+  prediction: {
+    type: 'string',
+    description: "what the network outputs: 'epsilon' (the paper) or 'sample' (x0; the same Eq. 8 targets, since a transferred eps implies x0 = x0_z, with x0-space loss weighting)",
+    default: 'epsilon',
+    choices: ['epsilon', 'sample'],
+  },
 } as const satisfies OptionSpecs;
 
 export interface ModelConfig {
@@ -156,10 +162,21 @@ export interface ModelConfig {
   channels: number;
   numClasses: number;
   seed: number;
+  prediction: 'epsilon' | 'sample';
 }
 
-export function modelConfigFrom(o: { model: string; hidden: number; layers: number; channels: number; 'model-seed': number }, imageSize: number, numClasses: number): ModelConfig {
-  return { kind: o.model as ModelConfig['kind'], imageSize, hidden: o.hidden, layers: o.layers, channels: o.channels, numClasses, seed: o['model-seed'] };
+export function modelConfigFrom(o: { model: string; hidden: number; layers: number; channels: number; 'model-seed': number; prediction: string }, imageSize: number, numClasses: number): ModelConfig {
+  return { kind: o.model as ModelConfig['kind'], imageSize, hidden: o.hidden, layers: o.layers, channels: o.channels, numClasses, seed: o['model-seed'], prediction: o.prediction as ModelConfig['prediction'] };
+}
+
+/** The training scheduler: linear betas 1e-4..0.02, T = 1000 (DDPM), the model's prediction type. */
+export function trainingScheduler(c: ModelConfig): DDPMScheduler {
+  return new DDPMScheduler({ predictionType: c.prediction });
+}
+
+/** The sampling scheduler: DDIM with x0 clipped to [-1, 1] at every step (as DDPM's and DDIM's reference code do). */
+export function samplingScheduler(c: ModelConfig): DDIMScheduler {
+  return new DDIMScheduler({ predictionType: c.prediction, clipSample: 1 });
 }
 
 export function buildModel(c: ModelConfig): Denoiser {

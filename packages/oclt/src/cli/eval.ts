@@ -83,14 +83,11 @@ export class MetricsContext {
     predicted.forEach((y) => predictedClassCounts[y]!++);
     const labelSource = samples.labels ? 'conditioning' : 'feature-net';
     const generated: FeatureSet = { ...fs0, labels: samples.labels ?? predicted };
-    const opts = this.options(fs0.features.rows);
-    try {
-      return { labelSource, predictedClassCounts, metrics: evaluateFeatureSets(generated, this.test, opts) };
-    } catch (err) {
-      // Per-class FID needs >= 2 samples of every class; an unconditional model may never produce a tail class.
-      const metrics = evaluateFeatureSets({ features: fs0.features, probs: fs0.probs }, this.test, opts);
-      return { labelSource, predictedClassCounts, metrics, perClassFidError: (err as Error).message };
-    }
+    const metrics = evaluateWithFallback(generated, this.test, this.options(fs0.features.rows));
+    // Per-class FID needs >= 2 samples of every class; an unconditional model may never produce a tail class.
+    const result: EvaluationResult = { labelSource, predictedClassCounts, metrics };
+    if (!metrics.per_class_fid) result.perClassFidError = `per-class FID needs at least 2 generated samples of every class; got [${predictedClassCounts.join(', ')}] (${labelSource})`;
+    return result;
   }
 
   /**
@@ -112,8 +109,14 @@ export class MetricsContext {
   }
 }
 
-/** All metrics; without per-class FID when a class has fewer than 2 samples (reported as per_class_fid null). */
-function evaluateWithFallback(generated: FeatureSet, reference: FeatureSet, opts: EvaluationOptions): MetricsReport {
+/**
+ * All metrics; without per-class FID when a class has fewer than 2 samples (reported as per_class_fid null).
+ * The generated rows are put in a seeded random order first: the Inception-style score averages over splits of
+ * consecutive rows, and a set sorted by class (class-balanced sampling, stratified halves) would give every split
+ * a single class and a score near 1. The other metrics do not depend on the order.
+ */
+function evaluateWithFallback(unordered: FeatureSet, reference: FeatureSet, opts: EvaluationOptions): MetricsReport {
+  const generated = selectFeatureSet(unordered, new Generator(777).permutation(unordered.features.rows));
   try {
     return evaluateFeatureSets(generated, reference, opts);
   } catch (err) {

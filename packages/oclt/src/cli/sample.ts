@@ -4,10 +4,10 @@
  */
 import path from 'node:path';
 import { fromTypedArray, type Tensor } from '@oclt/tensor';
-import { DDIMScheduler, sample, type Denoiser } from '@oclt/diffusion';
+import { sample, type Denoiser } from '@oclt/diffusion';
 import { saveImageGrid, saveTensors } from '@oclt/diffusion/node';
 import { helpText, parseArgs, type OptionSpecs } from './args.js';
-import { NUM_CLASSES, asImages, balancedLabels, modelSampleShape, provenance, writeJson, type ModelConfig } from './common.js';
+import { NUM_CLASSES, asImages, balancedLabels, modelSampleShape, provenance, samplingScheduler, writeJson, type ModelConfig } from './common.js';
 import { loadRunModel } from './train.js';
 
 export interface SampleSettings {
@@ -31,7 +31,7 @@ export interface GeneratedSamples {
 /** Samples from a model; conditional models get class-balanced labels grouped by class. */
 export function generateSamples(model: Denoiser, config: ModelConfig, s: SampleSettings): GeneratedSamples {
   const labels = model.numClasses > 0 ? balancedLabels(s.numSamples) : null;
-  const scheduler = new DDIMScheduler();
+  const scheduler = samplingScheduler(config);
   const batchSize = s.batchSize ?? 250;
   let done = 0;
   const x = sample(model, scheduler, {

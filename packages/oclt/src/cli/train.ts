@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Generator } from '@oclt/tensor';
-import { DDPMScheduler, Trainer, type Denoiser } from '@oclt/diffusion';
+import { Trainer, type Denoiser } from '@oclt/diffusion';
 import { loadModelFromRun, runTraining, saveImageGrid, type TrainRunResult } from '@oclt/diffusion/node';
 import { parseRecipe, recipeName } from '../recipes.js';
 import { recipeTrainerHooks } from '../trainer-hooks.js';
@@ -21,6 +21,7 @@ import {
   modelConfigFrom,
   provenance,
   readJson,
+  trainingScheduler,
   trainingDataset,
   writeJson,
   type DataConfig,
@@ -109,7 +110,7 @@ export async function trainRun(config: TrainConfig, dir: string, opts: { data?: 
     writeJson(runFile, { kind: 'oclt-run', config, provenance: provenance('train', config) } satisfies RunDescription);
   }
   const data = opts.data ?? loadLongTailedTrain(config.data);
-  const scheduler = new DDPMScheduler();
+  const scheduler = trainingScheduler(config.model);
   const hooks = recipeTrainerHooks(config.recipe, { labels: data.train.labels, numClasses: NUM_CLASSES, batchSize: config.batchSize, alphasCumprod: scheduler.alphasCumprod, gen: new Generator(config.seed * 7 + 5) });
   if ((config.model.numClasses > 0) !== hooks.conditional) throw new Error(`oclt train: recipe '${config.recipe}' is ${hooks.conditional ? '' : 'un'}conditional but the model has ${config.model.numClasses} classes`);
   const model = buildModel(config.model);
