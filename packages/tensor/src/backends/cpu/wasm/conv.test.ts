@@ -10,6 +10,7 @@ import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import * as T from '../../../index.js';
 import { layoutArb, makeTensor, randomValues } from '../../../test-helpers.js';
+import { gemmThreading } from './gemm.js';
 
 const U = 2 ** -24;
 
@@ -85,7 +86,9 @@ describe('wasm conv2d kernels', () => {
 
   it('give bitwise the same results on 1 and 2 threads (images split, and one image split by GEMM tiles)', () => {
     const g = new T.Generator(11);
-    // Both layers exceed 2 x MIN_FLOPS_PER_THREAD, so two threads really share them.
+    // A low threshold makes two threads really share each layer.
+    const saved = gemmThreading.minFlopsPerThread;
+    gemmThreading.minFlopsPerThread = 1e6;
     for (const [n, c, o, hw, k, pad] of [[4, 16, 16, 16, 3, 1], [1, 32, 24, 16, 3, 1], [3, 20, 36, 18, 1, 0]] as const) {
       const x = T.randn([n, c, hw, hw], g);
       const wt = T.randn([o, c, k, k], g);
@@ -98,6 +101,7 @@ describe('wasm conv2d kernels', () => {
       const two = run();
       for (let i = 0; i < 3; i++) expect(two[i]!.equals(one[i]!)).toBe(true);
     }
+    gemmThreading.minFlopsPerThread = saved;
   });
 
   it('leave float64 to the reference kernels (exactly their results)', () => {

@@ -11,6 +11,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import * as T from '../../../index.js';
 import { layoutArb, makeTensor, randomValues } from '../../../test-helpers.js';
 import { ModuleBuilder, sleb, uleb } from './emitter.js';
+import { gemmThreading } from './gemm.js';
 
 const U = 2 ** -24;
 
@@ -99,7 +100,9 @@ describe('wasm matmul', () => {
 
   it('gives bitwise the same result on 1 and 2 threads', () => {
     const g = new T.Generator(7);
-    // Each product is above 2 x MIN_FLOPS_PER_THREAD, so two threads really split it (rows, rows, columns).
+    // A low threshold makes two threads really split each product (rows, rows, columns).
+    const saved = gemmThreading.minFlopsPerThread;
+    gemmThreading.minFlopsPerThread = 1e6;
     for (const [m, n, k] of [[130, 150, 170], [301, 20, 400], [21, 1001, 120]] as const) {
       const a = T.randn([m, k], g);
       const b = T.randn([k, n], g);
@@ -109,6 +112,7 @@ describe('wasm matmul', () => {
       const two = T.matmul(a, b).storage.data!;
       expect(Buffer.from(two.buffer).equals(Buffer.from(one.buffer))).toBe(true);
     }
+    gemmThreading.minFlopsPerThread = saved;
   });
 
   it('with relaxed SIMD (opt-in FMA) stays within the bound and thread-invariant, and says so in info()', () => {
@@ -120,10 +124,13 @@ describe('wasm matmul', () => {
     try {
       // Where the engine cannot do relaxed SIMD even with V8's flag, the plain path runs and info() says so.
       expect(T.getBackend('cpu').info()).toMatch(/^cpu:wasm-simd(\(relaxed\))? x\d+ threads?$/);
+      const saved = gemmThreading.minFlopsPerThread;
+      gemmThreading.minFlopsPerThread = 1e6;
       T.cpuThreads(1);
       const one = T.matmul(a, b);
       T.cpuThreads(2);
       const two = T.matmul(a, b);
+      gemmThreading.minFlopsPerThread = saved;
       expect(Buffer.from(two.storage.data!.buffer).equals(Buffer.from(one.storage.data!.buffer))).toBe(true);
       // A fused multiply-add rounds once instead of twice: the same summation bound holds.
       expectWithinSummationBound(two, want, absProductSum(a, b), 170);

@@ -28,11 +28,14 @@ export interface Gemm {
   accumulate: boolean;
 }
 
-/** Below this many flops per thread, waking another thread costs more than it saves. */
-export const MIN_FLOPS_PER_THREAD = 2e6;
+/**
+ * Below this many flops per thread, waking another thread costs more than it saves (on a busy machine a
+ * helper may wake late: measured here, a 256 x 256 product was slower on two threads than on one).
+ */
+export const gemmThreading = { minFlopsPerThread: 2e7 };
 
 export function threadsFor(rt: WasmRuntime, flops: number): number {
-  return Math.max(1, Math.min(rt.threads, Math.floor(flops / MIN_FLOPS_PER_THREAD)));
+  return Math.max(1, Math.min(rt.threads, Math.floor(flops / gemmThreading.minFlopsPerThread)));
 }
 
 /** The call that computes rows [i0, i1) and columns [j0, j1) of `g` on thread `t`. */

@@ -18,7 +18,7 @@ import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import * as T from '../../../index.js';
 import { layoutArb, makeTensor, randomValues, shapeArb } from '../../../test-helpers.js';
-import { smallOpLimits } from './vector.js';
+import { MIN_ELEMENTS_PER_THREAD, smallOpLimits } from './vector.js';
 
 // Small tensors normally go to the reference kernels (faster there); these tests want the WebAssembly ones.
 const savedLimits = { ...smallOpLimits };
@@ -176,11 +176,16 @@ describe('wasm vector kernels: threads and dtypes', () => {
     const g = new T.Generator(9);
     const a = T.randn([700, 301], g);
     const row = T.randn([301], g);
+    // Low thresholds make every op below really split between two threads.
+    const saved = { ...MIN_ELEMENTS_PER_THREAD };
+    MIN_ELEMENTS_PER_THREAD.memoryBound = 1 << 12;
+    MIN_ELEMENTS_PER_THREAD.transcendental = 1 << 12;
     const run = () => [T.add(a, row), T.mul(a, 3), T.exp(a), T.silu(a), T.sum(a), T.sum(a, 1), T.sum(T.reshape(a, [-1])), T.softmax(a), T.logSoftmax(a, 0)].map((t) => Buffer.from(dataOf(t).buffer));
     T.cpuThreads(1);
     const one = run();
     T.cpuThreads(2);
     const two = run();
+    Object.assign(MIN_ELEMENTS_PER_THREAD, saved);
     one.forEach((o, i) => expect(two[i]!.equals(o)).toBe(true));
   });
 

@@ -21,8 +21,12 @@ import type { Call } from './pool.js';
 import type { WasmRuntime } from './runtime.js';
 import { BINARY_WASM_OPS, UNARY_WASM_OPS } from './vector-emit.js';
 
-/** Below this many elements per thread, one thread is faster (waking another costs tens of microseconds). */
-const MIN_ELEMENTS_PER_THREAD = 1 << 16;
+/**
+ * Elements per thread below which one thread is faster. Memory-bound ops (copies in and out dominate, and
+ * those run on the calling thread) gain little from a second thread and lose when it wakes late on a busy
+ * machine: they split only beyond 4M elements. Transcendental ops and softmax split from 64K per thread.
+ */
+export const MIN_ELEMENTS_PER_THREAD = { memoryBound: 1 << 22, transcendental: 1 << 16 };
 /** Sums run over blocks of this many elements (a fixed order, whatever the thread count). */
 export const SUM_BLOCK = 1 << 16;
 
@@ -34,7 +38,8 @@ export const SUM_BLOCK = 1 << 16;
 export const smallOpLimits = { memoryBound: 2048, transcendental: 64 };
 const TRANSCENDENTAL = new Set(['exp', 'sigmoid', 'silu']);
 
-const threadsForElements = (rt: WasmRuntime, n: number) => Math.max(1, Math.min(rt.threads, Math.floor(n / MIN_ELEMENTS_PER_THREAD)));
+const threadsForElements = (rt: WasmRuntime, n: number, kind: keyof typeof MIN_ELEMENTS_PER_THREAD = 'memoryBound') =>
+  Math.max(1, Math.min(rt.threads, Math.floor(n / MIN_ELEMENTS_PER_THREAD[kind])));
 
 /** Spreads calls over `threads` lists in contiguous runs (keeps each thread's memory contiguous). */
 function spread(calls: Call[], threads: number): Call[][] {
@@ -125,7 +130,7 @@ function unaryKernel(rt: () => WasmRuntime, op: string): KernelFn {
     r.reset();
     const px = r.put(X);
     const py = r.alloc(n * 4);
-    const threads = threadsForElements(r, n);
+    const threads = threadsForElements(r, n, TRANSCENDENTAL.has(op) ? 'transcendental' : 'memoryBound');
     const calls = splitRange(n, threads, 4).map(([s, e]): Call => ({ fn, args: [px + s * 4, py + s * 4, e - s] }));
     r.run(spread(calls, threads));
     return fromTypedArray(r.copyOut(py, n), t.shape);
@@ -180,7 +185,7 @@ function softmaxKernel(rt: () => WasmRuntime, log: boolean): KernelFn {
     const px = r.put(data);
     const py = r.alloc(outer * inner * 4);
     const stats = log ? r.alloc(outer * 16) : 0;
-    const threads = threadsForElements(r, outer * inner);
+    const threads = threadsForElements(r, outer * inner, 'transcendental');
     const ranges = splitRange(outer, threads, 1);
     r.run(spread(ranges.map(([s, e]) => ({ fn: 'softmaxRows', args: [px + s * inner * 4, py + s * inner * 4, e - s, inner, log ? 1 : 0, stats + s * 16] })), threads));
     if (log) {
