@@ -23,7 +23,8 @@ export interface FeatureSet {
 }
 
 export interface EvaluationOptions {
-  /** KID: number of subsets (100) and maximum subset size (1000), drawn from a generator seeded with `seed` (0). */
+  /** KID: number of subsets (100) and maximum subset size (1000), drawn from a generator seeded with `seed` (0),
+   * which also seeds the shuffle before the Inception-style score's splits. */
   kidSubsets?: number;
   kidSubsetSize?: number;
   seed?: number;
@@ -74,7 +75,7 @@ export function evaluateFeatureSets(generated: FeatureSet, reference: FeatureSet
   let isStd: number | null = null;
   if (generated.probs) {
     const classes = generated.probs.length / g.rows;
-    const is = inceptionScore(generated.probs, g.rows, classes, { splits: opts.isSplits ?? 10 });
+    const is = inceptionScore(generated.probs, g.rows, classes, { splits: opts.isSplits ?? 10, generator: new Generator(opts.seed ?? 0) });
     isMean = is.mean;
     isStd = is.std;
   }

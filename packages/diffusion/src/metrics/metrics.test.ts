@@ -263,7 +263,7 @@ describe('KID', () => {
 describe('Inception score', () => {
   const s = fixtures.inception_score;
   it('matches the original code over 10 splits (remainder dropped, 0 log 0 = 0)', () => {
-    const r = inceptionScore(Float64Array.from(s.probs), s.n, s.classes);
+    const r = inceptionScore(Float64Array.from(s.probs), s.n, s.classes, { shuffle: false });
     r.splitScores.forEach((v, i) => expect(rel(v, s.splits[i])).toBeLessThan(1e-12));
     expect(rel(r.mean, s.mean)).toBeLessThan(1e-12);
     expect(rel(r.std, s.std)).toBeLessThan(1e-9);
@@ -277,6 +277,22 @@ describe('Inception score', () => {
     const onehot = new Float64Array(n * c);
     for (let i = 0; i < n; i++) onehot[i * c + (i % c)] = 1;
     expect(inceptionScore(onehot, n, c, { splits: 2 }).mean).toBeCloseTo(c, 12);
+  });
+
+  it('shuffles before splitting, so class-sorted samples score like mixed ones (seeded)', () => {
+    const c = 10;
+    const n = 1000;
+    const sorted = new Float64Array(n * c);
+    for (let i = 0; i < n; i++) sorted[i * c + Math.floor(i / (n / c))] = 1; // class by class, confident
+    expect(inceptionScore(sorted, n, c, { shuffle: false }).mean).toBeCloseTo(1, 12);
+    const shuffled = inceptionScore(sorted, n, c);
+    expect(shuffled.mean).toBeGreaterThan(9); // ~C: each split of 100 holds ~10 of every class
+    expect(inceptionScore(sorted, n, c).splitScores).toEqual(shuffled.splitScores);
+    // The shuffled score is the unshuffled score of the explicitly permuted rows.
+    const perm = new Generator(0).permutation(n);
+    const permuted = new Float64Array(n * c);
+    for (let i = 0; i < n; i++) permuted.set(sorted.subarray(perm[i]! * c, perm[i]! * c + c), i * c);
+    expect(inceptionScore(permuted, n, c, { shuffle: false }).splitScores).toEqual(shuffled.splitScores);
   });
 
   it('rejects rows that are not probabilities and too few samples', () => {
