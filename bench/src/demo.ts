@@ -55,7 +55,7 @@ interface DemoOptions {
 
 function parseOptions(argv: string[]): DemoOptions {
   const quick = argv.includes('--quick');
-  const opts: DemoOptions = { steps: quick ? 300 : 2500, samples: quick ? 500 : 2000, batch: 256, seed: 0, out: '' };
+  const opts: DemoOptions = { steps: quick ? 300 : 2000, samples: quick ? 500 : 2000, batch: 256, seed: 0, out: '' };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--quick') continue;
