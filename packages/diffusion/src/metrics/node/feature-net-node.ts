@@ -3,14 +3,23 @@
  * against the JSON written by the training script (train-feature-net.ts).
  */
 import fs from 'node:fs';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type FeatureNet, type FeatureNetInfo, featureNetFromSafetensors } from '../feature-net.js';
 
 export const FEATURE_NET_VERSION = 'fmnist-features-v1';
 
-/** Directory of the shipped assets (packages/diffusion/assets). */
+/**
+ * Directory of the shipped assets (packages/diffusion/assets): the nearest `assets` folder above this module, so
+ * the same code finds it from src/metrics/node/ (sources) and from dist/ (the bundled build).
+ */
 export function featureNetAssetsDir(): string {
-  return fileURLToPath(new URL('../../../assets/', import.meta.url));
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  for (let dir = here; ; dir = path.dirname(dir)) {
+    const candidate = path.join(dir, 'assets');
+    if (fs.existsSync(path.join(candidate, `${FEATURE_NET_VERSION}.json`))) return candidate;
+    if (path.dirname(dir) === dir) throw new Error(`loadFeatureNet: no assets/${FEATURE_NET_VERSION}.json above ${here}`);
+  }
 }
 
 export function readFeatureNetInfo(version = FEATURE_NET_VERSION, dir = featureNetAssetsDir()): FeatureNetInfo {
