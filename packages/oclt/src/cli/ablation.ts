@@ -240,7 +240,7 @@ interface ReportMetrics {
 function metricCells(m: ReportMetrics | undefined): string[] {
   if (!m) return ['-', '-', '-', '-', '-', '-', '-', '-'];
   const pc = m.per_class_fid;
-  return [fmt(m.fid), fmt(m.kid_mean * 1000, 2), fmt(m.is_mean), fmt(m.precision, 3), fmt(m.recall, 3), fmt(pc?.mean), fmt(pc?.groups.head), fmt(pc?.groups.tail)];
+  return [fmt(m.fid), fmt(m.kid_mean, 3), fmt(m.is_mean), fmt(m.precision, 3), fmt(m.recall, 3), fmt(pc?.mean), fmt(pc?.groups.head), fmt(pc?.groups.tail)];
 }
 
 const NOTES_MARKER = '<!-- notes: everything below this line is kept when the report is regenerated -->';
@@ -250,7 +250,7 @@ export function writeAblationReport(r: AblationResults, prefix: string): void {
   const mdFile = `${prefix}.md`;
   const oldNotes = fs.existsSync(mdFile) ? fs.readFileSync(mdFile, 'utf8').split(NOTES_MARKER)[1] : undefined;
   const c = r.config;
-  const header = '| id | method | recipe | FID | KID x1e3 | IS | precision | recall | per-class FID mean | head | tail | train s | sample s | paper FID (CIFAR10-LT) |';
+  const header = '| id | method | recipe | FID | KID | IS | precision | recall | per-class FID mean | head | tail | train s | sample s | paper FID (CIFAR10-LT) |';
   const rule = '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|';
   const rows = ABLATION_METHODS.map((m) => {
     const e = r.methods[m.id];
