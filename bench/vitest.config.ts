@@ -3,5 +3,5 @@ import { defineProject } from 'vitest/config';
 export default defineProject({
   resolve: { conditions: ['source'] },
   ssr: { resolve: { conditions: ['source'] } },
-  test: { name: 'bench', include: ['src/**/*.test.ts'], testTimeout: 60_000, passWithNoTests: true },
+  test: { name: 'bench', setupFiles: ['../vitest.setup.ts'], include: ['src/**/*.test.ts'], testTimeout: 60_000, passWithNoTests: true },
 });

@@ -3,5 +3,5 @@ import { defineProject } from 'vitest/config';
 export default defineProject({
   resolve: { conditions: ['source'] },
   ssr: { resolve: { conditions: ['source'] } },
-  test: { name: 'tensor', include: ['src/**/*.test.ts'], testTimeout: 60_000 },
+  test: { name: 'tensor', setupFiles: ['../../vitest.setup.ts'], include: ['src/**/*.test.ts'], testTimeout: 60_000 },
 });
