@@ -248,13 +248,26 @@ function emitRowSums(m: ModuleBuilder): FunctionBuilder {
 
 /** Pushes the max of n float32 at src (NaN if any is NaN), or 0 where every element is -Infinity. */
 function emitRowMax(f: FunctionBuilder, src: Local, n: Local): void {
-  const i = f.local('i32'), mv = f.local('v128'), ms = f.local('f32'), tail = f.local('i32');
-  f.f32x4(-Infinity).set(mv);
-  simdLoop(f, i, n, () => {
+  const i = f.local('i32'), mv = f.local('v128'), ms = f.local('f32'), tail = f.local('i32'), end16 = f.local('i32'), end4 = f.local('i32');
+  // Four running maxima: f32x4.max is a long instruction sequence in V8 (NaN and signed-zero rules), and one
+  // chain of them is latency-bound. This max is exactly associative and commutative: the order changes nothing.
+  const acc = [mv, f.local('v128'), f.local('v128'), f.local('v128')];
+  for (const a of acc) f.f32x4(-Infinity).set(a);
+  f.get(n).i32(-16).op('i32.and').set(end16);
+  f.get(n).i32(-4).op('i32.and').set(end4);
+  f.forRange(i, 0, end16, 16, () => {
+    acc.forEach((a, k) => {
+      f.get(a);
+      at(f, src, i)().op('v128.load', 16 * k);
+      f.op('f32x4.max').set(a);
+    });
+  });
+  f.forRange(i, end16, end4, 4, () => {
     f.get(mv);
     at(f, src, i)().op('v128.load');
     f.op('f32x4.max').set(mv);
   });
+  f.get(acc[0]!).get(acc[1]!).op('f32x4.max').get(acc[2]!).get(acc[3]!).op('f32x4.max').op('f32x4.max').set(mv);
   f.get(mv).get(mv).get(mv).shuffle([8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7]).op('f32x4.max').set(mv);
   f.get(mv).get(mv).get(mv).shuffle([4, 5, 6, 7, 0, 1, 2, 3, 8, 9, 10, 11, 12, 13, 14, 15]).op('f32x4.max').lane('f32x4.extract_lane', 0).set(ms);
   f.get(n).i32(-4).op('i32.and').set(tail);

@@ -164,6 +164,19 @@ describe('wasm sum and softmax', () => {
     );
   });
 
+  it('softmax of long rows finds the max wherever it is (unrolled max loop, its 4-wide rest and scalar tail)', () => {
+    // Row lengths past 16 reach the four-accumulator loop of the row max; the special value lands anywhere.
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 70 }), fc.nat(), fc.nat(), fc.constantFrom(NaN, Infinity, -Infinity, 40, -0), (cols, seed, where, special) => {
+        const values = randomValues(2 * cols, seed).map((v) => v * 5);
+        values[where % values.length] = special;
+        const x = T.reshape(T.tensor(values), [2, cols]);
+        expectTol(T.softmax(x), withReference(() => T.softmax(x)), ulps(4));
+      }),
+      { numRuns: 50 },
+    );
+  });
+
   it('softmax of special rows follows the reference (all -inf, +inf, NaN)', () => {
     const x = T.tensor([[-Infinity, -Infinity, -Infinity], [1, Infinity, 2], [0, NaN, 1], [1000, 1000, -Infinity]]);
     expectTol(T.softmax(x), withReference(() => T.softmax(x)), ulps(4));
