@@ -3,7 +3,7 @@
  * (x, C, H, W, kh, kw, sh, sw, ph, pw, dh, dw, OH, OW, ...). Row r = (c kh + i) kw + j of the column matrix
  * holds input channel c shifted by kernel tap (i, j), one column per output pixel p = oy OW + ox.
  */
-import type { FunctionBuilder, Local, ModuleBuilder } from './emitter.js';
+import type { FunctionBuilder, I32, Local, ModuleBuilder } from './emitter.js';
 
 const GEOMETRY = 14;
 
@@ -41,12 +41,63 @@ function walk(f: FunctionBuilder, g: Local[], hooks: { row: (r: Local) => void; 
   });
 }
 
+/**
+ * The im2col fast path for stride 1 along x and a row-major column matrix (colStride 1): for each output row
+ * oy the valid taps are one contiguous run of input pixels, so each (row, oy) segment is a zero fill, one bulk
+ * copy and a zero fill, instead of a bounds test per element. The same values land in the same places.
+ */
+function im2colContiguous(f: FunctionBuilder, g: Local[], dst: Local, rowStride: Local): void {
+  const [x, C, H, W, kh, kw, sh, , ph, pw, dh, dw, OH, OW] = g as [Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local];
+  const c = f.local('i32'), i = f.local('i32'), j = f.local('i32'), r = f.local('i32'), oy = f.local('i32'), iy = f.local('i32');
+  const rowBase = f.local('i32'), d = f.local('i32'), ox0 = f.local('i32'), ox1 = f.local('i32'), shift = f.local('i32');
+  const clamp = (v: Local, lo: I32, hi: I32) => {
+    // v = min(max(v, lo), hi) for signed i32
+    f.setI32(v, () => f.get(v).push(lo).get(v).push(lo).op('i32.gt_s').op('select'));
+    f.setI32(v, () => f.get(v).push(hi).get(v).push(hi).op('i32.lt_s').op('select'));
+  };
+  f.setI32(r, 0);
+  f.forRange(c, 0, C, 1, () => {
+    f.forRange(i, 0, kh, 1, () => {
+      f.forRange(j, 0, kw, 1, () => {
+        f.setI32(rowBase, () => f.get(dst).get(r).get(rowStride).op('i32.mul').i32(2).op('i32.shl').op('i32.add'));
+        // Input column of output column ox: ox + shift, valid for ox in [ox0, ox1).
+        f.setI32(shift, () => f.get(j).get(dw).op('i32.mul').get(pw).op('i32.sub'));
+        f.setI32(ox0, () => f.i32(0).get(shift).op('i32.sub'));
+        clamp(ox0, 0, OW);
+        f.setI32(ox1, () => f.get(W).get(shift).op('i32.sub'));
+        clamp(ox1, ox0, OW);
+        f.forRange(oy, 0, OH, 1, () => {
+          f.setI32(d, () => f.get(rowBase).get(oy).get(OW).op('i32.mul').i32(2).op('i32.shl').op('i32.add'));
+          f.setI32(iy, () => f.get(oy).get(sh).op('i32.mul').get(ph).op('i32.sub').get(i).get(dh).op('i32.mul').op('i32.add'));
+          f.ifThen(() => f.get(iy).get(H).op('i32.lt_u'), () => {
+            f.get(d).i32(0).get(ox0).i32(2).op('i32.shl').op('memory.fill');
+            f.get(d).get(ox0).i32(2).op('i32.shl').op('i32.add');
+            f.get(x).get(c).get(H).op('i32.mul').get(iy).op('i32.add').get(W).op('i32.mul').get(ox0).op('i32.add').get(shift).op('i32.add').i32(2).op('i32.shl').op('i32.add');
+            f.get(ox1).get(ox0).op('i32.sub').i32(2).op('i32.shl').op('memory.copy');
+            f.get(d).get(ox1).i32(2).op('i32.shl').op('i32.add').i32(0).get(OW).get(ox1).op('i32.sub').i32(2).op('i32.shl').op('memory.fill');
+          }, () => {
+            f.get(d).i32(0).get(OW).i32(2).op('i32.shl').op('memory.fill');
+          });
+        });
+        f.inc(r, 1);
+      });
+    });
+  });
+}
+
 /** im2col(geometry..., dst, rowStride, colStride): dst[r rowStride + p colStride] = tap value (0 in padding). */
-function emitIm2col(m: ModuleBuilder): FunctionBuilder {
-  const f = m.func('im2col', Array(GEOMETRY + 3).fill('i32'));
+function emitIm2col(m: ModuleBuilder, name = 'im2col', fast = true): FunctionBuilder {
+  const f = m.func(name, Array(GEOMETRY + 3).fill('i32'));
   const g = Array.from({ length: GEOMETRY }, (_, i) => f.param(i));
   const [dst, rowStride, colStride] = [f.param(GEOMETRY), f.param(GEOMETRY + 1), f.param(GEOMETRY + 2)];
   const d = f.local('i32'), rowBase = f.local('i32'), colBytes = f.local('i32');
+  if (fast) {
+    const sw = g[7]!;
+    f.ifThen(() => f.get(sw).i32(1).op('i32.eq').get(colStride).i32(1).op('i32.eq').op('i32.and'), () => {
+      im2colContiguous(f, g, dst, rowStride);
+      f.op('return');
+    });
+  }
   f.setI32(colBytes, colStride, 'i32.shl', 2);
   walk(f, g, {
     row: (r) => {
