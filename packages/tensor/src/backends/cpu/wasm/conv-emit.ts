@@ -46,7 +46,7 @@ function walk(f: FunctionBuilder, g: Local[], hooks: { row: (r: Local) => void; 
  * oy the valid taps are one contiguous run of input pixels, so each (row, oy) segment is a zero fill, one bulk
  * copy and a zero fill, instead of a bounds test per element. The same values land in the same places.
  */
-function im2colContiguous(f: FunctionBuilder, g: Local[], dst: Local, rowStride: Local): void {
+function im2colContiguous(f: FunctionBuilder, g: Local[], dst: Local, rowStride: Local, oyStart: I32, oyEnd: I32): void {
   const [x, C, H, W, kh, kw, sh, , ph, pw, dh, dw, OH, OW] = g as [Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local];
   const c = f.local('i32'), i = f.local('i32'), j = f.local('i32'), r = f.local('i32'), oy = f.local('i32'), iy = f.local('i32');
   const rowBase = f.local('i32'), d = f.local('i32'), ox0 = f.local('i32'), ox1 = f.local('i32'), shift = f.local('i32');
@@ -66,8 +66,8 @@ function im2colContiguous(f: FunctionBuilder, g: Local[], dst: Local, rowStride:
         clamp(ox0, 0, OW);
         f.setI32(ox1, () => f.get(W).get(shift).op('i32.sub'));
         clamp(ox1, ox0, OW);
-        f.forRange(oy, 0, OH, 1, () => {
-          f.setI32(d, () => f.get(rowBase).get(oy).get(OW).op('i32.mul').i32(2).op('i32.shl').op('i32.add'));
+        f.forRange(oy, oyStart, oyEnd, 1, () => {
+          f.setI32(d, () => f.get(rowBase).get(oy).push(oyStart).op('i32.sub').get(OW).op('i32.mul').i32(2).op('i32.shl').op('i32.add'));
           f.setI32(iy, () => f.get(oy).get(sh).op('i32.mul').get(ph).op('i32.sub').get(i).get(dh).op('i32.mul').op('i32.add'));
           f.ifThen(() => f.get(iy).get(H).op('i32.lt_u'), () => {
             f.get(d).i32(0).get(ox0).i32(2).op('i32.shl').op('memory.fill');
@@ -94,7 +94,7 @@ function emitIm2col(m: ModuleBuilder, name = 'im2col', fast = true): FunctionBui
   if (fast) {
     const sw = g[7]!;
     f.ifThen(() => f.get(sw).i32(1).op('i32.eq').get(colStride).i32(1).op('i32.eq').op('i32.and'), () => {
-      im2colContiguous(f, g, dst, rowStride);
+      im2colContiguous(f, g, dst, rowStride, 0, g[12]!);
       f.op('return');
     });
   }
@@ -137,7 +137,22 @@ function emitCol2im(m: ModuleBuilder): FunctionBuilder {
   return f;
 }
 
+/**
+ * im2colBand(geometry..., dst, oy0, oy1): the columns of output rows [oy0, oy1) only, row-major with
+ * (oy1 - oy0) OW columns. Stride 1 along x only (the contiguous path).
+ */
+function emitIm2colBand(m: ModuleBuilder): FunctionBuilder {
+  const f = m.func('im2colBand', Array(GEOMETRY + 3).fill('i32'));
+  const g = Array.from({ length: GEOMETRY }, (_, i) => f.param(i));
+  const [dst, oy0, oy1] = [f.param(GEOMETRY), f.param(GEOMETRY + 1), f.param(GEOMETRY + 2)];
+  const rowStride = f.local('i32');
+  f.setI32(rowStride, () => f.get(oy1).get(oy0).op('i32.sub').get(g[13]!).op('i32.mul'));
+  im2colContiguous(f, g, dst, rowStride, oy0, oy1);
+  return f;
+}
+
 export function emitConvFunctions(m: ModuleBuilder): void {
   m.export(emitIm2col(m));
+  m.export(emitIm2colBand(m));
   m.export(emitCol2im(m));
 }

@@ -84,12 +84,27 @@ describe('wasm conv2d kernels', () => {
     );
   });
 
+  it('forward matches the reference where the output rows are processed in several bands (some partial)', () => {
+    // OW = 40 gives bands of 6 output rows: 7 bands of a 40-row output, the last one 4 rows; also with
+    // groups, dilation and padding wider than the kernel reach on one side.
+    const g = new T.Generator(12);
+    for (const [c, o, h, w, k, opts] of [
+      [3, 5, 40, 40, 3, { padding: 1 }],
+      [4, 6, 37, 41, 3, { padding: [2, 3] as [number, number], dilation: 2, groups: 2 }],
+    ] as const) {
+      const x = T.randn([2, c, h, w], g);
+      const wt = T.randn([o, c / (opts.groups ?? 1), k, k], g);
+      const y = T.conv2d(x, wt, null, opts);
+      withReference(() => expectWithin(y, T.conv2d(x, wt, null, opts), T.conv2d(f64abs(x), f64abs(wt), null, opts), (c / (opts.groups ?? 1)) * k * k));
+    }
+  });
+
   it('give bitwise the same results on 1 and 2 threads (images split, and one image split by GEMM tiles)', () => {
     const g = new T.Generator(11);
     // A low threshold makes two threads really share each layer.
     const saved = gemmThreading.minFlopsPerThread;
     gemmThreading.minFlopsPerThread = 1e6;
-    for (const [n, c, o, hw, k, pad] of [[4, 16, 16, 16, 3, 1], [1, 32, 24, 16, 3, 1], [3, 20, 36, 18, 1, 0]] as const) {
+    for (const [n, c, o, hw, k, pad] of [[4, 16, 16, 16, 3, 1], [1, 32, 24, 16, 3, 1], [3, 20, 36, 18, 1, 0], [1, 8, 8, 40, 3, 1]] as const) {
       const x = T.randn([n, c, hw, hw], g);
       const wt = T.randn([o, c, k, k], g);
       const geo = T.convGeometry('conv2d', x.shape, wt.shape, { padding: pad });

@@ -23,6 +23,8 @@ type Attrs = { geo: ConvGeometry; dtype: DType };
 
 /** Column matrices above this size are processed in batches of fewer images. */
 const COLUMN_BUDGET_BYTES = 64 * 2 ** 20;
+/** Output pixels per band of the forward im2col (a multiple of the GEMM's NR = 8 columns keeps panels full). */
+const BAND_PIXELS = 256;
 
 const isPointwise = (g: ConvGeometry) => g.kh === 1 && g.kw === 1 && g.sh === 1 && g.sw === 1 && g.ph === 0 && g.pw === 0;
 
@@ -60,7 +62,28 @@ function conv2dForward(rt: WasmRuntime, x: Float32Array, w: Float32Array, g: Con
       c: py + (img * g.o + gi * og) * P * 4, ldc: P, accumulate: false,
     }));
   const im2col = (img: number, t: number): Call => ({ fn: 'im2col', args: [...geometryArgs(g, px + img * g.c * g.h * g.w * 4), cols[t]!, P, 1] });
-  if (g.n >= threads) {
+  if (g.n >= threads && !pointwise && g.sw === 1) {
+    // Bands of output rows: each band's column matrix (about BAND_PIXELS columns) stays in cache between
+    // im2col and the GEMM's packing. Splitting the GEMM's columns changes no bit of any output.
+    const band = Math.max(1, Math.floor(BAND_PIXELS / g.ow));
+    runPerImage(rt, g.n, threads, (img, t) => {
+      const calls: Call[] = [];
+      for (let oy0 = 0; oy0 < g.oh; oy0 += band) {
+        const oy1 = Math.min(g.oh, oy0 + band);
+        const bp = (oy1 - oy0) * g.ow;
+        calls.push({ fn: 'im2colBand', args: [...geometryArgs(g, px + img * g.c * g.h * g.w * 4), cols[t]!, oy0, oy1] });
+        for (let gi = 0; gi < g.groups; gi++) {
+          calls.push(gemmCall(rt, {
+            m: og, n: bp, k: R,
+            a: pw + gi * og * R * 4, rsA: R, csA: 1,
+            b: cols[t]! + gi * R * bp * 4, rsB: bp, csB: 1,
+            c: py + ((img * g.o + gi * og) * P + oy0 * g.ow) * 4, ldc: P, accumulate: false,
+          }, t));
+        }
+      }
+      return calls;
+    });
+  } else if (g.n >= threads) {
     runPerImage(rt, g.n, threads, (img, t) => [...(pointwise ? [] : [im2col(img, t)]), ...gemms(img, t).map((gm) => gemmCall(rt, gm, t))]);
   } else {
     for (let img = 0; img < g.n; img++) {
