@@ -43,13 +43,21 @@ function walk(f: FunctionBuilder, g: Local[], hooks: { row: (r: Local) => void; 
 
 /**
  * The im2col fast path for stride 1 along x and a row-major column matrix (colStride 1): for each output row
- * oy the valid taps are one contiguous run of input pixels, so each (row, oy) segment is a zero fill, one bulk
- * copy and a zero fill, instead of a bounds test per element. The same values land in the same places.
+ * oy the valid taps are one contiguous run of input pixels, so each (row, oy) segment is zeros, one 4-lane
+ * copy and zeros, instead of a bounds test per element. The same values land in the same places.
  */
 function im2colContiguous(f: FunctionBuilder, g: Local[], dst: Local, rowStride: Local, oyStart: I32, oyEnd: I32): void {
   const [x, C, H, W, kh, kw, sh, , ph, pw, dh, dw, OH, OW] = g as [Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local];
   const c = f.local('i32'), i = f.local('i32'), j = f.local('i32'), r = f.local('i32'), oy = f.local('i32'), iy = f.local('i32');
   const rowBase = f.local('i32'), d = f.local('i32'), ox0 = f.local('i32'), ox1 = f.local('i32'), shift = f.local('i32');
+  const ox = f.local('i32'), end4 = f.local('i32'), src = f.local('i32'), zero = f.local('v128');
+  f.f32x4(0).set(zero);
+  /** Zeros floats [from, to) of the segment at d: 4 lanes at a time, then one at a time. */
+  const zeros = (dst: Local, from: I32, to: I32) => {
+    f.setI32(end4, () => f.push(to).push(from).op('i32.sub').i32(-4).op('i32.and').push(from).op('i32.add'));
+    f.forRange(ox, from, end4, 4, () => f.get(dst).get(ox).i32(2).op('i32.shl').op('i32.add').get(zero).op('v128.store'));
+    f.forRange(ox, end4, to, 1, () => f.get(dst).get(ox).i32(2).op('i32.shl').op('i32.add').f32(0).op('f32.store'));
+  };
   const clamp = (v: Local, lo: I32, hi: I32) => {
     // v = min(max(v, lo), hi) for signed i32
     f.setI32(v, () => f.get(v).push(lo).get(v).push(lo).op('i32.gt_s').op('select'));
@@ -70,13 +78,23 @@ function im2colContiguous(f: FunctionBuilder, g: Local[], dst: Local, rowStride:
           f.setI32(d, () => f.get(rowBase).get(oy).push(oyStart).op('i32.sub').get(OW).op('i32.mul').i32(2).op('i32.shl').op('i32.add'));
           f.setI32(iy, () => f.get(oy).get(sh).op('i32.mul').get(ph).op('i32.sub').get(i).get(dh).op('i32.mul').op('i32.add'));
           f.ifThen(() => f.get(iy).get(H).op('i32.lt_u'), () => {
-            f.get(d).i32(0).get(ox0).i32(2).op('i32.shl').op('memory.fill');
-            f.get(d).get(ox0).i32(2).op('i32.shl').op('i32.add');
-            f.get(x).get(c).get(H).op('i32.mul').get(iy).op('i32.add').get(W).op('i32.mul').get(ox0).op('i32.add').get(shift).op('i32.add').i32(2).op('i32.shl').op('i32.add');
-            f.get(ox1).get(ox0).op('i32.sub').i32(2).op('i32.shl').op('memory.copy');
-            f.get(d).get(ox1).i32(2).op('i32.shl').op('i32.add').i32(0).get(OW).get(ox1).op('i32.sub').i32(2).op('i32.shl').op('memory.fill');
+            f.setI32(src, () => f.get(x).get(c).get(H).op('i32.mul').get(iy).op('i32.add').get(W).op('i32.mul').get(shift).op('i32.add').i32(2).op('i32.shl').op('i32.add'));
+            zeros(d, 0, ox0);
+            // Inline 4-lane copy: memory.copy is a call out of the wasm code, costly for runs of a few dozen floats.
+            f.setI32(end4, () => f.get(ox1).get(ox0).op('i32.sub').i32(-4).op('i32.and').get(ox0).op('i32.add'));
+            f.forRange(ox, ox0, end4, 4, () => {
+              f.get(d).get(ox).i32(2).op('i32.shl').op('i32.add');
+              f.get(src).get(ox).i32(2).op('i32.shl').op('i32.add').op('v128.load');
+              f.op('v128.store');
+            });
+            f.forRange(ox, end4, ox1, 1, () => {
+              f.get(d).get(ox).i32(2).op('i32.shl').op('i32.add');
+              f.get(src).get(ox).i32(2).op('i32.shl').op('i32.add').op('f32.load');
+              f.op('f32.store');
+            });
+            zeros(d, ox1, OW);
           }, () => {
-            f.get(d).i32(0).get(OW).i32(2).op('i32.shl').op('memory.fill');
+            zeros(d, 0, OW);
           });
         });
         f.inc(r, 1);
