@@ -1,4 +1,3 @@
-export {};
 export { backward, gradients, retainGrad, topologicalOrder } from './engine.js';
 export { grad, valueAndGrad, detach } from './functional.js';
 export { gradientTable, sumToShape, type GradientContext, type GradientFn, type GradientTable } from './gradients/index.js';

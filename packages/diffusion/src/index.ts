@@ -1,4 +1,3 @@
-export {};
 export * from './plot/index.js';
 export * from './schedules.js';
 export * from './schedulers/base.js';

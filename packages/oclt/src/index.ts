@@ -1,4 +1,3 @@
-export {};
 export * from './long-tailed-dataset.js';
 export * from './samplers.js';
 export * from './target-selection.js';

@@ -3,8 +3,11 @@
  */
 import { registerBackend } from './backend.js';
 import { createCpuBackend } from './backends/cpu/index.js';
+import { initCpuKernels } from './backends/cpu/wasm/index.js';
 
 registerBackend(createCpuBackend());
+// The fast WebAssembly kernels override the hot reference kernels, unless OCLT_CPU=reference.
+initCpuKernels();
 
 export { Tensor, type TensorLike, setBackwardHook } from './tensor.js';
 export * from './dtype.js';
@@ -27,5 +30,3 @@ export { copyInto } from './backends/cpu/kernels/elementwise.js';
 export { toNdarray, fromNdarray, type NdArrayLike } from './interop.js';
 export { formatTensor } from './format.js';
 export { setCpuKernels, cpuThreads, cpuKernelsInfo, type CpuKernelMode, type CpuKernelOptions } from './backends/cpu/wasm/index.js';
-import { initCpuKernels } from './backends/cpu/wasm/index.js';
-initCpuKernels();
