@@ -32,6 +32,20 @@ function geometryArgs(g: ConvGeometry, x: number): number[] {
   return [x, g.c, g.h, g.w, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw, g.oh, g.ow];
 }
 
+/**
+ * The GEMM view of a convolution: per group, an [og x R] weight matrix times an [R x P] column matrix, where R is a
+ * group's receptive field and P the output pixels; `rows` is the im2col height over all groups, `image` one input.
+ */
+function gemmDims(g: ConvGeometry) {
+  return {
+    og: g.o / g.groups,
+    R: (g.c / g.groups) * g.kh * g.kw,
+    P: g.oh * g.ow,
+    rows: g.c * g.kh * g.kw,
+    image: g.c * g.h * g.w,
+  };
+}
+
 /** Images split between threads: thread t runs `perImage(img, t)` for each of its images, in order. */
 function runPerImage(rt: WasmRuntime, n: number, threads: number, perImage: (img: number, t: number) => Call[]): void {
   const lists: Call[][] = Array.from({ length: threads }, () => []);
@@ -42,10 +56,7 @@ function runPerImage(rt: WasmRuntime, n: number, threads: number, perImage: (img
 }
 
 function conv2dForward(rt: WasmRuntime, x: Float32Array, w: Float32Array, g: ConvGeometry): Float32Array {
-  const og = g.o / g.groups;
-  const R = (g.c / g.groups) * g.kh * g.kw;
-  const P = g.oh * g.ow;
-  const rows = g.c * g.kh * g.kw;
+  const { og, R, P, rows, image } = gemmDims(g);
   const threads = threadsFor(rt, 2 * g.n * g.o * R * P);
   const pointwise = isPointwise(g);
   rt.reset();
@@ -53,7 +64,7 @@ function conv2dForward(rt: WasmRuntime, x: Float32Array, w: Float32Array, g: Con
   const pw = rt.put(w);
   const py = rt.alloc(g.n * g.o * P * 4);
   const cols = pointwise ? [] : Array.from({ length: threads }, () => rt.alloc(rows * P * 4));
-  const colOf = (img: number, t: number) => (pointwise ? px + img * g.c * g.h * g.w * 4 : cols[t]!);
+  const colOf = (img: number, t: number) => (pointwise ? px + img * image * 4 : cols[t]!);
   const gemms = (img: number, t: number): Gemm[] =>
     Array.from({ length: g.groups }, (_, gi) => ({
       m: og, n: P, k: R,
@@ -61,7 +72,7 @@ function conv2dForward(rt: WasmRuntime, x: Float32Array, w: Float32Array, g: Con
       b: colOf(img, t) + gi * R * P * 4, rsB: P, csB: 1,
       c: py + (img * g.o + gi * og) * P * 4, ldc: P, accumulate: false,
     }));
-  const im2col = (img: number, t: number): Call => ({ fn: 'im2col', args: [...geometryArgs(g, px + img * g.c * g.h * g.w * 4), cols[t]!, P, 1] });
+  const im2col = (img: number, t: number): Call => ({ fn: 'im2col', args: [...geometryArgs(g, px + img * image * 4), cols[t]!, P, 1] });
   if (g.n >= threads && !pointwise && g.sw === 1) {
     // Bands of output rows: each band's column matrix (about BAND_PIXELS columns) stays in cache between
     // im2col and the GEMM's packing. Splitting the GEMM's columns changes no bit of any output.
@@ -71,7 +82,7 @@ function conv2dForward(rt: WasmRuntime, x: Float32Array, w: Float32Array, g: Con
       for (let oy0 = 0; oy0 < g.oh; oy0 += band) {
         const oy1 = Math.min(g.oh, oy0 + band);
         const bp = (oy1 - oy0) * g.ow;
-        calls.push({ fn: 'im2colBand', args: [...geometryArgs(g, px + img * g.c * g.h * g.w * 4), cols[t]!, oy0, oy1] });
+        calls.push({ fn: 'im2colBand', args: [...geometryArgs(g, px + img * image * 4), cols[t]!, oy0, oy1] });
         for (let gi = 0; gi < g.groups; gi++) {
           calls.push(gemmCall(rt, {
             m: og, n: bp, k: R,
@@ -95,11 +106,7 @@ function conv2dForward(rt: WasmRuntime, x: Float32Array, w: Float32Array, g: Con
 }
 
 function conv2dInputGradient(rt: WasmRuntime, dy: Float32Array, w: Float32Array, g: ConvGeometry): Float32Array {
-  const og = g.o / g.groups;
-  const R = (g.c / g.groups) * g.kh * g.kw;
-  const P = g.oh * g.ow;
-  const rows = g.c * g.kh * g.kw;
-  const image = g.c * g.h * g.w;
+  const { og, R, P, rows, image } = gemmDims(g);
   const threads = threadsFor(rt, 2 * g.n * g.o * R * P);
   const pointwise = isPointwise(g);
   rt.reset();
@@ -129,11 +136,7 @@ function conv2dInputGradient(rt: WasmRuntime, dy: Float32Array, w: Float32Array,
 }
 
 function conv2dWeightGradient(rt: WasmRuntime, x: Float32Array, dy: Float32Array, g: ConvGeometry): Float32Array {
-  const og = g.o / g.groups;
-  const R = (g.c / g.groups) * g.kh * g.kw;
-  const P = g.oh * g.ow;
-  const rows = g.c * g.kh * g.kw;
-  const image = g.c * g.h * g.w;
+  const { og, R, P, rows, image } = gemmDims(g);
   const threads = threadsFor(rt, 2 * g.n * g.o * R * P);
   const pointwise = isPointwise(g);
   const batch = pointwise ? g.n : Math.max(1, Math.min(g.n, Math.floor(COLUMN_BUDGET_BYTES / (rows * P * 4))));
