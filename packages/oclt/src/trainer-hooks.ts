@@ -1,36 +1,19 @@
 /**
  * The thin adapter from a training recipe to @oclt/diffusion's Trainer: its `sampler`, `targetHook` and
- * `lossHook` options (see packages/diffusion/src/training/hooks.ts). The context types below are the fields this
- * adapter reads from the trainer's hook contexts (structurally the same), so it does not depend on the trainer's
- * module layout.
+ * `lossHook` options (see packages/diffusion/src/training/hooks.ts). The hooks take only the fields of the
+ * trainer's hook contexts that they read, so tests and other trainers can call them with just those.
  */
-import { Generator, Tensor } from '@oclt/tensor';
+import type { LossHookContext, TargetHookContext } from '@oclt/diffusion';
+import { Tensor } from '@oclt/tensor';
 import { setupRecipe, type RecipeSetup, type RecipeSetupOptions, type TrainingRecipe } from './recipes.js';
 import type { BatchSampler } from './samplers.js';
 import type { TargetSelection } from './target-selection.js';
 
 /** What the adapter reads from the trainer's TargetHookContext. */
-export interface TrainerTargetContext {
-  x0: Tensor;
-  noise: Tensor;
-  xt: Tensor;
-  timesteps: Tensor;
-  /** The true labels (null when the data has none). */
-  labels: Int32Array | null;
-  alphasCumprod: Float64Array;
-  gen: Generator;
-}
+export type TrainerTargetContext = Pick<TargetHookContext, 'x0' | 'noise' | 'xt' | 'timesteps' | 'labels' | 'alphasCumprod' | 'gen'>;
 
 /** What the adapter reads from the trainer's LossHookContext. */
-export interface TrainerLossContext {
-  denoiser: (xt: Tensor, timesteps: Tensor, labels: Tensor) => Tensor;
-  xt: Tensor;
-  timesteps: Tensor;
-  prediction: Tensor;
-  /** 1 where the label was fed to the model, 0 where classifier-free guidance dropped it. */
-  labelKept: Uint8Array;
-  gen: Generator;
-}
+export type TrainerLossContext = Pick<LossHookContext, 'denoiser' | 'xt' | 'timesteps' | 'prediction' | 'labelKept' | 'gen'>;
 
 export interface RecipeTrainerHooks {
   recipe: TrainingRecipe;
