@@ -9,7 +9,7 @@ import { suites } from './suites/index.js';
 
 function usage(): string {
   return [
-    'usage: npm run bench -- <suite|all> [--quick] [--json PATH]',
+    'usage: npm run bench -- <suite|all> [--quick] [--json PATH] [--cases a,b] [--impls x,y]',
     '',
     'suites:',
     ...suites.map((s) => `  ${s.name.padEnd(16)} ${s.description}`),
@@ -23,10 +23,20 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   const quick = args.includes('--quick');
-  const jsonIdx = args.indexOf('--json');
-  const jsonPath = jsonIdx >= 0 ? args[jsonIdx + 1] : undefined;
-  if (jsonIdx >= 0 && !jsonPath) throw new Error('--json needs a file path');
-  const names = args.filter((a, i) => !a.startsWith('--') && (jsonIdx < 0 || i !== jsonIdx + 1));
+  const valued = new Set<number>();
+  const value = (flag: string): string | undefined => {
+    const i = args.indexOf(flag);
+    if (i < 0) return undefined;
+    const v = args[i + 1];
+    if (!v || v.startsWith('--')) throw new Error(`${flag} needs a value`);
+    valued.add(i + 1);
+    return v;
+  };
+  const jsonPath = value('--json');
+  const list = (flag: string) => value(flag)?.split(',').filter(Boolean);
+  const cases = list('--cases');
+  const impls = list('--impls');
+  const names = args.filter((a, i) => !a.startsWith('--') && !valued.has(i));
   const chosen: Suite[] = names.includes('all') ? suites : names.map((n) => {
     const s = suites.find((x) => x.name === n);
     if (!s) throw new Error(`unknown suite '${n}'\n\n${usage()}`);
@@ -37,7 +47,7 @@ async function main(argv: string[]): Promise<void> {
   const results = [];
   for (const s of chosen) {
     console.log(`## ${s.name}${quick ? ' (quick)' : ''}\n`);
-    const rows = await s.run({ quick });
+    const rows = await s.run({ quick, cases, impls });
     console.log(markdownTable(rows) + '\n');
     results.push({ suite: s.name, rows });
   }

@@ -17,6 +17,14 @@ export interface BenchRow {
 
 export interface SuiteOptions {
   quick: boolean;
+  /** Only these cases / impls (`--cases a,b`, `--impls x,y`); suites that time several contenders honour them. */
+  cases?: readonly string[];
+  impls?: readonly string[];
+}
+
+/** Whether a contender passes the `--cases` / `--impls` filters. */
+export function selected(opts: SuiteOptions, c: { case: string; impl: string }): boolean {
+  return (!opts.cases || opts.cases.includes(c.case)) && (!opts.impls || opts.impls.includes(c.impl));
 }
 
 export interface Suite {

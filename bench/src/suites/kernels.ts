@@ -18,7 +18,7 @@
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import * as T from '@oclt/tensor';
-import { interleave, type BenchRow, type Contender, type Suite } from '../harness.js';
+import { interleave, selected, type BenchRow, type Contender, type Suite } from '../harness.js';
 import { onnxModel, type OnnxGraph } from './kernels-onnx.js';
 
 const require = createRequire(import.meta.url);
@@ -150,7 +150,9 @@ function onnxContender(w: Work, budgetMs: number): Contender[] {
     flops: w.flops,
     setup: async () => {
       const ort = await import('onnxruntime-node');
-      session = await ort.InferenceSession.create(onnxModel(graph), { graphOptimizationLevel: 'all' });
+      // Its pool threads spin-wait after each run by default, which would steal the second core from the contender
+      // timed next in the round: blocking waits keep the interleaving fair (and cost ort nothing measurable here).
+      session = await ort.InferenceSession.create(onnxModel(graph), { graphOptimizationLevel: 'all', extra: { session: { intra_op: { allow_spinning: '0' } } } });
       inputs = Object.fromEntries(graph.inputs.map((i) => [i.name, new ort.Tensor('float32', feeds[i.name]!, i.shape)]));
       await guard(run, budgetMs);
     },
@@ -335,7 +337,8 @@ function vectorWorks(): Work[] {
 export const kernelsSuite: Suite = {
   name: 'kernels',
   description: 'matmul, conv2d (+ both gradients), add, sum, softmax: oclt cpu kernels vs tfjs, tfjs-wasm, onnxruntime, gpu.js',
-  async run({ quick }) {
+  async run(opts) {
+    const { quick } = opts;
     const budgetMs = quick ? 1500 : 6000;
     const rounds = quick ? 3 : 10;
     const warmup = quick ? 1 : 2;
@@ -344,7 +347,8 @@ export const kernelsSuite: Suite = {
     for (const w of works) {
       const left = new Set([...(w.never ?? []), ...(quick ? w.slow ?? [] : [])]);
       const all = [...ocltContenders(w, budgetMs), ...tfjsContenders(w, budgetMs), ...onnxContender(w, budgetMs), ...gpujsContender(w, budgetMs)];
-      const contenders = all.filter((c) => !left.has(c.impl));
+      const contenders = all.filter((c) => !left.has(c.impl) && selected(opts, c));
+      if (contenders.length === 0) continue;
       const got = await interleave(contenders, { rounds, warmup });
       useOclt('fast');
       const tfWasm = got.find((r) => r.impl === 'tfjs-wasm')?.median_ms;

@@ -11,6 +11,7 @@
  */
 import type { DType, TypedArray } from './dtype.js';
 import type { Tensor } from './tensor.js';
+import { setStorageReleaser } from './memory.js';
 
 /** Memory owned by a backend. The cpu backend keeps a typed array in `data`; device backends keep a handle. */
 export interface Storage {
@@ -21,6 +22,10 @@ export interface Storage {
   data: TypedArray | null;
   /** Device handle (texture, buffer), backend-specific. */
   handle?: unknown;
+  /** Frees memory the garbage collector does not manage (a block of the fast cpu kernels' heap). */
+  free?: () => void;
+  /** Set when the storage was released (`dispose`, or the end of its `tidy`); reads then throw. */
+  disposed?: boolean;
 }
 
 export type KernelFn = (inputs: Tensor[], attrs: any) => Tensor;
@@ -31,7 +36,7 @@ export interface Backend {
   fromHost(data: TypedArray): Storage;
   /** Returns the storage's content as a host typed array (may read back from a device). */
   toHost(storage: Storage): TypedArray;
-  /** Releases device memory early (no-op on cpu, where the garbage collector frees memory). */
+  /** Releases the storage now (see memory.ts): later reads throw. */
   dispose?(storage: Storage): void;
   readonly kernels: Partial<Record<string, KernelFn>>;
   /** One line that says what actually runs, e.g. `cpu:wasm-simd x2 threads`. */
@@ -39,6 +44,7 @@ export interface Backend {
 }
 
 const backends = new Map<string, Backend>();
+setStorageReleaser((s) => backends.get(s.backend)?.dispose?.(s));
 let current = 'cpu';
 
 export function registerBackend(backend: Backend): void {

@@ -14,6 +14,7 @@ export * from './dtype.js';
 export * from './shape.js';
 export { Generator } from './random.js';
 export { registerBackend, registerKernel, getBackend, setBackend, currentBackend, listBackends, findKernel, type Backend, type KernelFn, type Storage } from './backend.js';
+export { tidy, keep, dispose } from './memory.js';
 export { isGradEnabled, noGrad, noGradAsync, setGradEnabled, record, type GradNode } from './tape.js';
 export * from './ops/creation.js';
 export * from './ops/elementwise.js';

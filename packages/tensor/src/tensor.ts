@@ -4,7 +4,8 @@
  * Views (reshape where possible, permute, expand, slice, squeeze, unsqueeze, flip) share storage and never copy;
  * `contiguous()` copies only when the layout is not already row-major. Methods are thin wrappers over the
  * functions in src/ops/, which validate, dispatch to a backend kernel and record for autograd.
- * Inputs are never consumed or mutated by ops (PyTorch semantics); cpu memory is garbage-collected.
+ * Inputs are never consumed or mutated by ops (PyTorch semantics). Memory is garbage-collected, except what
+ * memory.ts explains (`tidy`, `dispose`).
  */
 import { getBackend, type Storage } from './backend.js';
 import type { DType, TypedArray } from './dtype.js';
@@ -17,6 +18,7 @@ import * as S from './ops/softmax.js';
 import * as L from './ops/matmul.js';
 import * as I from './ops/indexing.js';
 import { formatTensor } from './format.js';
+import { dispose as disposeTensors, moveToGcMemory } from './memory.js';
 
 export type TensorLike = Tensor | number | boolean;
 
@@ -79,10 +81,12 @@ export class Tensor {
   }
   /**
    * The backing typed array of a contiguous cpu tensor without copying (writes are visible to every view).
-   * Throws for non-contiguous tensors; call `.contiguous()` first.
+   * Throws for non-contiguous tensors; call `.contiguous()` first. A tensor whose elements live in the fast
+   * kernels' WebAssembly memory moves them to an ordinary array first (once), so the array never dangles.
    */
   dataSync(): TypedArray {
     if (!this.isContiguous) throw new TensorError('dataSync', `tensor of shape [${this.shape}] is not contiguous; call .contiguous() first`);
+    moveToGcMemory(this.storage);
     const host = getBackend(this.backend).toHost(this.storage);
     return this.offset === 0 && this.size === host.length ? host : (host.subarray(this.offset, this.offset + this.size) as TypedArray);
   }
@@ -107,6 +111,10 @@ export class Tensor {
   }
   toString(): string {
     return formatTensor(this);
+  }
+  /** Releases this tensor's storage now (shared by its views; see `tidy`). Later reads throw. */
+  dispose(): void {
+    disposeTensors(this);
   }
 
   // ---- autograd -------------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 /** Creating tensors: from values, constants, ranges and seeded random draws. */
-import { currentBackend, getBackend } from '../backend.js';
+import { currentBackend, getBackend, type Storage } from '../backend.js';
+import { trackStorage } from '../memory.js';
 import { allocArray, coerce, dtypeOfArray, isDType, type DType, type TypedArray } from '../dtype.js';
 import { Generator } from '../random.js';
 import { checkShape, fmtShape, sizeOf, TensorError, type Shape } from '../shape.js';
@@ -18,7 +19,13 @@ export function fromTypedArray(data: TypedArray, shape?: Shape): Tensor {
     const bad = data.findIndex((v) => v > 1);
     if (bad >= 0) throw new TensorError('fromTypedArray', `a Uint8Array is read as bool and must hold only 0 and 1, found ${data[bad]} at index ${bad}`);
   }
-  return new Tensor(getBackend(currentBackend()).fromHost(data), s);
+  return fromStorage(getBackend(currentBackend()).fromHost(data), s);
+}
+
+/** Wraps new storage as a tensor of `shape`, recording it in the current `tidy`. */
+export function fromStorage(storage: Storage, shape: Shape): Tensor {
+  trackStorage(storage);
+  return new Tensor(storage, shape);
 }
 
 /** A new contiguous tensor of `dtype` and `shape` whose host array is filled by `fill`. */

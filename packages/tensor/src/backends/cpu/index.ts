@@ -4,6 +4,8 @@
  */
 import type { Backend, KernelFn, Storage } from '../../backend.js';
 import { dtypeOfArray, type TypedArray } from '../../dtype.js';
+import { disposedError } from '../../memory.js';
+import { isHeapArray } from './wasm/heap.js';
 import { elementwiseKernels } from './kernels/elementwise.js';
 import { reduceKernels } from './kernels/reduce.js';
 import { softmaxKernels } from './kernels/softmax.js';
@@ -27,11 +29,19 @@ export function createCpuBackend(): Backend {
     name: 'cpu',
     kernels: { ...referenceKernels },
     fromHost(data: TypedArray): Storage {
+      // An array in the fast kernels' memory belongs to another storage, which may free it: take a copy.
+      if (isHeapArray(data)) data = data.slice() as TypedArray;
       return { backend: 'cpu', dtype: dtypeOfArray(data), length: data.length, data };
     },
     toHost(storage: Storage): TypedArray {
-      if (!storage.data) throw new Error('cpu storage without data');
+      if (!storage.data) throw storage.disposed ? disposedError('read') : new Error('cpu storage without data');
       return storage.data;
+    },
+    dispose(storage: Storage): void {
+      if (storage.disposed) return;
+      storage.disposed = true;
+      storage.data = null;
+      storage.free?.();
     },
     info: () => 'cpu:reference (plain TypeScript)',
   };

@@ -2,11 +2,12 @@
 import { allocArray, type DType, type TypedArray } from '../../dtype.js';
 import { broadcastStrides, isContiguous, sizeOf, type Shape } from '../../shape.js';
 import type { Tensor } from '../../tensor.js';
+import { disposedError } from '../../memory.js';
 
 /** The host array behind a cpu tensor. */
 export function host(t: Tensor): TypedArray {
   const d = t.storage.data;
-  if (!d) throw new Error(`cpu kernel: tensor on backend '${t.backend}' has no host data`);
+  if (!d) throw t.storage.disposed ? disposedError('read') : new Error(`cpu kernel: tensor on backend '${t.backend}' has no host data`);
   return d;
 }
 

@@ -11,7 +11,6 @@
  */
 import type { KernelFn } from '../../../backend.js';
 import type { DType } from '../../../dtype.js';
-import { fromTypedArray } from '../../../ops/creation.js';
 import type { ConvGeometry } from '../../../ops/conv.js';
 import { referenceKernels } from '../index.js';
 import { readAs } from '../layout.js';
@@ -55,14 +54,15 @@ function runPerImage(rt: WasmRuntime, n: number, threads: number, perImage: (img
   rt.run(lists);
 }
 
-function conv2dForward(rt: WasmRuntime, x: Float32Array, w: Float32Array, g: ConvGeometry): Float32Array {
+/** Each conv kernel returns the address of its result, an `rt.output` block. */
+function conv2dForward(rt: WasmRuntime, x: Float32Array, w: Float32Array, g: ConvGeometry): number {
   const { og, R, P, rows, image } = gemmDims(g);
   const threads = threadsFor(rt, 2 * g.n * g.o * R * P);
   const pointwise = isPointwise(g);
   rt.reset();
   const px = rt.put(x);
   const pw = rt.put(w);
-  const py = rt.alloc(g.n * g.o * P * 4);
+  const py = rt.output(g.n * g.o * P);
   const cols = pointwise ? [] : Array.from({ length: threads }, () => rt.alloc(rows * P * 4));
   const colOf = (img: number, t: number) => (pointwise ? px + img * image * 4 : cols[t]!);
   const gemms = (img: number, t: number): Gemm[] =>
@@ -102,17 +102,17 @@ function conv2dForward(rt: WasmRuntime, x: Float32Array, w: Float32Array, g: Con
       for (const gm of gemms(img, 0)) rt.run(splitGemm(rt, gm, threads));
     }
   }
-  return rt.copyOut(py, g.n * g.o * P);
+  return py;
 }
 
-function conv2dInputGradient(rt: WasmRuntime, dy: Float32Array, w: Float32Array, g: ConvGeometry): Float32Array {
+function conv2dInputGradient(rt: WasmRuntime, dy: Float32Array, w: Float32Array, g: ConvGeometry): number {
   const { og, R, P, rows, image } = gemmDims(g);
   const threads = threadsFor(rt, 2 * g.n * g.o * R * P);
   const pointwise = isPointwise(g);
   rt.reset();
   const pdy = rt.put(dy);
   const pw = rt.put(w);
-  const pdx = rt.alloc(g.n * image * 4);
+  const pdx = rt.output(g.n * image);
   rt.f32(pdx, g.n * image).fill(0);
   const dcols = pointwise ? [] : Array.from({ length: threads }, () => rt.alloc(rows * P * 4));
   const dcolOf = (img: number, t: number) => (pointwise ? pdx + img * image * 4 : dcols[t]!);
@@ -132,10 +132,10 @@ function conv2dInputGradient(rt: WasmRuntime, dy: Float32Array, w: Float32Array,
       if (!pointwise) rt.run([[col2im(img, 0)]]);
     }
   }
-  return rt.copyOut(pdx, g.n * image);
+  return pdx;
 }
 
-function conv2dWeightGradient(rt: WasmRuntime, x: Float32Array, dy: Float32Array, g: ConvGeometry): Float32Array {
+function conv2dWeightGradient(rt: WasmRuntime, x: Float32Array, dy: Float32Array, g: ConvGeometry): number {
   const { og, R, P, rows, image } = gemmDims(g);
   const threads = threadsFor(rt, 2 * g.n * g.o * R * P);
   const pointwise = isPointwise(g);
@@ -143,7 +143,7 @@ function conv2dWeightGradient(rt: WasmRuntime, x: Float32Array, dy: Float32Array
   rt.reset();
   const px = rt.put(x);
   const pdy = rt.put(dy);
-  const pdw = rt.alloc(g.o * R * 4);
+  const pdw = rt.output(g.o * R);
   // Transposed column matrices (P x rows, row-major) make B = col^T a row-major operand of the GEMM.
   const colTs = pointwise ? [] : Array.from({ length: batch }, () => rt.alloc(rows * P * 4));
   for (let s = 0; s < g.n; s += batch) {
@@ -167,17 +167,18 @@ function conv2dWeightGradient(rt: WasmRuntime, x: Float32Array, dy: Float32Array
     }
     rt.run(lists);
   }
-  return rt.copyOut(pdw, g.o * R);
+  return pdw;
 }
 
 export function wasmConvKernels(rt: () => WasmRuntime): Record<string, KernelFn> {
-  const wrap = (name: string, shapeOf: (g: ConvGeometry) => number[], fast: (r: WasmRuntime, a: Float32Array, b: Float32Array, g: ConvGeometry) => Float32Array): KernelFn => {
+  const wrap = (name: string, shapeOf: (g: ConvGeometry) => number[], fast: (r: WasmRuntime, a: Float32Array, b: Float32Array, g: ConvGeometry) => number): KernelFn => {
     const reference = referenceKernels[name]!;
     return (inputs, attrs: Attrs) => {
       if (attrs.dtype !== 'float32') return reference(inputs, attrs);
       const a = readAs(inputs[0]!, inputs[0]!.shape, 'float32') as Float32Array;
       const b = readAs(inputs[1]!, inputs[1]!.shape, 'float32') as Float32Array;
-      return fromTypedArray(fast(rt(), a, b, attrs.geo), shapeOf(attrs.geo));
+      const r = rt();
+      return r.result(fast(r, a, b, attrs.geo), shapeOf(attrs.geo));
     };
   };
   return {

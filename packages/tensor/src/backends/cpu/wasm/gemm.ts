@@ -5,7 +5,6 @@
  * reduction axis, so each output element is summed in the same order whatever the thread count.
  */
 import type { KernelFn } from '../../../backend.js';
-import { fromTypedArray } from '../../../ops/creation.js';
 import { sizeOf } from '../../../shape.js';
 import { readAs } from '../layout.js';
 import { MR, NR } from './gemm-emit.js';
@@ -96,12 +95,12 @@ export function wasmMatmul(rt: () => WasmRuntime, reference: KernelFn): KernelFn
     r.reset();
     const pa = r.put(A);
     const pb = r.put(B);
-    const pc = r.alloc(nb * m * n * 4);
+    const pc = r.output(nb * m * n);
     const gs: Gemm[] = [];
     for (let i = 0; i < nb; i++) {
       gs.push({ m, n, k, a: pa + i * m * k * 4, rsA: k, csA: 1, b: pb + i * k * n * 4, rsB: n, csB: 1, c: pc + i * m * n * 4, ldc: n, accumulate: false });
     }
     r.run(splitGemms(r, gs, threadsFor(r, 2 * nb * m * n * k)));
-    return fromTypedArray(r.copyOut(pc, nb * m * n), [...batch, m, n]);
+    return r.result(pc, [...batch, m, n]);
   };
 }

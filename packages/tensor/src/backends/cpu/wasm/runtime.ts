@@ -1,9 +1,16 @@
 /**
- * The runtime of the fast cpu kernels: one emitted WebAssembly module, one shared memory, a bump allocator
- * (arena) reset by every kernel call, and the thread pool.
+ * The runtime of the fast cpu kernels: one emitted WebAssembly module, one shared memory, its allocator, and the
+ * thread pool.
  *
  * Memory map (bytes): [0, 64 KiB) control slots of the helper threads; then one GEMM scratch area per thread;
- * then the arena, grown on demand. Addresses stay below 2 GiB so signed i32 comparisons in the kernels are safe.
+ * then the heap (heap.ts), grown on demand. Addresses stay below 2 GiB so signed i32 comparisons in the kernels
+ * are safe.
+ *
+ * The heap holds two kinds of blocks. Scratch (`alloc`, `put`) lives until the next kernel call's `reset`.
+ * Results (`output` + `result`) become tensor storage: the next op reads them in place (`put` of a heap array
+ * copies nothing), and they are freed when the storage is released (`tidy`, `dispose`) or, as a backstop, when
+ * the garbage collector finds the storage unreachable. Results take at most `storageLimit` bytes; beyond it a
+ * result is copied out to ordinary memory as before, so a program that never releases anything still runs.
  */
 import { ModuleBuilder } from './emitter.js';
 import { DEFAULT_BLOCKING, emitGemmFunctions, gemmScratchBytes } from './gemm-emit.js';
@@ -12,6 +19,20 @@ const GEMM_SCRATCH_BYTES = gemmScratchBytes(DEFAULT_BLOCKING);
 import { emitConvFunctions } from './conv-emit.js';
 import { emitVectorFunctions } from './vector-emit.js';
 import { SLOT_BYTES, ThreadPool, type Call, type WorkerSpawner } from './pool.js';
+import { HeapAllocator, heapBuffers, sizeClass } from './heap.js';
+import type { Storage } from '../../../backend.js';
+import type { Shape } from '../../../shape.js';
+import type { Tensor } from '../../../tensor.js';
+import { fromStorage, fromTypedArray } from '../../../ops/creation.js';
+
+/** Default bound on the bytes of results kept in the heap (env OCLT_CPU_HEAP_MB overrides; see `cpuHeapLimit`). */
+export const DEFAULT_STORAGE_LIMIT = 1024 * 2 ** 20;
+
+interface Block {
+  p: number;
+  bytes: number;
+  freed: boolean;
+}
 
 const PAGE = 65536;
 const MAX_PAGES = 32768; // 2 GiB
@@ -49,8 +70,16 @@ export class WasmRuntime {
   readonly memory: WebAssembly.Memory;
   readonly module: WebAssembly.Module;
   readonly exports: WasmExports;
-  private readonly arenaBase: number;
-  private arenaTop: number;
+  private readonly heap: HeapAllocator;
+  /** Scratch blocks of the current kernel call, freed by the next `reset`. */
+  private scratchBlocks: number[] = [];
+  /** Result blocks handed out by `output` and not yet wrapped by `result`. */
+  private readonly pending = new Map<number, Block>();
+  private readonly ownBuffers = new WeakSet<ArrayBufferLike>();
+  private readonly backstop = new FinalizationRegistry<Block>((b) => this.freeResult(b));
+  /** Bytes of live result blocks, and their bound. */
+  storageBytes = 0;
+  storageLimit = DEFAULT_STORAGE_LIMIT;
   /** Views of the whole memory, remade when it grows (memory.buffer is a fresh object each time we ask). */
   private bytesSeen = 0;
   private f32All: Float32Array = new Float32Array(0);
@@ -65,8 +94,8 @@ export class WasmRuntime {
     private spawner: WorkerSpawner | null,
   ) {
     const scratchBytes = align64(GEMM_SCRATCH_BYTES);
-    this.arenaBase = CTRL_BYTES + maxThreads * scratchBytes;
-    const initialPages = Math.ceil((this.arenaBase + 16 * 2 ** 20) / PAGE);
+    const heapBase = CTRL_BYTES + maxThreads * scratchBytes;
+    const initialPages = Math.ceil((heapBase + 16 * 2 ** 20) / PAGE);
     this.memory = new WebAssembly.Memory({ initial: initialPages, maximum: MAX_PAGES, shared: true });
     const mb = new ModuleBuilder().importMemory({ module: 'env', name: 'memory', initialPages, maximumPages: MAX_PAGES, shared: true });
     emitGemmFunctions(mb, relaxed);
@@ -75,8 +104,8 @@ export class WasmRuntime {
     this.module = new WebAssembly.Module(mb.encode());
     const instance = new WebAssembly.Instance(this.module, { env: { memory: this.memory } });
     this.exports = instance.exports as unknown as WasmExports;
-    this.arenaTop = this.arenaBase;
     this.refreshViews();
+    this.heap = new HeapAllocator(heapBase, MAX_PAGES * PAGE, (top) => this.ensure(top));
   }
 
   /** GEMM scratch of thread t. */
@@ -84,34 +113,81 @@ export class WasmRuntime {
     return CTRL_BYTES + t * align64(GEMM_SCRATCH_BYTES);
   }
 
-  /** Frees everything the arena handed out (call at the start of every kernel). */
+  /** Frees the scratch of the previous kernel call (call at the start of every kernel). */
   reset(): void {
-    this.arenaTop = this.arenaBase;
+    for (const p of this.scratchBlocks) this.heap.free(p);
+    this.scratchBlocks = [];
+    for (const b of this.pending.values()) this.freeResult(b); // a kernel that failed before wrapping its result
+    this.pending.clear();
   }
 
-  /** `bytes` of arena memory, 64-byte aligned, growing the memory when needed. Returns the byte address. */
+  /** `bytes` of scratch memory, 64-byte aligned, until the next `reset`. Returns the byte address. */
   alloc(bytes: number): number {
-    const p = this.arenaTop;
-    const top = p + align64(Math.max(bytes, 0));
-    if (top > MAX_PAGES * PAGE) throw new Error(`cpu wasm kernels: need ${top} bytes of memory, more than the 2 GiB limit`);
+    const p = this.heap.alloc(bytes);
+    if (p === null) throw new Error(`cpu wasm kernels: need ${bytes} more bytes of memory, beyond the 2 GiB limit (${this.heap.extent} in use)`);
+    this.scratchBlocks.push(p);
+    return p;
+  }
+
+  /**
+   * Memory for a kernel's float32 result of n elements: a heap block that `result` turns into tensor storage
+   * without copying, or scratch (copied out by `result`) when results already fill `storageLimit`.
+   */
+  output(n: number): number {
+    const bytes = n * 4;
+    if (n > 0 && this.storageBytes + sizeClass(bytes) <= this.storageLimit) {
+      const p = this.heap.alloc(bytes);
+      if (p !== null) {
+        const block: Block = { p, bytes: sizeClass(bytes), freed: false };
+        this.storageBytes += block.bytes;
+        this.pending.set(p, block);
+        return p;
+      }
+    }
+    return this.alloc(bytes);
+  }
+
+  /** The tensor of `shape` over a result from `output` (wrapped in place when it is a heap block). */
+  result(p: number, shape: Shape): Tensor {
+    let n = 1;
+    for (const d of shape) n *= d;
+    const block = this.pending.get(p);
+    if (!block) return fromTypedArray(this.copyOut(p, n), shape);
+    this.pending.delete(p);
+    const storage: Storage = { backend: 'cpu', dtype: 'float32', length: n, data: this.f32(p, n), free: () => this.freeResult(block) };
+    this.backstop.register(storage, block, block);
+    return fromStorage(storage, shape);
+  }
+
+  private freeResult(block: Block): void {
+    if (block.freed) return;
+    block.freed = true;
+    this.backstop.unregister(block);
+    this.heap.free(block.p);
+    this.storageBytes -= block.bytes;
+  }
+
+  /** Makes the memory at least `top` bytes long. */
+  private ensure(top: number): void {
     if (top > this.bytesSeen) this.refreshViews();
     if (top > this.bytesSeen) {
       this.memory.grow(Math.ceil((top - this.bytesSeen) / PAGE));
       this.refreshViews();
     }
-    this.arenaTop = top;
-    return p;
   }
 
   private refreshViews(): void {
     const buffer = this.memory.buffer;
+    heapBuffers.add(buffer);
+    this.ownBuffers.add(buffer);
     this.bytesSeen = buffer.byteLength;
     this.f32All = new Float32Array(buffer);
     this.f64All = new Float64Array(buffer);
   }
 
-  /** Copies float32 values into fresh arena memory. */
-  put(values: ArrayLike<number>): number {
+  /** The byte address of float32 values in memory: where they are, for a heap array, else a scratch copy. */
+  put(values: Float32Array | ArrayLike<number>): number {
+    if (values instanceof Float32Array && this.ownBuffers.has(values.buffer)) return values.byteOffset;
     const p = this.alloc(values.length * 4);
     this.f32All.set(values, p >> 2);
     return p;

@@ -94,7 +94,7 @@ function binaryKernel(rt: () => WasmRuntime, op: string): KernelFn {
     r.reset();
     const pa = r.put(A);
     const pb = r.put(B);
-    const po = r.alloc(n * 4);
+    const po = r.output(n);
     const calls: Call[] = [];
     const threads = threadsForElements(r, n);
     for (let o = 0; o < outer; o++) {
@@ -113,7 +113,7 @@ function binaryKernel(rt: () => WasmRuntime, op: string): KernelFn {
       }
     }
     r.run(spread(calls, threads));
-    return fromTypedArray(r.copyOut(po, n), shape);
+    return r.result(po, shape);
   };
 }
 
@@ -129,11 +129,11 @@ function unaryKernel(rt: () => WasmRuntime, op: string): KernelFn {
     const r = rt();
     r.reset();
     const px = r.put(X);
-    const py = r.alloc(n * 4);
+    const py = r.output(n);
     const threads = threadsForElements(r, n, TRANSCENDENTAL.has(op) ? 'transcendental' : 'memoryBound');
     const calls = splitRange(n, threads, 4).map(([s, e]): Call => ({ fn, args: [px + s * 4, py + s * 4, e - s] }));
     r.run(spread(calls, threads));
-    return fromTypedArray(r.copyOut(py, n), t.shape);
+    return r.result(py, t.shape);
   };
 }
 
@@ -183,7 +183,7 @@ function softmaxKernel(rt: () => WasmRuntime, log: boolean): KernelFn {
     const r = rt();
     r.reset();
     const px = r.put(data);
-    const py = r.alloc(outer * inner * 4);
+    const py = r.output(outer * inner);
     const stats = log ? r.alloc(outer * 16) : 0;
     const threads = threadsForElements(r, outer * inner, 'transcendental');
     const ranges = splitRange(outer, threads, 1);
@@ -196,7 +196,7 @@ function softmaxKernel(rt: () => WasmRuntime, log: boolean): KernelFn {
       for (let row = 0; row < outer; row++) shift[row] = st[2 * row]! + Math.log(st[2 * row + 1]!);
       r.run(spread(ranges.map(([s, e]) => ({ fn: 'binary_sub', args: [px + s * inner * 4, inner, 1, pl + s * 4, 1, 0, py + s * inner * 4, e - s, inner] })), threads));
     }
-    const rowsOut = fromTypedArray(r.copyOut(py, outer * inner), [...t.shape.filter((_, i) => i !== axis), t.shape[axis]!]);
+    const rowsOut = r.result(py, [...t.shape.filter((_, i) => i !== axis), t.shape[axis]!]);
     if (axis === t.ndim - 1) return rowsOut;
     // Rows were laid out with the axis last: move it back.
     const kept = t.shape.map((_, i) => i).filter((i) => i !== axis);

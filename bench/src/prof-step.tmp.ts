@@ -1,0 +1,15 @@
+import { Generator } from '@oclt/tensor';
+import '@oclt/autograd';
+import { DDPMScheduler, ImageDataset, smallUNetConfig, Trainer, UNet2D } from '@oclt/diffusion';
+const g = new Generator(0);
+const n = 256;
+const pixels = new Uint8Array(n * 28 * 28).map(() => g.integer(0, 256));
+const dataset = new ImageDataset(pixels, 1, 28, 28, Int32Array.from({ length: n }, (_, i) => i % 10), 10, { horizontalFlip: true });
+const model = new UNet2D(smallUNetConfig({ numClasses: 10 }));
+const trainer = new Trainer({ model, scheduler: new DDPMScheduler(), dataset, config: { batchSize: 32, numSteps: 1_000_000, lr: 2e-4, warmupSteps: 100, seed: 0 } });
+trainer.step();
+const steps = Number(process.env.STEPS ?? 3);
+const t0 = performance.now();
+for (let i = 0; i < steps; i++) trainer.step();
+console.log('ms/step', ((performance.now() - t0) / steps).toFixed(0));
+process.exit(0);
