@@ -90,6 +90,15 @@ export class Tensor {
     const host = getBackend(this.backend).toHost(this.storage);
     return this.offset === 0 && this.size === host.length ? host : (host.subarray(this.offset, this.offset + this.size) as TypedArray);
   }
+  /**
+   * The backing typed array of a contiguous cpu tensor, as it is (possibly in the fast kernels' memory), for use
+   * right now: unlike `dataSync` it never copies, and the array must not be kept beyond the tensor's life.
+   */
+  borrowData(): TypedArray {
+    if (!this.isContiguous) throw new TensorError('borrowData', `tensor of shape [${this.shape}] is not contiguous; call .contiguous() first`);
+    const host = getBackend(this.backend).toHost(this.storage);
+    return host.subarray(this.offset, this.offset + this.size) as TypedArray;
+  }
   /** Nested JavaScript arrays (numbers; bools as booleans). A 0-d tensor gives a number. */
   toArray(): any {
     const flat = this.toTypedArray();

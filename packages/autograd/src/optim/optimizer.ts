@@ -7,7 +7,7 @@
  * State (momentum buffers, moment estimates, per-parameter step counts) exports to a flat
  * `Record<string, Tensor>` keyed `<parameter name>.<buffer>` plus JSON-able scalars, for checkpoints.
  */
-import { Tensor, fmtShape, zeros, type TypedArray } from '@oclt/tensor';
+import { Tensor, fmtShape, keep, zeros, type TypedArray } from '@oclt/tensor';
 
 /** Parameters as a list, or as [name, tensor] pairs (e.g. `model.namedParameters()`) for readable checkpoint keys. */
 export type ParamsInput = readonly Tensor[] | readonly (readonly [string, Tensor])[];
@@ -79,7 +79,7 @@ export abstract class Optimizer {
     let t = map.get(name);
     if (!t) {
       const p = this.params[index]!;
-      t = zeros(p.shape, p.dtype);
+      t = keep(zeros(p.shape, p.dtype)); // state outlives the tidy of the step that created it
       map.set(name, t);
     }
     return t.dataSync();
@@ -118,7 +118,7 @@ export abstract class Optimizer {
       if (t.ndim !== p.ndim || t.shape.some((d, k) => d !== p.shape[k])) {
         throw new Error(`${where}: '${key}' has shape ${fmtShape(t.shape)}, the parameter ${fmtShape(p.shape)}`);
       }
-      loaded[index]!.set(key.slice(dot + 1), t.astype(p.dtype).contiguous().clone());
+      loaded[index]!.set(key.slice(dot + 1), keep(t.astype(p.dtype).contiguous().clone()));
     }
     this.names.forEach((name, i) => {
       const s = state.scalars.steps[name] ?? 0;
@@ -132,7 +132,7 @@ export abstract class Optimizer {
 
 /** A gradient's elements in row-major order, without a copy when it is already a contiguous cpu tensor. */
 export function readHost(t: Tensor): ArrayLike<number> {
-  return t.isContiguous && t.backend === 'cpu' ? t.dataSync() : t.toTypedArray();
+  return t.isContiguous && t.backend === 'cpu' ? t.borrowData() : t.toTypedArray();
 }
 
 export function checkNonNegative(where: string, values: Record<string, number>): void {

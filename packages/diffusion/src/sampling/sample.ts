@@ -6,7 +6,7 @@
  * The model is put in eval mode for the whole run (dropout off; the released OC-LT code forgot this) and every
  * module's previous mode is restored afterwards. Runs without recording gradients. Browser-safe.
  */
-import { concat, Generator, noGrad, randn, type Tensor } from '@oclt/tensor';
+import { concat, dispose, Generator, noGrad, randn, tidy, type Tensor } from '@oclt/tensor';
 import type { EMA } from '@oclt/autograd';
 import type { Denoiser } from '../models/embeddings.js';
 import type { SchedulerBase } from '../schedulers/base.js';
@@ -107,16 +107,24 @@ export function sample(model: Denoiser, scheduler: SchedulerBase, opts: SampleOp
       for (let bi = 0; bi < numBatches; bi++) {
         const b = Math.min(batchSize, n - bi * batchSize);
         const y = labels ? labels.subarray(bi * batchSize, bi * batchSize + b) : null;
-        let x = opts.initialNoise ? opts.initialNoise.narrow(0, bi * batchSize, b).contiguous() : randn([b, ...opts.sampleShape], rng);
+        const first = opts.initialNoise ? opts.initialNoise.narrow(0, bi * batchSize, b).contiguous() : randn([b, ...opts.sampleShape], rng);
+        let x = first;
         scheduler.timesteps.forEach((t, si) => {
-          const modelOut = guidedOutput(model, x, t, y, w);
-          const res = isDdim && opts.eta !== undefined ? (scheduler as DDIMScheduler).step(modelOut, t, x, rng, { eta: opts.eta }) : scheduler.step(modelOut, t, x, rng);
-          x = res.prevSample.contiguous();
+          // Each step's intermediates are released when it ends (tidy), and so is the previous sample.
+          const prev = x;
+          x = tidy(() => {
+            const modelOut = guidedOutput(model, prev, t, y, w);
+            const res = isDdim && opts.eta !== undefined ? (scheduler as DDIMScheduler).step(modelOut, t, prev, rng, { eta: opts.eta }) : scheduler.step(modelOut, t, prev, rng);
+            return res.prevSample.contiguous();
+          });
+          if (prev !== first && prev.storage !== x.storage) dispose(prev);
           opts.onStep?.({ batch: bi, numBatches, stepIndex: si, numSteps: scheduler.timesteps.length, t });
         });
         out.push(x);
       }
     }),
   );
-  return concat(out, 0);
+  const all = concat(out, 0);
+  dispose(...out.filter((x) => x.storage !== all.storage && x.storage !== opts.initialNoise?.storage));
+  return all;
 }

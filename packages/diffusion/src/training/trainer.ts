@@ -12,7 +12,7 @@
  * generators). `snapshot()` captures all of them with the weights, the optimizer and the EMA, so `restore()`
  * continues a run bit for bit. Browser-safe; checkpoint files, signals and progress are in src/node/train-node.ts.
  */
-import { Generator, fromTypedArray, noGrad, randint, randn, type Tensor } from '@oclt/tensor';
+import { Generator, fromTypedArray, noGrad, randint, randn, tidy, type Tensor } from '@oclt/tensor';
 import { Adam, Dropout, EMA, clipGradNorm, linearWarmup, type EMAState, type LrSchedule, type OptimizerState } from '@oclt/autograd';
 import type { Dataset } from '../data/dataset.js';
 import type { Denoiser } from '../models/embeddings.js';
@@ -155,8 +155,15 @@ export class Trainer {
     return { fed, dropped };
   }
 
-  /** One optimisation step. */
+  /**
+   * One optimisation step. Every tensor it creates is released when it returns (`tidy`), gradients included:
+   * the parameters and the optimizer and EMA state are updated in place and stay.
+   */
   step(): StepStats {
+    return tidy(() => this.stepInScope());
+  }
+
+  private stepInScope(): StepStats {
     const step = this.stepCount;
     this.model.train();
     const T = this.scheduler.numTrainTimesteps;
