@@ -34,6 +34,11 @@ export interface Backend {
   readonly name: string;
   /** Wraps or uploads a host array as storage of this backend. */
   fromHost(data: TypedArray): Storage;
+  /**
+   * New storage of `length` elements whose host array (contents undefined) the caller fills at once, when the
+   * backend has a better place for it than a plain array; null otherwise.
+   */
+  allocate?(dtype: DType, length: number): Storage | null;
   /** Returns the storage's content as a host typed array (may read back from a device). */
   toHost(storage: Storage): TypedArray;
   /** Releases the storage now (see memory.ts): later reads throw. */

@@ -28,9 +28,21 @@ export function fromStorage(storage: Storage, shape: Shape): Tensor {
   return new Tensor(storage, shape);
 }
 
-/** A new contiguous tensor of `dtype` and `shape` whose host array is filled by `fill`. */
-export function build(dtype: DType, shape: Shape, fill?: (data: TypedArray) => void): Tensor {
-  const data = allocArray(dtype, sizeOf(shape));
+/**
+ * A new contiguous tensor of `dtype` and `shape` (zeros) whose host array is then filled by `fill`. With
+ * `inKernelMemory` the backend may place it where its kernels read it without a copy (the fast cpu kernels'
+ * memory): worth it for user data, which is copied anyway, but not for what plain-JavaScript code goes on to read
+ * (random draws, masks), because V8 runs loops that see both kinds of arrays up to twice slower.
+ */
+export function build(dtype: DType, shape: Shape, fill?: (data: TypedArray) => void, inKernelMemory = false): Tensor {
+  const n = sizeOf(shape);
+  const storage = inKernelMemory ? getBackend(currentBackend()).allocate?.(dtype, n) : null;
+  if (storage) {
+    const data = storage.data!.fill(0);
+    fill?.(data);
+    return fromStorage(storage, shape);
+  }
+  const data = allocArray(dtype, n);
   fill?.(data);
   return fromTypedArray(data, shape);
 }
@@ -56,9 +68,9 @@ export function tensor(values: NestedArray | TypedArray | Tensor, dtype?: DType)
   if (ArrayBuffer.isView(values)) {
     const src = values as TypedArray;
     const dt = dtype ?? dtypeOfArray(src);
-    const data = allocArray(dt, src.length);
-    for (let i = 0; i < src.length; i++) data[i] = coerce(src[i]!, dt);
-    return fromTypedArray(data, [src.length]);
+    return build(dt, [src.length], (data) => {
+      for (let i = 0; i < src.length; i++) data[i] = coerce(src[i]!, dt);
+    }, true);
   }
   const shape = inferShape(values);
   const flat: (number | boolean)[] = [];
@@ -77,9 +89,9 @@ export function tensor(values: NestedArray | TypedArray | Tensor, dtype?: DType)
   };
   walk(values, 0, '');
   const dt = dtype ?? (flat.length > 0 && typeof flat[0] === 'boolean' ? 'bool' : 'float32');
-  const data = allocArray(dt, flat.length);
-  for (let i = 0; i < flat.length; i++) data[i] = coerce(Number(flat[i]), dt);
-  return fromTypedArray(data, shape);
+  return build(dt, shape, (data) => {
+    for (let i = 0; i < flat.length; i++) data[i] = coerce(Number(flat[i]), dt);
+  }, true);
 }
 
 export function scalar(value: number | boolean, dtype?: DType): Tensor {

@@ -3,7 +3,7 @@
  * float64-accumulating, and the oracle every faster kernel is tested against.
  */
 import type { Backend, KernelFn, Storage } from '../../backend.js';
-import { dtypeOfArray, type TypedArray } from '../../dtype.js';
+import { dtypeOfArray, type DType, type TypedArray } from '../../dtype.js';
 import { disposedError } from '../../memory.js';
 import { isHeapArray } from './wasm/heap.js';
 import { elementwiseKernels } from './kernels/elementwise.js';
@@ -24,6 +24,12 @@ export const referenceKernels: Readonly<Record<string, KernelFn>> = Object.freez
   ...indexingKernels,
 });
 
+/** Where new float32 storage may come from instead of a plain array (the fast kernels' heap); see wasm/index.ts. */
+let storageAllocator: ((dtype: DType, length: number) => Storage | null) | null = null;
+export function setCpuStorageAllocator(fn: typeof storageAllocator): void {
+  storageAllocator = fn;
+}
+
 export function createCpuBackend(): Backend {
   return {
     name: 'cpu',
@@ -32,6 +38,9 @@ export function createCpuBackend(): Backend {
       // An array in the fast kernels' memory belongs to another storage, which may free it: take a copy.
       if (isHeapArray(data)) data = data.slice() as TypedArray;
       return { backend: 'cpu', dtype: dtypeOfArray(data), length: data.length, data };
+    },
+    allocate(dtype: DType, length: number): Storage | null {
+      return storageAllocator?.(dtype, length) ?? null;
     },
     toHost(storage: Storage): TypedArray {
       if (!storage.data) throw storage.disposed ? disposedError('read') : new Error('cpu storage without data');

@@ -12,12 +12,12 @@
  *   differ in the last bits from the default mul + add path (one rounding instead of two).
  */
 import { getBackend, registerKernel, type KernelFn } from '../../../backend.js';
-import { referenceKernels } from '../index.js';
+import { referenceKernels, setCpuStorageAllocator } from '../index.js';
 import { wasmConvKernels } from './conv.js';
 import { wasmMatmul } from './gemm.js';
 import { availableCores, enableRelaxedSimdFlag, nodeWorkerSpawner } from './pool-node.js';
 import { MAX_THREADS, relaxedSimdSupported, simdSupported, WasmRuntime } from './runtime.js';
-import { wasmVectorKernels } from './vector.js';
+import { smallOpLimits, wasmVectorKernels } from './vector.js';
 
 export type CpuKernelMode = 'fast' | 'reference';
 
@@ -76,6 +76,8 @@ export function setCpuKernels(m: CpuKernelMode, opts: CpuKernelOptions = {}): vo
   for (const [name, fn] of Object.entries(referenceKernels)) registerKernel('cpu', name, fn);
   mode = m === 'fast' && simdSupported() ? 'fast' : 'reference';
   if (mode === 'fast') for (const [name, fn] of Object.entries(fastKernels())) registerKernel('cpu', name, fn);
+  // Float32 tensors big enough for the fast kernels are made in their memory, so no op has to copy them in.
+  setCpuStorageAllocator(mode === 'fast' ? (dtype, n) => (dtype === 'float32' && n >= smallOpLimits.memoryBound ? getRuntime().allocStorage(n) : null) : null);
   (getBackend('cpu') as { info: () => string }).info = cpuKernelsInfo;
 }
 

@@ -134,17 +134,10 @@ export class WasmRuntime {
    * without copying, or scratch (copied out by `result`) when results already fill `storageLimit`.
    */
   output(n: number): number {
-    const bytes = n * 4;
-    if (n > 0 && this.storageBytes + sizeClass(bytes) <= this.storageLimit) {
-      const p = this.heap.alloc(bytes);
-      if (p !== null) {
-        const block: Block = { p, bytes: sizeClass(bytes), freed: false };
-        this.storageBytes += block.bytes;
-        this.pending.set(p, block);
-        return p;
-      }
-    }
-    return this.alloc(bytes);
+    const block = this.resultBlock(n);
+    if (!block) return this.alloc(n * 4);
+    this.pending.set(block.p, block);
+    return block.p;
   }
 
   /** The tensor of `shape` over a result from `output` (wrapped in place when it is a heap block). */
@@ -154,9 +147,28 @@ export class WasmRuntime {
     const block = this.pending.get(p);
     if (!block) return fromTypedArray(this.copyOut(p, n), shape);
     this.pending.delete(p);
-    const storage: Storage = { backend: 'cpu', dtype: 'float32', length: n, data: this.f32(p, n), free: () => this.freeResult(block) };
+    return fromStorage(this.storageOf(block, n), shape);
+  }
+
+  /** New float32 tensor storage of n elements in the heap (contents undefined), or null beyond `storageLimit`. */
+  allocStorage(n: number): Storage | null {
+    const block = this.resultBlock(n);
+    return block && this.storageOf(block, n);
+  }
+
+  private resultBlock(n: number): Block | null {
+    const bytes = sizeClass(n * 4);
+    if (n === 0 || this.storageBytes + bytes > this.storageLimit) return null;
+    const p = this.heap.alloc(bytes);
+    if (p === null) return null;
+    this.storageBytes += bytes;
+    return { p, bytes, freed: false };
+  }
+
+  private storageOf(block: Block, n: number): Storage {
+    const storage: Storage = { backend: 'cpu', dtype: 'float32', length: n, data: this.f32(block.p, n), free: () => this.freeResult(block) };
     this.backstop.register(storage, block, block);
-    return fromStorage(storage, shape);
+    return storage;
   }
 
   private freeResult(block: Block): void {
