@@ -30,4 +30,4 @@ export { referenceKernels, createCpuBackend } from './backends/cpu/index.js';
 export { copyInto } from './backends/cpu/kernels/elementwise.js';
 export { toNdarray, fromNdarray, type NdArrayLike } from './interop.js';
 export { formatTensor } from './format.js';
-export { setCpuKernels, cpuThreads, cpuKernelsInfo, type CpuKernelMode, type CpuKernelOptions } from './backends/cpu/wasm/index.js';
+export { setCpuKernels, cpuThreads, cpuKernelsInfo, cpuResultLimit, cpuMemoryInfo, type CpuKernelMode, type CpuKernelOptions } from './backends/cpu/wasm/index.js';

@@ -4,6 +4,7 @@
  * the oracle and the fallback (float64 and integer tensors, and whatever has no fast kernel).
  *
  * Switches:
+ * - env `OCLT_CPU_HEAP_MB` (or `cpuResultLimit(bytes)`) bounds the tensor results kept in the kernels' memory.
  * - env `OCLT_CPU=reference` (or `setCpuKernels('reference')`) runs the plain-TypeScript reference kernels only.
  * - `cpuThreads(n)` sets the thread count (default: all processors); results are bitwise the same for any n.
  * - env `OCLT_RELAXED_SIMD=1` (or `setCpuKernels('fast', { relaxedSimd: true })`) lets the GEMM use relaxed-SIMD
@@ -16,7 +17,7 @@ import { referenceKernels, setCpuStorageAllocator } from '../index.js';
 import { wasmConvKernels } from './conv.js';
 import { wasmMatmul } from './gemm.js';
 import { availableCores, enableRelaxedSimdFlag, nodeWorkerSpawner } from './pool-node.js';
-import { MAX_THREADS, relaxedSimdSupported, simdSupported, WasmRuntime } from './runtime.js';
+import { DEFAULT_STORAGE_LIMIT, MAX_THREADS, relaxedSimdSupported, simdSupported, WasmRuntime } from './runtime.js';
 import { smallOpLimits, wasmVectorKernels } from './vector.js';
 
 export type CpuKernelMode = 'fast' | 'reference';
@@ -34,6 +35,7 @@ let mode: CpuKernelMode = 'reference';
 let wantRelaxed = env('OCLT_RELAXED_SIMD') === '1';
 let wantThreads: number | null = null;
 
+let resultLimit = env('OCLT_CPU_HEAP_MB') ? Number(env('OCLT_CPU_HEAP_MB')) * 2 ** 20 : DEFAULT_STORAGE_LIMIT;
 let relaxedAvailable: boolean | null = null;
 let cores: number | null = null;
 
@@ -54,6 +56,7 @@ function getRuntime(): WasmRuntime {
     const spawner = nodeWorkerSpawner();
     const maxThreads = spawner ? Math.min(MAX_THREADS, Math.max(cores, wantThreads ?? 1)) : 1;
     rt = new WasmRuntime(relaxed, maxThreads, spawner);
+    rt.storageLimit = resultLimit;
     runtimes.set(relaxed, rt);
   }
   rt.threads = Math.min(rt.maxThreads, wantThreads ?? cores);
@@ -96,6 +99,26 @@ export function cpuThreads(n?: number): number {
   }
   if (mode === 'reference') return 1;
   return getRuntime().threads;
+}
+
+/**
+ * Sets how many bytes of tensor results the fast kernels may keep in their WebAssembly memory (default 1 GiB, or
+ * env OCLT_CPU_HEAP_MB in MiB); beyond it results go to ordinary arrays (one copy each). Returns the bound in force.
+ */
+export function cpuResultLimit(bytes?: number): number {
+  if (bytes !== undefined) {
+    if (!Number.isFinite(bytes) || bytes < 0) throw new Error(`cpuResultLimit: expected a non-negative byte count, got ${bytes}`);
+    resultLimit = bytes;
+    for (const rt of runtimes.values()) rt.storageLimit = bytes;
+  }
+  return resultLimit;
+}
+
+/** Memory of the fast kernels: bytes of live tensor results in it, their bound, and the memory's whole size. */
+export function cpuMemoryInfo(): { resultBytes: number; resultLimit: number; memoryBytes: number } {
+  if (mode === 'reference') return { resultBytes: 0, resultLimit, memoryBytes: 0 };
+  const rt = getRuntime();
+  return { resultBytes: rt.storageBytes, resultLimit, memoryBytes: rt.memory.buffer.byteLength };
 }
 
 /** What runs on the cpu backend, e.g. `cpu:wasm-simd x2 threads` or `cpu:reference (plain TypeScript)`. */
