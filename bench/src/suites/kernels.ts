@@ -9,8 +9,9 @@
  * models built in memory, ConvTranspose standing in for the conv input gradient), gpujs-webasm (gpu.js's
  * WebAssembly mode, matmul and add only).
  *
- * What is timed: one call producing the result where the library keeps it (a JS typed array for oclt and
- * tfjs-cpu, the wasm heap for tfjs-wasm, which we do not read back; an ort output tensor). tfjs and
+ * What is timed: one call producing the result where the library keeps it, and its release (oclt: the fast kernels'
+ * WebAssembly memory, inputs included, released by tidy; tfjs-wasm: its wasm heap, disposed; tfjs-cpu: a JS
+ * array; an ort output tensor); nothing is read back. tfjs and
  * onnxruntime use their native layouts (NHWC for tfjs conv). A peer without a kernel for a case gets no row; a
  * contender whose single run exceeds the time budget (1.5 s quick, 6 s full) is skipped with a note; --quick
  * leaves out the contenders known to need seconds per run on the large cases.
@@ -80,9 +81,11 @@ function ocltContenders(w: Work, budgetMs: number): Contender[] {
   if (w.flops) impls.splice(2, 0, ['oclt-cpu-relaxed', 'relaxed']);
   return impls.map(([impl, mode]) => {
     let fn: () => unknown = () => {};
+    // The result is released when the run ends (tidy), as the tfjs contenders dispose theirs: both then reuse
+    // warm memory, as a training loop does.
     const run = () => {
       useOclt(mode);
-      return T.noGrad(fn);
+      T.noGrad(() => T.tidy(() => void fn()));
     };
     return {
       case: w.case,

@@ -332,15 +332,16 @@ function emitSoftmaxRows(m: ModuleBuilder): FunctionBuilder {
       f.get(stats).get(r).i32(4).op('i32.shl').op('i32.add').get(mx).op('f64.promote_f32').op('f64.store');
       f.get(stats).get(r).i32(4).op('i32.shl').op('i32.add').get(total).op('f64.store', 8);
     }, () => {
-      // Pass 2: divide by the sum (rounded to float32 once).
-      f.get(total).op('f32.demote_f64').op('f32x4.splat').set(totalV);
+      // Pass 2: multiply by 1 / sum (computed in float64, rounded to float32 once): a division per element
+      // would cost more than the exp pass here.
+      f.f64(1).get(total).op('f64.div').op('f32.demote_f64').op('f32x4.splat').set(totalV);
       simdLoop(f, i, cols, () => {
         at(f, out, i)();
-        at(f, out, i)().op('v128.load').get(totalV).op('f32x4.div');
+        at(f, out, i)().op('v128.load').get(totalV).op('f32x4.mul');
         f.op('v128.store');
       }, () => {
         at(f, out, i)();
-        at(f, out, i)().op('f32.load').get(totalV).lane('f32x4.extract_lane', 0).op('f32.div');
+        at(f, out, i)().op('f32.load').get(totalV).lane('f32x4.extract_lane', 0).op('f32.mul');
         f.op('f32.store');
       });
     });

@@ -10,7 +10,7 @@
  *   division (one rounding each): 4 ulp.
  * - sum: both accumulate in float64; the orders differ, so the float64 sums differ by at most n 2^-53 sum|x|,
  *   and the float32 results by one rounding of that: 2u |ref| + n 2^-53 sum|x|.
- * - softmax: exp (<= 1 ulp) of an exactly carried x - max, a float32 division (0.5 ulp) by the float64 sum
+ * - softmax: exp (<= 1 ulp) of an exactly carried x - max, a float32 product (0.5 ulp) with 1 / (float64 sum)
  *   rounded to float32 (0.5 ulp): 4 ulp. log-softmax subtracts max + log(sum) rounded to float32 from x:
  *   ulp(|max| + |log sum|) + 1 ulp of the result.
  */

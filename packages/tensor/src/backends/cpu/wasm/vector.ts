@@ -26,7 +26,7 @@ import { BINARY_WASM_OPS, UNARY_WASM_OPS } from './vector-emit.js';
  * those run on the calling thread) gain little from a second thread and lose when it wakes late on a busy
  * machine: they split only beyond 4M elements. Transcendental ops and softmax split from 64K per thread.
  */
-export const MIN_ELEMENTS_PER_THREAD = { memoryBound: 1 << 22, transcendental: 1 << 16 };
+export const MIN_ELEMENTS_PER_THREAD = { memoryBound: 1 << 17, transcendental: 1 << 16 };
 /** Sums run over blocks of this many elements (a fixed order, whatever the thread count). */
 export const SUM_BLOCK = 1 << 16;
 
