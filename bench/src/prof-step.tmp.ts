@@ -11,5 +11,5 @@ trainer.step();
 const steps = Number(process.env.STEPS ?? 3);
 const t0 = performance.now();
 for (let i = 0; i < steps; i++) trainer.step();
-console.log('ms/step', ((performance.now() - t0) / steps).toFixed(0));
+console.log("ms/step", ((performance.now() - t0) / steps).toFixed(0), JSON.stringify((await import("@oclt/tensor")).cpuMemoryInfo()), process.resourceUsage().maxRSS/1024);
 process.exit(0);

@@ -12,7 +12,7 @@
  * `loss.backward()` works. The backward pass itself runs under noGrad: gradients are not differentiable
  * again (no higher-order derivatives for now), and it records nothing.
  */
-import { add, cast, clone, noGrad, ones, setBackwardHook, Tensor, zeros } from '@oclt/tensor';
+import { add, cast, clone, dispose, noGrad, ones, setBackwardHook, tidy, Tensor, zeros, type Storage } from '@oclt/tensor';
 import { gradientTable } from './gradients/index.js';
 
 /** Intermediates whose gradient should be stored in `.grad` by the next backward passes. */
@@ -71,47 +71,90 @@ function seedGradient(fnName: string, root: Tensor, seed: Tensor | undefined): T
 
 /**
  * The core pass: propagates `seed` from `root` and calls `onGradient(t, g)` once for every tensor of the graph
- * for which `wanted(t)` is true, with its complete gradient. Runs under noGrad.
+ * for which `wanted(t)` is true, with its complete gradient; it returns what it stored, which outlives the pass.
+ * Runs under noGrad.
+ *
+ * Memory: gradients are released as soon as nothing needs them (see memory.ts in @oclt/tensor): each gradient
+ * function runs in a `tidy`, so its temporaries go when it returns, and a tensor's gradient, once pushed to its
+ * inputs, is disposed unless another pending gradient shares its storage (pass-through ops such as add, views such
+ * as reshape) or `onGradient` stored it. Storages of the forward graph and of the caller's seed are never touched.
  */
-function propagate(fnName: string, root: Tensor, seed: Tensor | undefined, wanted: (t: Tensor) => boolean, onGradient: (t: Tensor, g: Tensor) => void): void {
+function propagate(fnName: string, root: Tensor, seed: Tensor | undefined, wanted: (t: Tensor) => boolean, onGradient: (t: Tensor, g: Tensor) => Tensor | null): void {
   if (!(root instanceof Tensor)) throw new Error(`${fnName}: expected a Tensor`);
   if (!root.requiresGrad) {
     throw new Error(
       `${fnName}: the tensor of shape ${fmt(root.shape)} does not require gradients (no input had requiresGrad set, or it was computed under noGrad or from detached tensors)`,
     );
   }
-  noGrad(() => {
-    const order = topologicalOrder(root);
-    const grads = new Map<Tensor, Tensor>([[root, seedGradient(fnName, root, seed)]]);
-    for (let i = order.length - 1; i >= 0; i--) {
-      const t = order[i]!;
-      const g = grads.get(t);
-      if (g === undefined) continue;
-      grads.delete(t); // free each gradient as soon as it has been used
-      if (wanted(t)) onGradient(t, g);
-      const node = t.node;
-      if (node === null) continue;
-      const entry = gradientTable[node.op];
-      if (!entry) {
-        throw new Error(`${fnName}: op '${node.op}' (output shape ${fmt(t.shape)}) has no gradient; add an entry to packages/autograd/src/gradients/`);
+  noGrad(() =>
+    tidy(() => {
+      const order = topologicalOrder(root);
+      const seedGrad = seedGradient(fnName, root, seed);
+      const untouchable = new Set<Storage>([seedGrad.storage]);
+      for (const t of order) {
+        untouchable.add(t.storage);
+        for (const x of t.node?.inputs ?? []) untouchable.add(x.storage);
       }
-      const needs = node.inputs.map((x) => x.requiresGrad);
-      const inputGrads = entry(g, { inputs: node.inputs, output: t, attrs: node.attrs, needs });
-      if (inputGrads.length !== node.inputs.length) {
-        throw new Error(`${fnName}: the gradient of '${node.op}' returned ${inputGrads.length} gradients for ${node.inputs.length} inputs`);
-      }
-      node.inputs.forEach((x, k) => {
-        let gx = inputGrads[k];
-        if (!needs[k] || gx === null || gx === undefined) return;
-        if (gx.ndim !== x.ndim || gx.shape.some((d, j) => d !== x.shape[j])) {
-          throw new Error(`${fnName}: the gradient of '${node.op}' for input ${k} has shape ${fmt(gx.shape)}, expected ${fmt(x.shape)}`);
+      const stored: Tensor[] = [];
+      /** How many pending gradients use each storage. */
+      const holders = new Map<Storage, number>();
+      const hold = (g: Tensor, d: number) => holders.set(g.storage, (holders.get(g.storage) ?? 0) + d);
+      const releaseIfFree = (g: Tensor) => {
+        if (!holders.get(g.storage) && !untouchable.has(g.storage)) dispose(g);
+      };
+      const grads = new Map<Tensor, Tensor>([[root, seedGrad]]);
+      hold(seedGrad, 1);
+      for (let i = order.length - 1; i >= 0; i--) {
+        const t = order[i]!;
+        const g = grads.get(t);
+        if (g === undefined) continue;
+        grads.delete(t);
+        hold(g, -1);
+        if (wanted(t)) {
+          const kept = onGradient(t, g);
+          if (kept) {
+            stored.push(kept);
+            untouchable.add(kept.storage);
+          }
         }
-        if (gx.dtype !== x.dtype) gx = cast(gx, x.dtype); // e.g. a float32 operand of a float64 result
-        const prev = grads.get(x);
-        grads.set(x, prev === undefined ? gx : add(prev, gx)); // accumulate across uses
-      });
-    }
-  });
+        const node = t.node;
+        if (node === null) {
+          releaseIfFree(g);
+          continue;
+        }
+        const entry = gradientTable[node.op];
+        if (!entry) {
+          throw new Error(`${fnName}: op '${node.op}' (output shape ${fmt(t.shape)}) has no gradient; add an entry to packages/autograd/src/gradients/`);
+        }
+        const needs = node.inputs.map((x) => x.requiresGrad);
+        const inputGrads = tidy(() => entry(g, { inputs: node.inputs, output: t, attrs: node.attrs, needs }));
+        if (inputGrads.length !== node.inputs.length) {
+          throw new Error(`${fnName}: the gradient of '${node.op}' returned ${inputGrads.length} gradients for ${node.inputs.length} inputs`);
+        }
+        const spent: Tensor[] = [g];
+        node.inputs.forEach((x, k) => {
+          let gx = inputGrads[k];
+          if (gx === null || gx === undefined) return;
+          spent.push(gx);
+          if (!needs[k]) return;
+          if (gx.ndim !== x.ndim || gx.shape.some((d, j) => d !== x.shape[j])) {
+            throw new Error(`${fnName}: the gradient of '${node.op}' for input ${k} has shape ${fmt(gx.shape)}, expected ${fmt(x.shape)}`);
+          }
+          if (gx.dtype !== x.dtype) gx = cast(gx, x.dtype); // e.g. a float32 operand of a float64 result
+          const prev = grads.get(x);
+          const sum = prev === undefined ? gx : add(prev, gx); // accumulate across uses
+          if (prev !== undefined) {
+            hold(prev, -1);
+            spent.push(prev);
+          }
+          grads.set(x, sum);
+          hold(sum, 1);
+        });
+        for (const s of spent) releaseIfFree(s);
+      }
+      return stored;
+    }),
+  );
 }
 
 /**
@@ -129,6 +172,7 @@ export function backward(root: Tensor, grad?: Tensor): void {
     (t, g) => {
       // A fresh copy owned by this tensor: g may be a view of, or the same tensor as, another tensor's gradient.
       t.grad = t.grad === null ? clone(g) : add(t.grad, g);
+      return t.grad;
     },
   );
 }
@@ -140,7 +184,10 @@ export function backward(root: Tensor, grad?: Tensor): void {
 export function gradients(root: Tensor, targets: readonly Tensor[], grad?: Tensor): Tensor[] {
   const wanted = new Set(targets);
   const found = new Map<Tensor, Tensor>();
-  propagate('gradients', root, grad, (t) => wanted.has(t), (t, g) => found.set(t, g));
+  propagate('gradients', root, grad, (t) => wanted.has(t), (t, g) => {
+    found.set(t, g);
+    return g;
+  });
   return noGrad(() => targets.map((t) => {
     const g = found.get(t);
     return g === undefined ? zeros(t.shape, t.dtype) : clone(g);

@@ -114,11 +114,14 @@ export function cpuResultLimit(bytes?: number): number {
   return resultLimit;
 }
 
-/** Memory of the fast kernels: bytes of live tensor results in it, their bound, and the memory's whole size. */
-export function cpuMemoryInfo(): { resultBytes: number; resultLimit: number; memoryBytes: number } {
-  if (mode === 'reference') return { resultBytes: 0, resultLimit, memoryBytes: 0 };
+/**
+ * Memory of the fast kernels: bytes of live tensor results in it (and the most there have been), their bound, and
+ * the memory's whole size.
+ */
+export function cpuMemoryInfo(): { resultBytes: number; peakResultBytes: number; resultLimit: number; memoryBytes: number } {
+  if (mode === 'reference') return { resultBytes: 0, peakResultBytes: 0, resultLimit, memoryBytes: 0 };
   const rt = getRuntime();
-  return { resultBytes: rt.storageBytes, resultLimit, memoryBytes: rt.memory.buffer.byteLength };
+  return { resultBytes: rt.storageBytes, peakResultBytes: rt.peakStorageBytes, resultLimit, memoryBytes: rt.memory.buffer.byteLength };
 }
 
 /** What runs on the cpu backend, e.g. `cpu:wasm-simd x2 threads` or `cpu:reference (plain TypeScript)`. */

@@ -80,6 +80,8 @@ export class WasmRuntime {
   /** Bytes of live result blocks, and their bound. */
   storageBytes = 0;
   storageLimit = DEFAULT_STORAGE_LIMIT;
+  /** The most `storageBytes` has been. */
+  peakStorageBytes = 0;
   /** Views of the whole memory, remade when it grows (memory.buffer is a fresh object each time we ask). */
   private bytesSeen = 0;
   private f32All: Float32Array = new Float32Array(0);
@@ -162,6 +164,7 @@ export class WasmRuntime {
     const p = this.heap.alloc(bytes);
     if (p === null) return null;
     this.storageBytes += bytes;
+    this.peakStorageBytes = Math.max(this.peakStorageBytes, this.storageBytes);
     return { p, bytes, freed: false };
   }
 
