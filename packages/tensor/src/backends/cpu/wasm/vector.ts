@@ -142,6 +142,8 @@ function sumKernel(rt: () => WasmRuntime): KernelFn {
   return (inputs, attrs: { axes: number[]; keepdims: boolean; dtype: DType }) => {
     const t = inputs[0]!;
     if (t.dtype !== 'float32' || attrs.dtype !== 'float32' || t.size === 0 || t.size < smallOpLimits.memoryBound) return reference(inputs, attrs);
+    const around = sumAroundKept(rt(), t, attrs.axes);
+    if (around) return fromTypedArray(around, reducedShape(t.shape, attrs.axes, attrs.keepdims));
     const { data, outer, inner } = rowsOf(t, attrs.axes, 'float32');
     const r = rt();
     r.reset();
@@ -171,6 +173,38 @@ function sumKernel(rt: () => WasmRuntime): KernelFn {
     }
     return fromTypedArray(out, reducedShape(t.shape, attrs.axes, attrs.keepdims));
   };
+}
+
+/**
+ * Sums over the axes before and after a run of kept axes, [R1, K, R2] -> [K] (a bias gradient: N, C, H x W ->
+ * C), without moving the kept axes first (a strided copy): float64 row sums over R2 for every (r1, k), then added
+ * over r1 in order. Null when the layout is not of that form (contiguous, R1 > 1, R2 within one sum block).
+ */
+function sumAroundKept(r: WasmRuntime, t: Tensor, axes: readonly number[]): Float32Array | null {
+  if (!t.isContiguous) return null;
+  const kept = t.shape.map((_, i) => i).filter((i) => !axes.includes(i) && t.shape[i] !== 1);
+  const reduced = axes.filter((a) => t.shape[a] !== 1);
+  if (kept.length === 0 || reduced.length === 0 || kept[kept.length - 1]! - kept[0]! !== kept.length - 1) return null;
+  const size = (dims: number[]) => dims.reduce((p, a) => p * t.shape[a]!, 1);
+  const r1 = size(reduced.filter((a) => a < kept[0]!));
+  const k = size(kept);
+  const r2 = size(reduced.filter((a) => a > kept[0]!));
+  if (r1 === 1 || r2 > SUM_BLOCK) return null;
+  const data = readAs(t, t.shape, 'float32');
+  r.reset();
+  const px = r.put(data);
+  const rows = r1 * k;
+  const pd = r.alloc(rows * 8);
+  const threads = threadsForElements(r, rows * r2);
+  r.run(spread(splitRange(rows, threads, 1).map(([s, e]): Call => ({ fn: 'rowSums', args: [px + s * r2 * 4, e - s, r2, pd + s * 8] })), threads));
+  const partial = r.f64(pd, rows);
+  const out = new Float32Array(k);
+  for (let j = 0; j < k; j++) {
+    let acc = 0;
+    for (let i = 0; i < r1; i++) acc += partial[i * k + j]!;
+    out[j] = acc;
+  }
+  return out;
 }
 
 function softmaxKernel(rt: () => WasmRuntime, log: boolean): KernelFn {
