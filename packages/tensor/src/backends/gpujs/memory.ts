@@ -16,6 +16,7 @@
 import type { Storage } from '../../backend.js';
 import type { DType, TypedArray } from '../../dtype.js';
 import type { Tensor } from '../../tensor.js';
+import { collectStorages, makeScopeContext } from '../../memory.js';
 
 /** What gpu.js returns from a pipeline kernel on a GL backend. */
 export interface GpujsTexture {
@@ -134,70 +135,10 @@ interface Scope {
   storages: Set<GpujsStorage>;
 }
 
-/**
- * The current scope has to follow async functions across `await`, or concurrent scopes would claim each other's
- * tensors (the trap of tfjs's `tidy`). Node provides AsyncLocalStorage; we reach it through
- * `process.getBuiltinModule` so that this module has no static Node import and still loads in a browser.
- * Without it (browsers), scopes form a stack, which is exact for sequential code; overlapping (non-nested)
- * async scopes are detected when they end, and reported as an error.
- */
-interface ScopeContext {
-  run<T>(scope: Scope, fn: () => T): T;
-  current(): Scope | undefined;
-  readonly exact: boolean;
-}
-
-function makeScopeContext(): ScopeContext {
-  const proc = (globalThis as { process?: { getBuiltinModule?: (id: string) => any } }).process;
-  const hooks = proc?.getBuiltinModule?.('node:async_hooks');
-  if (hooks?.AsyncLocalStorage) {
-    const als = new hooks.AsyncLocalStorage();
-    return { run: (scope, fn) => als.run(scope, fn), current: () => als.getStore() as Scope | undefined, exact: true };
-  }
-  const stack: Scope[] = [];
-  return {
-    run<T>(scope: Scope, fn: () => T): T {
-      stack.push(scope);
-      const pop = () => {
-        if (stack[stack.length - 1] !== scope) {
-          throw new Error('deviceScope: async scopes overlapped without nesting; without AsyncLocalStorage (browsers) run scopes one after another');
-        }
-        stack.pop();
-      };
-      let out: T;
-      try {
-        out = fn();
-      } catch (err) {
-        pop();
-        throw err;
-      }
-      if (out instanceof Promise) return out.finally(pop) as T;
-      pop();
-      return out;
-    },
-    current: () => stack[stack.length - 1],
-    exact: false,
-  };
-}
-
-const scopeContext = makeScopeContext();
+const scopeContext = makeScopeContext<Scope>('deviceScope');
 
 function currentScopeTrack(storage: GpujsStorage): void {
   scopeContext.current()?.storages.add(storage);
-}
-
-/** Collects the storages of every tensor reachable in a (nested) array/object result. */
-function collectKept(value: unknown, into: Set<Storage>, seen = new Set<unknown>()): void {
-  if (value === null || typeof value !== 'object' || seen.has(value)) return;
-  seen.add(value);
-  const storage = (value as Tensor).storage;
-  if (storage && typeof storage === 'object' && 'backend' in storage) {
-    into.add(storage);
-    return;
-  }
-  if (Array.isArray(value)) for (const v of value) collectKept(v, into, seen);
-  else if (value instanceof Map) for (const v of value.values()) collectKept(v, into, seen);
-  else if (Object.getPrototypeOf(value) === Object.prototype) for (const v of Object.values(value)) collectKept(v, into, seen);
 }
 
 /**
@@ -215,7 +156,7 @@ export function deviceScope<T>(fn: (keep: <U extends Tensor>(t: U) => U) => T): 
     return t;
   };
   const finish = (result: unknown) => {
-    collectKept(result, kept);
+    collectStorages(result, kept);
     for (const s of scope.storages) {
       if (kept.has(s)) parent?.storages.add(s);
       else disposeStorage(s);
