@@ -155,11 +155,15 @@ export function copyInto(dst: Tensor, src: Tensor): void {
   const nd = dst.ndim;
   const n = dst.size;
   if (n === 0) return;
-  const idx = new Array<number>(nd).fill(0);
+  // Odometer over all but the last axis; rows with unit stride are copied with one set() (a memcpy).
+  const inner = nd === 0 ? 1 : dst.shape[nd - 1]!;
+  const innerStride = nd === 0 ? 1 : dst.strides[nd - 1]!;
+  const idx = new Array<number>(Math.max(nd - 1, 0)).fill(0);
   let p = dst.offset;
-  for (let i = 0; i < n; i++) {
-    data[p] = values[i]!;
-    for (let ax = nd - 1; ax >= 0; ax--) {
+  for (let i = 0; i < n; i += inner) {
+    if (innerStride === 1) data.set(values.subarray(i, i + inner) as ArrayLike<number>, p);
+    else for (let k = 0, q = p; k < inner; k++, q += innerStride) data[q] = values[i + k]!;
+    for (let ax = nd - 2; ax >= 0; ax--) {
       idx[ax]!++;
       p += dst.strides[ax]!;
       if (idx[ax]! < dst.shape[ax]!) break;

@@ -15,7 +15,7 @@ import { broadcastStrides, contiguousStrides, sizeOf } from '../../../shape.js';
 import type { Tensor } from '../../../tensor.js';
 import { referenceKernels } from '../index.js';
 import { rowsOf } from '../kernels/reduce.js';
-import { readAs } from '../layout.js';
+import { host, readAs } from '../layout.js';
 import { splitRange } from './gemm.js';
 import type { Call } from './pool.js';
 import type { WasmRuntime } from './runtime.js';
@@ -70,6 +70,28 @@ export function coalesce(shape: readonly number[], strides: readonly (readonly n
   return { shape: outShape, strides: outStrides };
 }
 
+interface Operand {
+  data: ArrayLike<number>;
+  /** Element strides over the output's shape (0 on broadcast axes). */
+  strides: number[];
+}
+
+/** The operand as a row-major float32 array (a strided copy unless it already is one). */
+function rowMajor(t: Tensor, shape: readonly number[]): Operand {
+  return { data: readAs(t, t.shape, 'float32'), strides: broadcastStrides(t.shape, contiguousStrides(t.shape), shape) };
+}
+
+/**
+ * A float32 view read where it lies: the span of storage it covers, with its own strides (no copy at all when the
+ * storage is in the kernels' memory). Views with negative strides, or sparse in their span, are made row-major.
+ */
+function inPlace(t: Tensor, shape: readonly number[]): Operand {
+  if (t.dtype !== 'float32' || t.strides.some((st) => st < 0)) return rowMajor(t, shape);
+  const extent = 1 + t.shape.reduce((e, d, i) => e + (d - 1) * t.strides[i]!, 0);
+  if (extent > 2 * t.size) return rowMajor(t, shape);
+  return { data: host(t).subarray(t.offset, t.offset + extent), strides: broadcastStrides(t.shape, t.strides, shape) };
+}
+
 function binaryKernel(rt: () => WasmRuntime, op: string): KernelFn {
   const reference = referenceKernels[op]!;
   const fn = `binary_${op}`;
@@ -78,10 +100,14 @@ function binaryKernel(rt: () => WasmRuntime, op: string): KernelFn {
     const n = sizeOf(shape);
     if (dtype !== 'float32' || computeDtype !== 'float32' || n === 0 || n < smallOpLimits.memoryBound) return reference(inputs, attrs);
     const [a, b] = inputs as [Tensor, Tensor];
-    const A = readAs(a, a.shape, 'float32');
-    const B = readAs(b, b.shape, 'float32');
-    const geo = coalesce(shape, [broadcastStrides(a.shape, contiguousStrides(a.shape), shape), broadcastStrides(b.shape, contiguousStrides(b.shape), shape)]);
-    // Up to three axes: [outer, rows, cols]; the innermost stride of a row-major operand is 0 or 1.
+    // Views are read where they lie when their layout fits the kernel; otherwise copied row-major first.
+    let [A, B] = [inPlace(a, shape), inPlace(b, shape)];
+    let geo = coalesce(shape, [A.strides, B.strides]);
+    if (geo.shape.length > 3 || geo.strides.some((st) => st[st.length - 1]! > 1)) {
+      [A, B] = [rowMajor(a, shape), rowMajor(b, shape)];
+      geo = coalesce(shape, [A.strides, B.strides]);
+    }
+    // Up to three axes: [outer, rows, cols]; the innermost stride of each operand is 0 or 1.
     while (geo.shape.length < 3) {
       geo.shape.unshift(1);
       geo.strides.forEach((s) => s.unshift(0));
@@ -92,8 +118,8 @@ function binaryKernel(rt: () => WasmRuntime, op: string): KernelFn {
     if (outer > 4096) return reference(inputs, attrs);
     const r = rt();
     r.reset();
-    const pa = r.put(A);
-    const pb = r.put(B);
+    const pa = r.put(A.data);
+    const pb = r.put(B.data);
     const po = r.output(n);
     const calls: Call[] = [];
     const threads = threadsForElements(r, n);
