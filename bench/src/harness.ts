@@ -75,10 +75,14 @@ export interface Contender {
 
 /**
  * Times contenders interleaved in rounds and returns one row per contender with the median.
- * Each contender is warmed up `warmup` times, then timed once per round for `rounds` rounds.
+ * Each contender is warmed up `warmup` times, then timed once per round for `rounds` rounds, `settleMs` after
+ * the previous timed run.
  */
-export async function interleave(contenders: readonly Contender[], opts: { rounds: number; warmup?: number }): Promise<BenchRow[]> {
+export async function interleave(contenders: readonly Contender[], opts: { rounds: number; warmup?: number; settleMs?: number }): Promise<BenchRow[]> {
   const warmup = opts.warmup ?? 2;
+  // A pause before each timed run lets the previous contender's background work (V8's concurrent GC after a
+  // large allocation, a native pool's spinning threads) finish instead of being billed to the next one.
+  const settle = () => new Promise<void>((resolve) => setTimeout(resolve, opts.settleMs ?? 0));
   const live: Contender[] = [];
   for (const c of contenders) {
     try {
@@ -92,6 +96,7 @@ export async function interleave(contenders: readonly Contender[], opts: { round
   const times = new Map<Contender, number[]>(live.map((c) => [c, []]));
   for (let r = 0; r < opts.rounds; r++) {
     for (const c of live) {
+      if (opts.settleMs) await settle();
       const t0 = performance.now();
       await c.run();
       times.get(c)!.push(performance.now() - t0);
