@@ -135,11 +135,68 @@ function emitIm2col(m: ModuleBuilder, name = 'im2col', fast = true): FunctionBui
   return f;
 }
 
+/**
+ * col2im's fast path for stride 1 along x, the mirror of im2colContiguous: each (row, oy) segment adds one
+ * contiguous run of column entries to one run of dx, 4 lanes at a time. Every dx element receives its terms in
+ * the same order as in the generic walk (rows, then oy, then ox), so the sums are bitwise the same.
+ */
+function col2imContiguous(f: FunctionBuilder, g: Local[], dcol: Local): void {
+  const [x, C, H, W, kh, kw, sh, , ph, pw, dh, dw, OH, OW] = g as [Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local];
+  const c = f.local('i32'), i = f.local('i32'), j = f.local('i32'), oy = f.local('i32'), iy = f.local('i32');
+  const rowBase = f.local('i32'), d = f.local('i32'), ox0 = f.local('i32'), ox1 = f.local('i32'), shift = f.local('i32');
+  const ox = f.local('i32'), end4 = f.local('i32'), dst = f.local('i32'), rowBytes = f.local('i32');
+  const clamp = (v: Local, lo: I32, hi: I32) => {
+    f.setI32(v, () => f.get(v).push(lo).get(v).push(lo).op('i32.gt_s').op('select'));
+    f.setI32(v, () => f.get(v).push(hi).get(v).push(hi).op('i32.lt_s').op('select'));
+  };
+  const at = (base: Local) => () => f.get(base).get(ox).i32(2).op('i32.shl').op('i32.add');
+  f.setI32(rowBytes, () => f.get(OH).get(OW).op('i32.mul').i32(2).op('i32.shl'));
+  f.setI32(rowBase, dcol);
+  f.forRange(c, 0, C, 1, () => {
+    f.forRange(i, 0, kh, 1, () => {
+      f.forRange(j, 0, kw, 1, () => {
+        f.setI32(shift, () => f.get(j).get(dw).op('i32.mul').get(pw).op('i32.sub'));
+        f.setI32(ox0, () => f.i32(0).get(shift).op('i32.sub'));
+        clamp(ox0, 0, OW);
+        f.setI32(ox1, () => f.get(W).get(shift).op('i32.sub'));
+        clamp(ox1, ox0, OW);
+        f.setI32(end4, () => f.get(ox1).get(ox0).op('i32.sub').i32(-4).op('i32.and').get(ox0).op('i32.add'));
+        f.forRange(oy, 0, OH, 1, () => {
+          f.setI32(iy, () => f.get(oy).get(sh).op('i32.mul').get(ph).op('i32.sub').get(i).get(dh).op('i32.mul').op('i32.add'));
+          f.ifThen(() => f.get(iy).get(H).op('i32.lt_u'), () => {
+            f.setI32(d, () => f.get(rowBase).get(oy).get(OW).op('i32.mul').i32(2).op('i32.shl').op('i32.add'));
+            f.setI32(dst, () => f.get(x).get(c).get(H).op('i32.mul').get(iy).op('i32.add').get(W).op('i32.mul').get(shift).op('i32.add').i32(2).op('i32.shl').op('i32.add'));
+            f.forRange(ox, ox0, end4, 4, () => {
+              at(dst)();
+              at(dst)().op('v128.load');
+              at(d)().op('v128.load');
+              f.op('f32x4.add').op('v128.store');
+            });
+            f.forRange(ox, end4, ox1, 1, () => {
+              at(dst)();
+              at(dst)().op('f32.load');
+              at(d)().op('f32.load');
+              f.op('f32.add').op('f32.store');
+            });
+          });
+        });
+        f.setI32(rowBase, () => f.get(rowBase).get(rowBytes).op('i32.add'));
+      });
+    });
+  });
+}
+
 /** col2im(geometry..., dcol): dx at x (zeroed by the caller) += every column entry at its tap (row-major dcol). */
-function emitCol2im(m: ModuleBuilder): FunctionBuilder {
-  const f = m.func('col2im', Array(GEOMETRY + 1).fill('i32'));
+function emitCol2im(m: ModuleBuilder, name = 'col2im', fast = true): FunctionBuilder {
+  const f = m.func(name, Array(GEOMETRY + 1).fill('i32'));
   const g = Array.from({ length: GEOMETRY }, (_, i) => f.param(i));
   const dcol = f.param(GEOMETRY);
+  if (fast) {
+    f.ifThen(() => f.get(g[7]!).i32(1).op('i32.eq'), () => {
+      col2imContiguous(f, g, dcol);
+      f.op('return');
+    });
+  }
   const s = f.local('i32');
   f.setI32(s, dcol);
   walk(f, g, {
@@ -167,6 +224,12 @@ function emitIm2colBand(m: ModuleBuilder): FunctionBuilder {
   f.setI32(rowStride, () => f.get(oy1).get(oy0).op('i32.sub').get(g[13]!).op('i32.mul'));
   im2colContiguous(f, g, dst, rowStride, oy0, oy1);
   return f;
+}
+
+/** The generic-walk versions alone, as `im2col_walk` and `col2im_walk`: the oracle of the fast paths in tests. */
+export function emitConvWalkFunctions(m: ModuleBuilder): void {
+  m.export(emitIm2col(m, 'im2col_walk', false));
+  m.export(emitCol2im(m, 'col2im_walk', false));
 }
 
 export function emitConvFunctions(m: ModuleBuilder): void {

@@ -11,6 +11,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import * as T from '../../../index.js';
 import { layoutArb, makeTensor, randomValues } from '../../../test-helpers.js';
 import { gemmThreading } from './gemm.js';
+import { ModuleBuilder } from './emitter.js';
+import { emitConvFunctions, emitConvWalkFunctions } from './conv-emit.js';
 
 const U = 2 ** -24;
 
@@ -54,6 +56,37 @@ const geometryArb = fc.record({
 
 afterAll(() => {
   T.cpuThreads(2);
+});
+
+describe('im2col / col2im fast paths', () => {
+  it('write bitwise what the generic per-element walk writes (stride 1 along x), on random geometries', () => {
+    const mb = new ModuleBuilder().importMemory({ module: 'env', name: 'memory', initialPages: 16, maximumPages: 16 });
+    emitConvFunctions(mb);
+    emitConvWalkFunctions(mb);
+    const memory = new WebAssembly.Memory({ initial: 16, maximum: 16 });
+    const fn = new WebAssembly.Instance(new WebAssembly.Module(mb.encode()), { env: { memory } }).exports as Record<string, (...a: number[]) => void>;
+    const f32 = new Float32Array(memory.buffer);
+    fc.assert(
+      fc.property(geometryArb, ({ cg, h, w, kh, kw, stride, padding, dilation, seed }) => {
+        const oh = Math.floor((h + 2 * padding[0] - dilation[0] * (kh - 1) - 1) / stride[0]) + 1;
+        const ow = Math.floor((w + 2 * padding[1] - dilation[1] * (kw - 1) - 1) / 1) + 1;
+        if (oh < 1 || ow < 1) return;
+        const geo = [0, cg, h, w, kh, kw, stride[0], 1, padding[0], padding[1], dilation[0], dilation[1], oh, ow];
+        const image = cg * h * w, cols = cg * kh * kw * oh * ow;
+        // Layout (floats): x | col fast | col walk | dcol | dx fast | dx walk
+        const [X, CF, CW, DC, DF, DW] = [0, image, image + cols, image + 2 * cols, image + 3 * cols, 2 * image + 3 * cols];
+        f32.set(randomValues(image, seed), X);
+        f32.set(randomValues(cols, seed + 1), DC);
+        f32.fill(0, DF, DW + image);
+        fn.im2col!(...geo.map((v, i) => (i === 0 ? X * 4 : v)), CF * 4, oh * ow, 1);
+        fn.im2col_walk!(...geo.map((v, i) => (i === 0 ? X * 4 : v)), CW * 4, oh * ow, 1);
+        expect(Array.from(f32.subarray(CF, CF + cols))).toEqual(Array.from(f32.subarray(CW, CW + cols)));
+        fn.col2im!(...geo.map((v, i) => (i === 0 ? DF * 4 : v)), DC * 4);
+        fn.col2im_walk!(...geo.map((v, i) => (i === 0 ? DW * 4 : v)), DC * 4);
+        expect(Array.from(f32.subarray(DF, DF + image))).toEqual(Array.from(f32.subarray(DW, DW + image)));
+      }),
+    );
+  });
 });
 
 describe('wasm conv2d kernels', () => {

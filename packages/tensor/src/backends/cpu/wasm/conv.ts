@@ -144,14 +144,14 @@ function conv2dWeightGradient(rt: WasmRuntime, x: Float32Array, dy: Float32Array
   const px = rt.put(x);
   const pdy = rt.put(dy);
   const pdw = rt.output(g.o * R);
-  // Transposed column matrices (P x rows, row-major) make B = col^T a row-major operand of the GEMM.
+  // Row-major column matrices (rows x P, im2col's fast path); the GEMM reads B = col^T through its strides.
   const colTs = pointwise ? [] : Array.from({ length: batch }, () => rt.alloc(rows * P * 4));
   for (let s = 0; s < g.n; s += batch) {
     const e = Math.min(g.n, s + batch);
     if (!pointwise) {
       const lists: Call[][] = Array.from({ length: threads }, () => []);
       splitRange(e - s, threads, 1).forEach(([a, b], t) => {
-        for (let i = a; i < b; i++) lists[t]!.push({ fn: 'im2col', args: [...geometryArgs(g, px + (s + i) * image * 4), colTs[i]!, 1, rows] });
+        for (let i = a; i < b; i++) lists[t]!.push({ fn: 'im2col', args: [...geometryArgs(g, px + (s + i) * image * 4), colTs[i]!, P, 1] });
       });
       rt.run(lists);
     }
@@ -160,7 +160,7 @@ function conv2dWeightGradient(rt: WasmRuntime, x: Float32Array, dy: Float32Array
       for (let gi = 0; gi < g.groups; gi++) {
         const b = pointwise
           ? { b: px + (img * g.c + gi * R) * P * 4, rsB: 1, csB: P }
-          : { b: colTs[img - s]! + gi * R * 4, rsB: rows, csB: 1 };
+          : { b: colTs[img - s]! + gi * R * P * 4, rsB: 1, csB: P };
         const gm: Gemm = { m: og, n: R, k: P, a: pdy + (img * g.o + gi * og) * P * 4, rsA: P, csA: 1, ...b, c: pdw + gi * og * R * 4, ldc: R, accumulate: img > 0 };
         splitGemm(rt, gm, threads).forEach((l, t) => lists[t]!.push(...l));
       }
