@@ -60,7 +60,7 @@ afterAll(() => {
 
 describe('im2col / col2im fast paths', () => {
   it('write bitwise what the generic per-element walk writes (stride 1 along x), on random geometries', () => {
-    const mb = new ModuleBuilder().importMemory({ module: 'env', name: 'memory', initialPages: 16, maximumPages: 16 });
+    const mb = new ModuleBuilder().importMemory({ module: 'env', name: 'memory', initialPages: 16, maximumPages: 16, shared: false });
     emitConvFunctions(mb);
     emitConvWalkFunctions(mb);
     const memory = new WebAssembly.Memory({ initial: 16, maximum: 16 });
