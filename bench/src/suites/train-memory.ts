@@ -4,7 +4,8 @@
  *
  * A small denoising model with the layers of a DDPM UNet (Conv2d, GroupNorm, SiLU, strided Downsample,
  * attention block, nearest Upsample) trains for 500 steps with AdamW, gradient clipping, a warmup+cosine
- * schedule and an EMA, on fresh random batches each step. We force a full garbage collection before each
+ * schedule and an EMA, on fresh random batches each step, each step in a `tidy` (as `Trainer.step` does; without
+ * it the fast kernels' results would wait for the event loop to be freed, see memory.ts). We force a full garbage collection before each
  * reading (V8's `gc`, enabled at run time with --expose-gc) so that the heap figures are live memory, not
  * garbage waiting for collection, and read heap/RSS after step 1 (start: optimizer state allocated),
  * step 250 (middle) and step 500 (end). A leak shows as steady growth: `heap_slope_kb_per_step` is the
@@ -15,7 +16,7 @@
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { AdamW, AttentionBlock2d, Conv2d, Downsample, EMA, GroupNorm, Module, SiLU, Upsample, clipGradNorm, mseLoss, warmupCosine } from '@oclt/autograd';
-import { Generator, randn, type Tensor } from '@oclt/tensor';
+import { Generator, randn, tidy, type Tensor } from '@oclt/tensor';
 import { median, round, type BenchRow, type Suite } from '../harness.js';
 
 /** A full collection, so that readings measure live memory. Enabling --expose-gc after start-up is a documented V8 escape hatch. */
@@ -97,16 +98,19 @@ export const trainMemorySuite: Suite = {
     let lastLoss = NaN;
     for (let step = 1; step <= steps; step++) {
       const t0 = performance.now();
-      const clean = randn([batch, 1, size, size], gen);
-      const noise = randn([batch, 1, size, size], gen);
-      opt.lr = schedule(step - 1);
-      opt.zeroGrad();
-      const loss = mseLoss(model.forward(clean.add(noise)), noise);
-      loss.backward();
-      clipGradNorm(model.parameters(), 1);
-      opt.step();
-      ema.update(model);
-      lastLoss = loss.item();
+      // One step per tidy, as Trainer.step does: the kernels' results are released when it ends.
+      lastLoss = tidy(() => {
+        const clean = randn([batch, 1, size, size], gen);
+        const noise = randn([batch, 1, size, size], gen);
+        opt.lr = schedule(step - 1);
+        opt.zeroGrad();
+        const loss = mseLoss(model.forward(clean.add(noise)), noise);
+        loss.backward();
+        clipGradNorm(model.parameters(), 1);
+        opt.step();
+        ema.update(model);
+        return loss.item();
+      });
       times.push(performance.now() - t0);
       if (step === 1) firstLoss = lastLoss;
       if (step === 1) readings.start = readMemory();
