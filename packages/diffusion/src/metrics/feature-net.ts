@@ -16,7 +16,7 @@
  * align_corners = false (half-pixel centres, like torch.nn.functional.interpolate(mode='bilinear')) before the
  * network; generated and real images of the same size go through the same resize, so the comparison is fair.
  */
-import { Generator, Tensor, cast, fromTypedArray, noGrad, slice } from '@oclt/tensor';
+import { Generator, Tensor, cast, fromTypedArray, noGrad, slice, tidy } from '@oclt/tensor';
 import { Conv2d, Linear, Module, decodeSafetensors } from '@oclt/autograd';
 
 export const FEATURE_NET_INPUT = 28;
@@ -130,11 +130,14 @@ export function extractFeatures(net: FeatureNet, images: Tensor, opts: { batchSi
   const probs = new Float64Array(n * FEATURE_NET_CLASSES);
   noGrad(() => {
     for (let s = 0; s < n; s += batchSize) {
-      const e = Math.min(n, s + batchSize);
-      const x = resizeBilinear(slice(images, [[s, e]]), FEATURE_NET_INPUT, FEATURE_NET_INPUT);
-      const out = net.forward(cast(x, 'float32'));
-      features.set(out.features.toTypedArray(), s * FEATURE_DIM);
-      probs.set(out.logits.softmax(-1).toTypedArray(), s * FEATURE_NET_CLASSES);
+      // Each batch's tensors are released when it is done (tidy): only the float64 copies stay.
+      tidy(() => {
+        const e = Math.min(n, s + batchSize);
+        const x = resizeBilinear(slice(images, [[s, e]]), FEATURE_NET_INPUT, FEATURE_NET_INPUT);
+        const out = net.forward(cast(x, 'float32'));
+        features.set(out.features.toTypedArray(), s * FEATURE_DIM);
+        probs.set(out.logits.softmax(-1).toTypedArray(), s * FEATURE_NET_CLASSES);
+      });
     }
   });
   return { features, probs, n };

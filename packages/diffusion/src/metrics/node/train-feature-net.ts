@@ -13,7 +13,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { Generator, fromTypedArray, noGrad, type Tensor } from '@oclt/tensor';
+import { Generator, fromTypedArray, noGrad, tidy, type Tensor } from '@oclt/tensor';
 import { Adam, crossEntropy } from '@oclt/autograd';
 import { encodeSafetensors } from '@oclt/autograd';
 import { loadFashionMnist } from '../../node/fashion-mnist.js';
@@ -35,11 +35,13 @@ function accuracy(net: FeatureNet, data: ImageDataset, size: 28 | 16): number {
   let correct = 0;
   noGrad(() => {
     for (let s = 0; s < data.size; s += 500) {
-      const idx = Array.from({ length: Math.min(500, data.size - s) }, (_, i) => s + i);
-      const batch = data.batch(idx);
-      const x = size === 16 ? degrade16(batch.x) : batch.x;
-      const pred = net.forward(x).logits.argmax(-1).toTypedArray();
-      idx.forEach((_, i) => (correct += pred[i] === batch.labels![i] ? 1 : 0));
+      tidy(() => {
+        const idx = Array.from({ length: Math.min(500, data.size - s) }, (_, i) => s + i);
+        const batch = data.batch(idx);
+        const x = size === 16 ? degrade16(batch.x) : batch.x;
+        const pred = net.forward(x).logits.argmax(-1).toTypedArray();
+        idx.forEach((_, i) => (correct += pred[i] === batch.labels![i] ? 1 : 0));
+      });
     }
   });
   return correct / data.size;
@@ -71,15 +73,17 @@ async function main(): Promise<void> {
   for (let epoch = 0; epoch < epochs; epoch++) {
     const order = gen.permutation(train.size);
     for (let b = 0; b < stepsPerEpoch; b++, step++) {
-      const batch = train.batch(order.subarray(b * batchSize, (b + 1) * batchSize));
-      const x = degradeEvery > 0 && step % degradeEvery === degradeEvery - 1 ? degrade16(batch.x) : batch.x;
-      const y = fromTypedArray(Int32Array.from(batch.labels!), [batchSize]);
       opt.lr = lr0 * (0.05 + 0.95 * 0.5 * (1 + Math.cos((Math.PI * step) / totalSteps)));
-      const loss = crossEntropy(net.forward(x).logits, y);
-      opt.zeroGrad();
-      loss.backward();
-      opt.step();
-      runningLoss += loss.item() as number;
+      runningLoss += tidy(() => {
+        const batch = train.batch(order.subarray(b * batchSize, (b + 1) * batchSize));
+        const x = degradeEvery > 0 && step % degradeEvery === degradeEvery - 1 ? degrade16(batch.x) : batch.x;
+        const y = fromTypedArray(Int32Array.from(batch.labels!), [batchSize]);
+        const loss = crossEntropy(net.forward(x).logits, y);
+        opt.zeroGrad();
+        loss.backward();
+        opt.step();
+        return loss.item() as number;
+      });
       if ((step + 1) % 50 === 0) {
         const elapsed = (performance.now() - t0) / 1000;
         const eta = (elapsed / (step + 1)) * (totalSteps - step - 1);
