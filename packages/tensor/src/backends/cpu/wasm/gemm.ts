@@ -6,7 +6,7 @@
  */
 import type { KernelFn } from '../../../backend.js';
 import { sizeOf } from '../../../shape.js';
-import { readAs } from '../layout.js';
+import { inPlace } from './operand.js';
 import { MR, NR } from './gemm-emit.js';
 import type { Call } from './pool.js';
 import type { WasmRuntime } from './runtime.js';
@@ -90,15 +90,25 @@ export function wasmMatmul(rt: () => WasmRuntime, reference: KernelFn): KernelFn
     const nb = sizeOf(batch);
     if (dtype !== 'float32' || nb * m * n === 0 || k === 0) return reference(inputs, attrs);
     const r = rt();
-    const A = readAs(inputs[0]!, [...batch, m, k], 'float32');
-    const B = readAs(inputs[1]!, [...batch, k, n], 'float32');
+    // Transposed and broadcast operands are read through their strides (the GEMM packs them anyway).
+    const A = inPlace(inputs[0]!, [...batch, m, k]);
+    const B = inPlace(inputs[1]!, [...batch, k, n]);
     r.reset();
-    const pa = r.put(A);
-    const pb = r.put(B);
+    const pa = r.put(A.data);
+    const pb = r.put(B.data);
     const pc = r.output(nb * m * n);
     const gs: Gemm[] = [];
+    const nd = batch.length;
     for (let i = 0; i < nb; i++) {
-      gs.push({ m, n, k, a: pa + i * m * k * 4, rsA: k, csA: 1, b: pb + i * k * n * 4, rsB: n, csB: 1, c: pc + i * m * n * 4, ldc: n, accumulate: false });
+      // Element offsets of batch entry i in each operand.
+      let offA = 0, offB = 0;
+      for (let d = nd - 1, rest = i; d >= 0; d--) {
+        const idx = rest % batch[d]!;
+        rest = Math.floor(rest / batch[d]!);
+        offA += idx * A.strides[d]!;
+        offB += idx * B.strides[d]!;
+      }
+      gs.push({ m, n, k, a: pa + offA * 4, rsA: A.strides[nd]!, csA: A.strides[nd + 1]!, b: pb + offB * 4, rsB: B.strides[nd]!, csB: B.strides[nd + 1]!, c: pc + i * m * n * 4, ldc: n, accumulate: false });
     }
     r.run(splitGemms(r, gs, threadsFor(r, 2 * nb * m * n * k)));
     return r.result(pc, [...batch, m, n]);

@@ -11,11 +11,12 @@ import type { DType } from '../../../dtype.js';
 import { fromTypedArray } from '../../../ops/creation.js';
 import { contiguous, permute } from '../../../ops/movement.js';
 import { reducedShape } from '../../../ops/reduce.js';
-import { broadcastStrides, contiguousStrides, sizeOf } from '../../../shape.js';
+import { sizeOf } from '../../../shape.js';
 import type { Tensor } from '../../../tensor.js';
 import { referenceKernels } from '../index.js';
 import { rowsOf } from '../kernels/reduce.js';
-import { host, readAs } from '../layout.js';
+import { readAs } from '../layout.js';
+import { inPlace, rowMajor } from './operand.js';
 import { splitRange } from './gemm.js';
 import type { Call } from './pool.js';
 import type { WasmRuntime } from './runtime.js';
@@ -68,28 +69,6 @@ export function coalesce(shape: readonly number[], strides: readonly (readonly n
     }
   }
   return { shape: outShape, strides: outStrides };
-}
-
-interface Operand {
-  data: ArrayLike<number>;
-  /** Element strides over the output's shape (0 on broadcast axes). */
-  strides: number[];
-}
-
-/** The operand as a row-major float32 array (a strided copy unless it already is one). */
-function rowMajor(t: Tensor, shape: readonly number[]): Operand {
-  return { data: readAs(t, t.shape, 'float32'), strides: broadcastStrides(t.shape, contiguousStrides(t.shape), shape) };
-}
-
-/**
- * A float32 view read where it lies: the span of storage it covers, with its own strides (no copy at all when the
- * storage is in the kernels' memory). Views with negative strides, or sparse in their span, are made row-major.
- */
-function inPlace(t: Tensor, shape: readonly number[]): Operand {
-  if (t.dtype !== 'float32' || t.strides.some((st) => st < 0)) return rowMajor(t, shape);
-  const extent = 1 + t.shape.reduce((e, d, i) => e + (d - 1) * t.strides[i]!, 0);
-  if (extent > 2 * t.size) return rowMajor(t, shape);
-  return { data: host(t).subarray(t.offset, t.offset + extent), strides: broadcastStrides(t.shape, t.strides, shape) };
 }
 
 function binaryKernel(rt: () => WasmRuntime, op: string): KernelFn {
