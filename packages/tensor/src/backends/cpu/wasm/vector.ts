@@ -23,18 +23,19 @@ import type { WasmRuntime } from './runtime.js';
 import { BINARY_WASM_OPS, UNARY_WASM_OPS } from './vector-emit.js';
 
 /**
- * Elements per thread below which one thread is faster. Memory-bound ops (copies in and out dominate, and
- * those run on the calling thread) gain little from a second thread and lose when it wakes late on a busy
- * machine: they split only beyond 4M elements. Transcendental ops and softmax split from 64K per thread.
+ * Elements per thread below which one thread is faster (waking the second one costs tens of microseconds):
+ * memory-bound ops split from 128K elements per thread, transcendental ops and softmax from 64K. (Memory-bound ops
+ * used to split only beyond 4M, when copies in and out of the kernels' memory ran on the calling thread.)
  */
 export const MIN_ELEMENTS_PER_THREAD = { memoryBound: 1 << 17, transcendental: 1 << 16 };
 /** Sums run over blocks of this many elements (a fixed order, whatever the thread count). */
 export const SUM_BLOCK = 1 << 16;
 
 /**
- * Below these sizes the reference kernels are faster: copying into WebAssembly memory and back costs a few
- * microseconds per call, more than plain loops over a few thousand elements (transcendental functions are
- * slow enough in JavaScript that WebAssembly wins from a few dozen). Tests set both to 0.
+ * Below these sizes the reference kernels are faster: a WebAssembly call (with its bookkeeping, and a copy in for
+ * inputs outside the kernels' memory) costs a few microseconds, more than plain loops over a few thousand elements
+ * (transcendental functions are slow enough in JavaScript that WebAssembly wins from a few dozen). Tests set both
+ * to 0.
  */
 export const smallOpLimits = { memoryBound: 2048, transcendental: 64 };
 const TRANSCENDENTAL = new Set(['exp', 'sigmoid', 'silu']);
