@@ -192,12 +192,33 @@ function emitUnary(m: ModuleBuilder, name: string, body: UnaryBody): FunctionBui
   const [src, dst, n] = [f.param(0), f.param(1), f.param(2)];
   const tmp = new Temps(f);
   const i = f.local('i32'), x = f.local('v128');
-  simdLoop(f, i, n, () => {
+  // The transcendental bodies are long dependency chains: two vectors per iteration give the processor two
+  // independent chains to overlap (1.4x the throughput of one for exp and silu here; softmax's exp pass, which
+  // also carries the rounding error of x - max, did not gain).
+  const start = f.local('i32');
+  if (name === 'exp' || name === 'sigmoid' || name === 'silu') {
+    const x2 = f.local('v128');
+    f.get(n).i32(-8).op('i32.and').set(start);
+    f.forRange(i, 0, start, 8, () => {
+      at(f, src, i)().op('v128.load').set(x);
+      at(f, src, i)().op('v128.load', 16).set(x2);
+      at(f, dst, i)();
+      body(f, x, tmp);
+      f.op('v128.store');
+      at(f, dst, i)();
+      body(f, x2, tmp);
+      f.op('v128.store', 16);
+    });
+  } else f.i32(0).set(start);
+  const end4 = f.local('i32');
+  f.get(n).i32(-4).op('i32.and').set(end4);
+  f.forRange(i, start, end4, 4, () => {
     at(f, src, i)().op('v128.load').set(x);
     at(f, dst, i)();
     body(f, x, tmp);
     f.op('v128.store');
-  }, () => {
+  });
+  f.forRange(i, end4, n, 1, () => {
     at(f, src, i)().op('f32.load').op('f32x4.splat').set(x);
     at(f, dst, i)();
     body(f, x, tmp);
