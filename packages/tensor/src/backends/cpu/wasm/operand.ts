@@ -5,6 +5,7 @@
 import { broadcastStrides, contiguousStrides } from '../../../shape.js';
 import type { Tensor } from '../../../tensor.js';
 import { host, readAs } from '../layout.js';
+import { isHeapArray } from './heap.js';
 
 export interface Operand {
   data: ArrayLike<number>;
@@ -19,11 +20,13 @@ export function rowMajor(t: Tensor, shape: readonly number[]): Operand {
 
 /**
  * A float32 view read where it lies: the span of storage it covers, with its own strides (no copy at all when the
- * storage is in the kernels' memory). Views with negative strides, or sparse in their span, are made row-major.
+ * storage is in the kernels' memory). Views with negative strides are made row-major, and so are views outside that
+ * memory that are sparse in their span (copying the span would cost more than gathering the view).
  */
 export function inPlace(t: Tensor, shape: readonly number[]): Operand {
   if (t.dtype !== 'float32' || t.strides.some((st) => st < 0)) return rowMajor(t, shape);
   const extent = 1 + t.shape.reduce((e, d, i) => e + (d - 1) * t.strides[i]!, 0);
-  if (extent > 2 * t.size) return rowMajor(t, shape);
-  return { data: host(t).subarray(t.offset, t.offset + extent), strides: broadcastStrides(t.shape, t.strides, shape) };
+  const all = host(t);
+  if (extent > 2 * t.size && !isHeapArray(all)) return rowMajor(t, shape);
+  return { data: all.subarray(t.offset, t.offset + extent), strides: broadcastStrides(t.shape, t.strides, shape) };
 }

@@ -139,6 +139,14 @@ describe('wasm sum and softmax', () => {
     );
   });
 
+  it('sum over [R1, K, R2] of a channel slice (a bias gradient of a concat branch) matches the reference', () => {
+    const full = T.randn([4, 32, 5, 6], new T.Generator(7));
+    for (const x of [full.narrow(1, 8, 16), full.narrow(0, 1, 2).narrow(1, 3, 5), full]) {
+      const bound = dataOf(withReference(() => T.sum(T.cast(T.abs(x), 'float64'), [0, 2, 3])));
+      expectTol(T.sum(x, [0, 2, 3]), withReference(() => T.sum(x, [0, 2, 3])), (ref, i) => 2 * U * Math.abs(ref) + x.size * 2 ** -53 * bound[i]!);
+    }
+  });
+
   it('sum of a long row (several fixed blocks) matches the reference', () => {
     const x = T.randn([3, 200001], new T.Generator(4));
     const bound = dataOf(withReference(() => T.sum(T.cast(T.abs(x), 'float64'), 1)));

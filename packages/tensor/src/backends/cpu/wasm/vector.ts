@@ -184,26 +184,42 @@ function sumKernel(rt: () => WasmRuntime): KernelFn {
 /**
  * Sums over the axes before and after a run of kept axes, [R1, K, R2] -> [K] (a bias gradient: N, C, H x W ->
  * C), without moving the kept axes first (a strided copy): float64 row sums over R2 for every (r1, k), then added
- * over r1 in order. Null when the layout is not of that form (contiguous, R1 > 1, R2 within one sum block).
+ * over r1 in order. The (K, R2) block must be row-major in memory; the R1 axes may have any strides (a slice along
+ * the batch or channel axis, as concat's gradient makes). Null when the layout is not of that form.
  */
 function sumAroundKept(r: WasmRuntime, t: Tensor, axes: readonly number[]): Float32Array | null {
-  if (!t.isContiguous) return null;
   const kept = t.shape.map((_, i) => i).filter((i) => !axes.includes(i) && t.shape[i] !== 1);
   const reduced = axes.filter((a) => t.shape[a] !== 1);
   if (kept.length === 0 || reduced.length === 0 || kept[kept.length - 1]! - kept[0]! !== kept.length - 1) return null;
+  const before = reduced.filter((a) => a < kept[0]!);
+  const after = reduced.filter((a) => a > kept[0]!);
   const size = (dims: number[]) => dims.reduce((p, a) => p * t.shape[a]!, 1);
-  const r1 = size(reduced.filter((a) => a < kept[0]!));
+  const r1 = size(before);
   const k = size(kept);
-  const r2 = size(reduced.filter((a) => a > kept[0]!));
+  const r2 = size(after);
   if (r1 === 1 || r2 > SUM_BLOCK) return null;
-  const data = readAs(t, t.shape, 'float32');
+  const { data, strides } = inPlace(t, t.shape);
+  // The (K, R2) block row-major: walking its axes from the last, each stride is the product of the sizes after it.
+  let expected = 1;
+  for (const a of [...kept, ...after].reverse()) {
+    if (strides[a] !== expected) return null;
+    expected *= t.shape[a]!;
+  }
   r.reset();
   const px = r.put(data);
-  const rows = r1 * k;
-  const pd = r.alloc(rows * 8);
-  const threads = threadsForElements(r, rows * r2);
-  r.run(spread(splitRange(rows, threads, 1).map(([s, e]): Call => ({ fn: 'rowSums', args: [px + s * r2 * 4, e - s, r2, pd + s * 8] })), threads));
-  const partial = r.f64(pd, rows);
+  const pd = r.alloc(r1 * k * 8);
+  // One call per r1 index: K rows of R2 floats, at that index's offset.
+  const calls: Call[] = [];
+  const idx = before.map(() => 0);
+  for (let i = 0; i < r1; i++) {
+    let off = 0;
+    before.forEach((a, j) => (off += idx[j]! * strides[a]!));
+    calls.push({ fn: 'rowSums', args: [px + off * 4, k, r2, pd + i * k * 8] });
+    for (let j = before.length - 1; j >= 0 && ++idx[j]! === t.shape[before[j]!]!; j--) idx[j] = 0;
+  }
+  const threads = threadsForElements(r, r1 * k * r2);
+  r.run(spread(calls, threads));
+  const partial = r.f64(pd, r1 * k);
   const out = new Float32Array(k);
   for (let j = 0; j < k; j++) {
     let acc = 0;
