@@ -80,6 +80,34 @@ export function collectStorages(value: unknown, into: Set<Storage>, seen = new S
   else if (Object.getPrototypeOf(value) === Object.prototype) for (const v of Object.values(value)) collectStorages(v, into, seen);
 }
 
+/**
+ * Runs `fn` (sync or async) and calls `finish` with its result when it has one, or with undefined when it throws or
+ * rejects (then rethrowing): the shared ending of `tidy` and gpu.js's `deviceScope`.
+ */
+export function runThenFinish<T>(fn: () => T, finish: (result: unknown) => void): T {
+  let out: T;
+  try {
+    out = fn();
+  } catch (err) {
+    finish(undefined);
+    throw err;
+  }
+  if (out instanceof Promise) {
+    return out.then(
+      (v) => {
+        finish(v);
+        return v;
+      },
+      (err) => {
+        finish(undefined);
+        throw err;
+      },
+    ) as T;
+  }
+  finish(out);
+  return out;
+}
+
 const scopes = makeScopeContext<Scope>('tidy');
 /** Storages that no tidy may release (`keep`). Weak: a kept storage is still garbage-collected. */
 const kept = new WeakSet<Storage>();
@@ -113,27 +141,7 @@ export function tidy<T>(fn: () => T): T {
       else releaseStorage(s);
     }
   };
-  let out: T;
-  try {
-    out = scopes.run(scope, fn);
-  } catch (err) {
-    finish(undefined);
-    throw err;
-  }
-  if (out instanceof Promise) {
-    return out.then(
-      (v) => {
-        finish(v);
-        return v;
-      },
-      (err) => {
-        finish(undefined);
-        throw err;
-      },
-    ) as T;
-  }
-  finish(out);
-  return out;
+  return runThenFinish(() => scopes.run(scope, fn), finish);
 }
 
 /** Exempts a tensor's storage (shared by all its views) from release by any tidy. Returns the tensor. */

@@ -16,7 +16,7 @@
 import type { Storage } from '../../backend.js';
 import type { DType, TypedArray } from '../../dtype.js';
 import type { Tensor } from '../../tensor.js';
-import { collectStorages, makeScopeContext } from '../../memory.js';
+import { collectStorages, makeScopeContext, runThenFinish } from '../../memory.js';
 
 /** What gpu.js returns from a pipeline kernel on a GL backend. */
 export interface GpujsTexture {
@@ -162,27 +162,7 @@ export function deviceScope<T>(fn: (keep: <U extends Tensor>(t: U) => U) => T): 
       else disposeStorage(s);
     }
   };
-  let out: T;
-  try {
-    out = scopeContext.run(scope, () => fn(keep));
-  } catch (err) {
-    finish(undefined); // nothing is returned: release all but what was kept
-    throw err;
-  }
-  if (out instanceof Promise) {
-    return out.then(
-      (v) => {
-        finish(v);
-        return v;
-      },
-      (err) => {
-        finish(undefined);
-        throw err;
-      },
-    ) as T;
-  }
-  finish(out);
-  return out;
+  return runThenFinish(() => scopeContext.run(scope, () => fn(keep)), finish);
 }
 
 /** Whether scopes follow async code exactly here (AsyncLocalStorage) or form a stack (see deviceScope). */
