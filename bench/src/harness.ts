@@ -76,18 +76,27 @@ export interface Contender {
 /**
  * Times contenders interleaved in rounds and returns one row per contender with the median.
  * Each contender is warmed up `warmup` times, then timed once per round for `rounds` rounds, `settleMs` after
- * the previous timed run.
+ * the previous timed run. With `burstMs`, a timed sample is a burst of back-to-back calls lasting about that long
+ * (the call count fixed per contender from its warm-up), divided by the count, as timeit does: what is measured is
+ * a call in a loop. A lone call after an idle pause first has to wake worker threads (ours, or a native pool's),
+ * and on this VM an idle vCPU takes milliseconds to come back, a cost no loop pays.
  */
-export async function interleave(contenders: readonly Contender[], opts: { rounds: number; warmup?: number; settleMs?: number }): Promise<BenchRow[]> {
+export async function interleave(contenders: readonly Contender[], opts: { rounds: number; warmup?: number; settleMs?: number; burstMs?: number }): Promise<BenchRow[]> {
   const warmup = opts.warmup ?? 2;
   // A pause before each timed run lets the previous contender's background work (V8's concurrent GC after a
   // large allocation, a native pool's spinning threads) finish instead of being billed to the next one.
   const settle = () => new Promise<void>((resolve) => setTimeout(resolve, opts.settleMs ?? 0));
   const live: Contender[] = [];
+  const calls = new Map<Contender, number>();
   for (const c of contenders) {
     try {
       await c.setup?.();
       for (let i = 0; i < warmup; i++) await c.run();
+      if (opts.burstMs) {
+        const t0 = performance.now();
+        await c.run();
+        calls.set(c, Math.max(1, Math.round(opts.burstMs / Math.max(performance.now() - t0, 1e-3))));
+      }
       live.push(c);
     } catch (err) {
       console.error(`[bench] ${c.case}/${c.impl} skipped: ${(err as Error).message}`);
@@ -97,15 +106,17 @@ export async function interleave(contenders: readonly Contender[], opts: { round
   for (let r = 0; r < opts.rounds; r++) {
     for (const c of live) {
       if (opts.settleMs) await settle();
+      const k = calls.get(c) ?? 1;
       const t0 = performance.now();
-      await c.run();
-      times.get(c)!.push(performance.now() - t0);
+      for (let i = 0; i < k; i++) await c.run();
+      times.get(c)!.push((performance.now() - t0) / k);
     }
   }
   for (const c of live) await c.teardown?.();
   return live.map((c) => {
     const ms = median(times.get(c)!);
     const row: BenchRow = { case: c.case, impl: c.impl, median_ms: round(ms, 4) };
+    if (opts.burstMs) row.calls_per_sample = calls.get(c)!;
     if (c.flops) row.gflops = round(c.flops / (ms * 1e6), 3);
     return row;
   });

@@ -352,7 +352,7 @@ export const kernelsSuite: Suite = {
       const all = [...ocltContenders(w, budgetMs), ...tfjsContenders(w, budgetMs), ...onnxContender(w, budgetMs), ...gpujsContender(w, budgetMs)];
       const contenders = all.filter((c) => !left.has(c.impl) && selected(opts, c));
       if (contenders.length === 0) continue;
-      const got = await interleave(contenders, { rounds, warmup, settleMs: quick ? 5 : 30 });
+      const got = await interleave(contenders, { rounds, warmup, settleMs: quick ? 5 : 30, burstMs: quick ? 10 : 30 });
       useOclt('fast');
       const tfWasm = got.find((r) => r.impl === 'tfjs-wasm')?.median_ms;
       for (const r of got) {

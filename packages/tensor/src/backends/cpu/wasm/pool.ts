@@ -2,30 +2,39 @@
  * The thread pool of the fast cpu kernels, written against a small worker interface so that Node's
  * worker_threads (pool-node.ts) and, later, a browser's Web Workers can carry it.
  *
- * Every worker instantiates the same compiled WebAssembly.Module on the same shared WebAssembly.Memory. Work is
- * a list of calls of exported functions with i32 arguments per thread, written into the worker's control slot
- * in shared memory; the worker is woken with Atomics.notify and signals completion the same way. The calling
- * thread runs list 0 itself, so `threads` counts it.
+ * Every worker instantiates the same compiled WebAssembly.Module on the same shared WebAssembly.Memory. A job is
+ * a set of independent call lists (calls of exported functions with i32 arguments), written to a board in shared
+ * memory. Lists are claimed, not assigned: the calling thread and the woken helpers take the next unclaimed list
+ * until none is left, and the caller returns when all are done. A helper that wakes late (an idle vCPU on a VM
+ * can take milliseconds to come back) then costs nothing: the caller has already run its lists. The results do
+ * not depend on who runs a list, only on how the kernel cut the work.
  */
 
-/** Control slot layout (Int32 indices): sequence number, done sequence, error flag, call count, ready, calls... */
-const SEQ = 0;
-const DONE = 1;
-const ERROR = 2;
-const COUNT = 3;
-const READY = 4;
-const CALLS = 5;
+/** Board layout (Int32 indices): the header, then list offsets, then the calls (fn, nargs, args...). */
+const WAKE = 0; // bumped to wake helpers
+const CLAIM = 1; // job sequence << IDX_BITS | next unclaimed list
+const DONE = 2; // lists finished
+const ERROR = 3; // set when a list failed in a helper
+const NLISTS = 4;
+const READY = 5; // helpers started
+/** Where a worker announces that it runs (for a spawner that stands in for one, in tests). */
+export const BOARD_READY_INDEX = READY;
+const OFFSETS = 16;
+const IDX_BITS = 12;
+const IDX_MASK = (1 << IDX_BITS) - 1;
+/** Lists in one job (the claim word holds the index in IDX_BITS bits). */
+export const MAX_LISTS = IDX_MASK;
 /** How long a new worker may take to start before the pool gives up on threads. */
 const START_TIMEOUT_MS = 20_000;
-export const SLOT_BYTES = 4096;
-const SLOT_INTS = SLOT_BYTES / 4;
+export const BOARD_BYTES = 65536;
+const BOARD_INTS = BOARD_BYTES / 4;
 
 export interface WorkerInit {
   module: WebAssembly.Module;
   memory: WebAssembly.Memory;
-  /** Byte offset of this worker's control slot. */
-  slot: number;
-  /** Export names, indexed by the function numbers written into the slot. */
+  /** Byte offset of the board. */
+  board: number;
+  /** Export names, indexed by the function numbers written on the board. */
   names: string[];
 }
 
@@ -36,36 +45,40 @@ export interface WorkerSpawner {
 
 /**
  * The worker's program as source text (a platform wraps it: worker_threads `eval`, or a Blob URL). It receives
- * `init` through `getInit()`, provided by the wrapper.
+ * `init` through `getInit()`, provided by the wrapper. A claim is a compare-exchange on the claim word, so a
+ * helper still looking at a finished job fails it (the job sequence changed) and claims nothing.
  */
 export const WORKER_BODY = `
 const init = getInit();
 const instance = new WebAssembly.Instance(init.module, { env: { memory: init.memory } });
 const fns = init.names.map((n) => instance.exports[n]);
-const ctrl = new Int32Array(init.memory.buffer, init.slot, ${SLOT_INTS});
-Atomics.store(ctrl, ${READY}, 1);
+const ctrl = new Int32Array(init.memory.buffer, init.board, ${BOARD_INTS});
+Atomics.add(ctrl, ${READY}, 1);
 Atomics.notify(ctrl, ${READY});
 let seen = 0;
 for (;;) {
-  Atomics.wait(ctrl, ${SEQ}, seen);
-  seen = Atomics.load(ctrl, ${SEQ});
-  let err = 0;
-  try {
-    const n = ctrl[${COUNT}];
-    let p = ${CALLS};
-    for (let c = 0; c < n; c++) {
-      const f = ctrl[p++];
-      const nargs = ctrl[p++];
-      const args = [];
-      for (let a = 0; a < nargs; a++) args.push(ctrl[p++]);
-      fns[f](...args);
+  Atomics.wait(ctrl, ${WAKE}, seen);
+  seen = Atomics.load(ctrl, ${WAKE});
+  for (;;) {
+    const c = Atomics.load(ctrl, ${CLAIM});
+    const n = Atomics.load(ctrl, ${NLISTS});
+    const list = c & ${IDX_MASK};
+    if (list >= n) break;
+    if (Atomics.compareExchange(ctrl, ${CLAIM}, c, c + 1) !== c) continue;
+    try {
+      const end = ctrl[${OFFSETS} + list + 1];
+      for (let p = ctrl[${OFFSETS} + list]; p < end; ) {
+        const f = ctrl[p++];
+        const nargs = ctrl[p++];
+        const args = [];
+        for (let a = 0; a < nargs; a++) args.push(ctrl[p++]);
+        fns[f](...args);
+      }
+    } catch (e) {
+      Atomics.store(ctrl, ${ERROR}, 1);
     }
-  } catch (e) {
-    err = 1;
+    if (Atomics.add(ctrl, ${DONE}, 1) + 1 === n) Atomics.notify(ctrl, ${DONE});
   }
-  ctrl[${ERROR}] = err;
-  Atomics.store(ctrl, ${DONE}, seen);
-  Atomics.notify(ctrl, ${DONE});
 }
 `;
 
@@ -76,21 +89,24 @@ export interface Call {
 
 export class ThreadPool {
   private readonly workers: { terminate(): void }[] = [];
-  private readonly slots: Int32Array[] = [];
   private readonly fnIndex: Map<string, number>;
+  private readonly ctrl: Int32Array;
+  private seq = 0;
 
   /**
-   * @param slotBase byte offset of `helpers` consecutive control slots in `memory`
+   * @param boardBase byte offset of the board (BOARD_BYTES) in `memory`
    */
   constructor(
     private readonly spawner: WorkerSpawner,
     private readonly module: WebAssembly.Module,
     private readonly memory: WebAssembly.Memory,
     private readonly exportsByName: Record<string, (...args: number[]) => unknown>,
-    private readonly slotBase: number,
+    private readonly boardBase: number,
     readonly maxHelpers: number,
   ) {
     this.fnIndex = new Map(Object.keys(exportsByName).map((n, i) => [n, i]));
+    this.ctrl = new Int32Array(memory.buffer, boardBase, BOARD_INTS);
+    this.ctrl.fill(0);
   }
 
   /** How many helper workers are running (the calling thread is not one). */
@@ -100,89 +116,97 @@ export class ThreadPool {
 
   private ensureHelpers(n: number): void {
     const names = [...this.fnIndex.keys()];
-    while (this.workers.length < n) {
-      if (this.workers.length >= this.maxHelpers) throw new Error(`ThreadPool: at most ${this.maxHelpers} helper threads`);
-      const slot = this.slotBase + this.workers.length * SLOT_BYTES;
-      const ctrl = new Int32Array(this.memory.buffer, slot, SLOT_INTS);
-      ctrl.fill(0);
-      const worker = this.spawner.spawn({ module: this.module, memory: this.memory, slot, names });
+    while (this.workers.length < Math.min(n, this.maxHelpers)) {
+      const before = this.workers.length;
+      const worker = this.spawner.spawn({ module: this.module, memory: this.memory, board: this.boardBase, names });
       // Wait for the worker to say it runs: one that failed to start would otherwise never answer.
       const deadline = Date.now() + START_TIMEOUT_MS;
-      while (Atomics.load(ctrl, READY) === 0 && Date.now() < deadline) Atomics.wait(ctrl, READY, 0, 50);
-      if (Atomics.load(ctrl, READY) === 0) {
+      while (Atomics.load(this.ctrl, READY) === before && Date.now() < deadline) Atomics.wait(this.ctrl, READY, before, 50);
+      if (Atomics.load(this.ctrl, READY) === before) {
         worker.terminate();
         throw new Error('ThreadPool: a worker thread did not start');
       }
       this.workers.push(worker);
-      this.slots.push(ctrl);
     }
   }
 
   /**
-   * Runs `perThread[0]` here and `perThread[t]` on helper t, and returns when all are done. Lists longer than a
-   * control slot holds run in several rounds; each list keeps its order.
+   * Runs the independent call lists `lists` on this thread and up to `helpers` helper threads (at most
+   * `maxHelpers`; by default one per list beyond the first), and returns when
+   * all are done. Each list runs in order on one thread. Lists too long for the board run in several rounds,
+   * each list keeping its order.
    */
-  run(perThread: readonly (readonly Call[])[]): void {
-    this.ensureHelpers(perThread.length - 1);
-    const next = perThread.map(() => 0);
-    while (next.some((p, t) => p < perThread[t]!.length)) this.round(perThread, next);
+  run(lists: readonly (readonly Call[])[], helpers = lists.length - 1): void {
+    if (lists.length > MAX_LISTS) throw new Error(`ThreadPool: at most ${MAX_LISTS} call lists in one run, got ${lists.length}`);
+    this.ensureHelpers(Math.min(helpers, lists.length - 1));
+    const size = (c: Call) => 2 + c.args.length;
+    const total = lists.reduce((a, l) => a + l.reduce((b, c) => b + size(c), 0), 0);
+    if (OFFSETS + lists.length + 1 + total <= BOARD_INTS) return this.job(lists, helpers);
+    // Rounds: from each list, the next calls that fit its share of the board.
+    const share = Math.floor((BOARD_INTS - OFFSETS - lists.length - 1) / lists.length);
+    const next = lists.map(() => 0);
+    while (next.some((p, t) => p < lists[t]!.length)) {
+      const round: Call[][] = [];
+      lists.forEach((l, t) => {
+        const part: Call[] = [];
+        for (let used = 0; next[t]! < l.length && (part.length === 0 || used + size(l[next[t]!]!) <= share); next[t]!++) {
+          if (size(l[next[t]!]!) > share) throw new Error(`ThreadPool: a call with ${l[next[t]!]!.args.length} arguments does not fit the board`);
+          used += size(l[next[t]!]!);
+          part.push(l[next[t]!]!);
+        }
+        if (part.length) round.push(part);
+      });
+      this.job(round, helpers);
+    }
   }
 
-  /** Runs from each list the calls that fit one slot, starting at next[t], and advances next[t]. */
-  private round(perThread: readonly (readonly Call[])[], next: number[]): void {
-    const started: number[] = [];
-    let maxCount = 0;
-    for (let t = 1; t < perThread.length; t++) {
-      const calls = perThread[t]!;
-      if (next[t]! >= calls.length) continue;
-      const ctrl = this.slots[t - 1]!;
-      let p = CALLS;
-      let count = 0;
-      for (; next[t]! < calls.length; next[t]!++, count++) {
-        const c = calls[next[t]!]!;
+  /** One job: writes the lists to the board, wakes helpers, claims lists here too, waits for the rest. */
+  private job(lists: readonly (readonly Call[])[], helpers: number): void {
+    const ctrl = this.ctrl;
+    const n = lists.length;
+    let p = OFFSETS + n + 1;
+    for (let l = 0; l < n; l++) {
+      ctrl[OFFSETS + l] = p;
+      for (const c of lists[l]!) {
         const f = this.fnIndex.get(c.fn);
         if (f === undefined) throw new Error(`ThreadPool: no export '${c.fn}'`);
-        if (p + 2 + c.args.length > SLOT_INTS) break;
         ctrl[p++] = f;
         ctrl[p++] = c.args.length;
         for (const a of c.args) ctrl[p++] = a;
       }
-      ctrl[COUNT] = count;
-      maxCount = Math.max(maxCount, count);
-      Atomics.add(ctrl, SEQ, 1);
-      Atomics.notify(ctrl, SEQ);
-      started.push(t - 1);
+    }
+    ctrl[OFFSETS + n] = p;
+    Atomics.store(ctrl, NLISTS, n);
+    Atomics.store(ctrl, DONE, 0);
+    Atomics.store(ctrl, ERROR, 0);
+    // Publishing the claim word makes the board visible to helpers (the atomics order the plain writes above).
+    this.seq = (this.seq + 1) & ((1 << (31 - IDX_BITS)) - 1);
+    Atomics.store(ctrl, CLAIM, this.seq << IDX_BITS);
+    const wake = Math.min(helpers, this.workers.length, n - 1);
+    if (wake > 0) {
+      Atomics.add(ctrl, WAKE, 1);
+      Atomics.notify(ctrl, WAKE, wake);
     }
     let failure: unknown = null;
-    try {
-      // The calling thread runs as many calls as the fullest helper got this round (all, if none started).
-      const own = perThread[0] ?? [];
-      const take = started.length === 0 ? own.length : maxCount;
-      for (let i = 0; i < take && next[0]! < own.length; i++, next[0]!++) {
-        const c = own[next[0]!]!;
-        this.exportsByName[c.fn]!(...c.args);
+    for (;;) {
+      const c = Atomics.load(ctrl, CLAIM);
+      const list = c & IDX_MASK;
+      if (list >= n) break;
+      if (Atomics.compareExchange(ctrl, CLAIM, c, c + 1) !== c) continue;
+      try {
+        for (const call of lists[list]!) this.exportsByName[call.fn]!(...call.args);
+      } catch (e) {
+        failure ??= e;
       }
-    } catch (e) {
-      failure = e;
+      Atomics.add(ctrl, DONE, 1);
     }
-    let workerFailed = false;
-    for (const w of started) {
-      const ctrl = this.slots[w]!;
-      const seq = Atomics.load(ctrl, SEQ);
-      for (;;) {
-        const done = Atomics.load(ctrl, DONE);
-        if (done === seq) break;
-        Atomics.wait(ctrl, DONE, done);
-      }
-      if (ctrl[ERROR]) workerFailed = true;
-    }
+    for (let d = Atomics.load(ctrl, DONE); d < n; d = Atomics.load(ctrl, DONE)) Atomics.wait(ctrl, DONE, d);
     if (failure) throw failure;
-    if (workerFailed) throw new Error('ThreadPool: a kernel failed in a worker thread');
+    if (Atomics.load(ctrl, ERROR)) throw new Error('ThreadPool: a kernel failed in a worker thread');
   }
 
   terminate(): void {
     for (const w of this.workers) w.terminate();
     this.workers.length = 0;
-    this.slots.length = 0;
   }
 }

@@ -2,7 +2,7 @@
  * The runtime of the fast cpu kernels: one emitted WebAssembly module, one shared memory, its allocator, and the
  * thread pool.
  *
- * Memory map (bytes): [0, 64 KiB) control slots of the helper threads; then one GEMM scratch area per thread;
+ * Memory map (bytes): [0, 64 KiB) the thread pool's board (pool.ts); then one GEMM scratch area per thread;
  * then the heap (heap.ts), grown on demand. Addresses stay below 2 GiB so signed i32 comparisons in the kernels
  * are safe.
  *
@@ -18,7 +18,7 @@ import { DEFAULT_BLOCKING, emitGemmFunctions, gemmScratchBytes } from './gemm-em
 const GEMM_SCRATCH_BYTES = gemmScratchBytes(DEFAULT_BLOCKING);
 import { emitConvFunctions } from './conv-emit.js';
 import { emitVectorFunctions } from './vector-emit.js';
-import { SLOT_BYTES, ThreadPool, type Call, type WorkerSpawner } from './pool.js';
+import { BOARD_BYTES, ThreadPool, type Call, type WorkerSpawner } from './pool.js';
 import { HeapAllocator, heapBuffers, sizeClass } from './heap.js';
 import type { Storage } from '../../../backend.js';
 import type { Shape } from '../../../shape.js';
@@ -36,8 +36,8 @@ interface Block {
 
 const PAGE = 65536;
 const MAX_PAGES = 32768; // 2 GiB
-const CTRL_BYTES = 65536;
-export const MAX_THREADS = Math.min(16, CTRL_BYTES / SLOT_BYTES);
+const CTRL_BYTES = BOARD_BYTES;
+export const MAX_THREADS = 16;
 
 export type WasmExports = Record<string, (...args: number[]) => number | void>;
 
@@ -227,15 +227,15 @@ export class WasmRuntime {
   }
 
   /**
-   * Runs per-thread call lists; list 0 runs on the calling thread. Without worker support (or if a worker
-   * fails to start) the lists run one after another here: they are independent, so the results are the same.
+   * Runs independent call lists on `threads` threads, the calling one included (pool.ts). Without worker
+   * support (or if a worker fails to start) the lists run one after another here: the results are the same.
    */
-  run(perThread: readonly (readonly Call[])[]): void {
-    const lists = perThread.filter((l, i) => i === 0 || l.length > 0);
-    if (lists.length > 1 && this.spawner) {
+  run(lists: readonly (readonly Call[])[]): void {
+    const work = lists.filter((l) => l.length > 0);
+    if (work.length > 1 && this.threads > 1 && this.spawner) {
       try {
         this.pool ??= new ThreadPool(this.spawner, this.module, this.memory, this.exports, 0, this.maxThreads - 1);
-        this.pool.run(lists);
+        this.pool.run(work, this.threads - 1);
         return;
       } catch (e) {
         if (!(e instanceof Error && e.message.includes('did not start'))) throw e;
@@ -245,7 +245,7 @@ export class WasmRuntime {
         this.spawner = null;
       }
     }
-    for (const list of lists) for (const c of list) this.exports[c.fn]!(...c.args);
+    for (const list of work) for (const c of list) this.exports[c.fn]!(...c.args);
   }
 
   terminate(): void {

@@ -43,11 +43,17 @@ const TRANSCENDENTAL = new Set(['exp', 'sigmoid', 'silu']);
 const threadsForElements = (rt: WasmRuntime, n: number, kind: keyof typeof MIN_ELEMENTS_PER_THREAD = 'memoryBound') =>
   Math.max(1, Math.min(rt.threads, Math.floor(n / MIN_ELEMENTS_PER_THREAD[kind])));
 
-/** Spreads calls over `threads` lists in contiguous runs (keeps each thread's memory contiguous). */
+/**
+ * Work is cut into a few pieces per thread, claimed by whichever thread is free (pool.ts): a helper thread that
+ * wakes late still finds some, and the others never wait for it to start. Every piece computes the same values
+ * whoever runs it, so the cut changes nothing in the results.
+ */
+const PIECES_PER_THREAD = 4;
+const pieces = (threads: number) => (threads > 1 ? threads * PIECES_PER_THREAD : 1);
+
+/** Groups calls into `pieces(threads)` lists of contiguous runs (each piece's memory stays contiguous). */
 function spread(calls: Call[], threads: number): Call[][] {
-  const lists: Call[][] = Array.from({ length: threads }, () => []);
-  splitRange(calls.length, threads, 1).forEach(([s, e], t) => lists[t]!.push(...calls.slice(s, e)));
-  return lists;
+  return splitRange(calls.length, pieces(threads), 1).map(([s, e]) => calls.slice(s, e));
 }
 
 /**
@@ -109,11 +115,11 @@ function binaryKernel(rt: () => WasmRuntime, op: string): KernelFn {
       const offB = pb + o * sb[0]! * 4;
       if (rows === 1) {
         // One long row: chunks of columns (multiples of 4 keep every chunk on the SIMD path).
-        for (const [c0, c1] of splitRange(cols, threads, 4)) {
+        for (const [c0, c1] of splitRange(cols, pieces(threads), 4)) {
           calls.push({ fn, args: [offA + c0 * sa[2]! * 4, 0, sa[2]!, offB + c0 * sb[2]! * 4, 0, sb[2]!, po + (base + c0) * 4, 1, c1 - c0] });
         }
       } else {
-        for (const [r0, r1] of splitRange(rows, outer === 1 ? threads : 1, 1)) {
+        for (const [r0, r1] of splitRange(rows, outer === 1 ? pieces(threads) : 1, 1)) {
           calls.push({ fn, args: [offA + r0 * sa[1]! * 4, sa[1]!, sa[2]!, offB + r0 * sb[1]! * 4, sb[1]!, sb[2]!, po + (base + r0 * cols) * 4, r1 - r0, cols] });
         }
       }
@@ -137,7 +143,7 @@ function unaryKernel(rt: () => WasmRuntime, op: string): KernelFn {
     const px = r.put(X);
     const py = r.output(n);
     const threads = threadsForElements(r, n, TRANSCENDENTAL.has(op) ? 'transcendental' : 'memoryBound');
-    const calls = splitRange(n, threads, 4).map(([s, e]): Call => ({ fn, args: [px + s * 4, py + s * 4, e - s] }));
+    const calls = splitRange(n, pieces(threads), 4).map(([s, e]): Call => ({ fn, args: [px + s * 4, py + s * 4, e - s] }));
     r.run(spread(calls, threads));
     return r.result(py, t.shape);
   };
@@ -159,7 +165,7 @@ function sumKernel(rt: () => WasmRuntime): KernelFn {
     const calls: Call[] = [];
     if (blocks === 1) {
       const threads = threadsForElements(r, outer * inner);
-      for (const [s, e] of splitRange(outer, threads, 1)) calls.push({ fn: 'rowSums', args: [px + s * inner * 4, e - s, inner, pd + s * 8] });
+      for (const [s, e] of splitRange(outer, pieces(threads), 1)) calls.push({ fn: 'rowSums', args: [px + s * inner * 4, e - s, inner, pd + s * 8] });
       r.run(spread(calls, threads));
     } else {
       for (let row = 0; row < outer; row++) {
@@ -242,7 +248,7 @@ function softmaxKernel(rt: () => WasmRuntime, log: boolean): KernelFn {
     const py = r.output(outer * inner);
     const stats = log ? r.alloc(outer * 16) : 0;
     const threads = threadsForElements(r, outer * inner, 'transcendental');
-    const ranges = splitRange(outer, threads, 1);
+    const ranges = splitRange(outer, pieces(threads), 1);
     r.run(spread(ranges.map(([s, e]) => ({ fn: 'softmaxRows', args: [px + s * inner * 4, py + s * inner * 4, e - s, inner, log ? 1 : 0, stats + s * 16] })), threads));
     if (log) {
       // log softmax = x - (max + log(sum of exp(x - max))), the shift per row computed in float64 here.
