@@ -14,6 +14,12 @@ const LN2_HI = 0.693359375;
 const LN2_LO = -2.12194440e-4;
 /** 1.5 * 2^23: adding it rounds a float32 of magnitude below 2^22 to an integer, held in the low mantissa bits. */
 const ROUNDER = 12582912;
+/**
+ * c2..c6 of exp(r) ~ 1 + r + c2 r^2 + ... + c6 r^6 on |r| <= ln2 / 2, fitted for relative error and rounded
+ * to float32 by packages/tensor/scripts/exp-poly.py: at most 3.8e-9 (0.06 of 2^-24), below the 7.0e-9 of the
+ * degree-7 Taylor polynomial it replaced, with one multiply-add less.
+ */
+export const EXP_POLY = [0.4999999403953552, 0.1666652113199234, 0.04166838899254799, 0.008368710055947304, 0.001381461275741458] as const;
 const ROUNDER_BITS = 0x4b400000;
 
 /** Temporary locals of one function, made on first use. */
@@ -30,14 +36,16 @@ class Temps {
 /**
  * Pushes exp(x) for a v128 local x (lanes: float32). With `err`, computes exp(x + err) where err is a small
  * correction (used by softmax to carry the rounding error of x - max). Range reduction x = n ln2 + r,
- * |r| <= ln2 / 2, a degree-7 Taylor polynomial (truncation below 5e-9 relative), and 2^n applied in two halves
- * so that results in the subnormal range and overflow to infinity come out right. NaN stays NaN.
+ * |r| <= ln2 / 2, a degree-6 polynomial fitted for relative error (EXP_POLY), and 2^n applied in two halves so
+ * that results in the subnormal range and overflow to infinity come out right. NaN stays NaN. `nonPositive`
+ * (softmax, where the argument x - max is <= 0) drops the upper clamp and scales by 2^n in one step.
  */
-export function emitExp(f: FunctionBuilder, tmp: Temps, x: Local, err?: Local): void {
+export function emitExp(f: FunctionBuilder, tmp: Temps, x: Local, err?: Local, opts: { nonPositive?: boolean } = {}): void {
   const xc = tmp.v('exp.x'), n = tmp.v('exp.n'), r = tmp.v('exp.r'), p = tmp.v('exp.p'), ni = tmp.v('exp.ni'), half = tmp.v('exp.half');
   // Clamp to [-104, 89]: beyond these exp rounds to 0 or overflows in float32 anyway. pmin/pmax keep a NaN x
   // (the comparison is false) and cost less than min/max.
-  f.get(x).f32x4(89).op('f32x4.pmin').f32x4(-104).op('f32x4.pmax').set(xc);
+  if (opts.nonPositive) f.get(x).f32x4(-104).op('f32x4.pmax').set(xc);
+  else f.get(x).f32x4(89).op('f32x4.pmin').f32x4(-104).op('f32x4.pmax').set(xc);
   // n = round(x log2 e) by adding 1.5 * 2^23: the sum's low mantissa bits are n as an integer.
   f.get(xc).f32x4(LOG2E).op('f32x4.mul').f32x4(ROUNDER).op('f32x4.add').set(ni);
   f.get(ni).f32x4(ROUNDER).op('f32x4.sub').set(n);
@@ -45,17 +53,23 @@ export function emitExp(f: FunctionBuilder, tmp: Temps, x: Local, err?: Local): 
   f.get(xc).get(n).f32x4(LN2_HI).op('f32x4.mul').op('f32x4.sub');
   if (err) f.get(err).op('f32x4.add');
   f.get(n).f32x4(LN2_LO).op('f32x4.mul').op('f32x4.sub').set(r);
-  // Estrin's scheme: (1 + r) + r^2 (1/2 + r/6) + r^4 ((1/24 + r/120) + r^2 (1/720 + r/5040)): a dependency
-  // chain of 4 multiply-adds instead of Horner's 7, which is what limits this loop.
+  // p = (1 + r) + r^2 (c2 + c3 r) + r^4 ((c4 + c5 r) + c6 r^2), Estrin's scheme: a dependency chain of 4
+  // multiply-adds instead of Horner's 6, which is what limits this loop.
+  const [c2, c3, c4, c5, c6] = EXP_POLY;
   const r2 = tmp.v('exp.r2');
   const pair = (c0: number, c1: number) => f.get(r).f32x4(c1).op('f32x4.mul').f32x4(c0).op('f32x4.add');
   f.get(r).get(r).op('f32x4.mul').set(r2);
-  pair(1 / 24, 1 / 120);
-  pair(1 / 720, 1 / 5040).get(r2).op('f32x4.mul').op('f32x4.add');
+  pair(c4, c5).get(r2).f32x4(c6).op('f32x4.mul').op('f32x4.add');
   f.get(r2).get(r2).op('f32x4.mul').op('f32x4.mul');
-  pair(1 / 2, 1 / 6).get(r2).op('f32x4.mul');
+  pair(c2, c3).get(r2).op('f32x4.mul');
   f.op('f32x4.add');
   pair(1, 1).op('f32x4.add').set(p);
+  if (opts.nonPositive) {
+    // n in [-150, 0]: 2^(n + 64) is a normal float32, and the product with 2^-64 rounds once, where the result
+    // is subnormal.
+    f.get(p).get(ni).i32(127 + 64).op('i32x4.splat').op('i32x4.add').i32(23).op('i32x4.shl').op('f32x4.mul').f32x4(2 ** -64).op('f32x4.mul');
+    return;
+  }
   // 2^n = 2^(n >> 1) * 2^(n - (n >> 1)), each half a normal float32 built from its exponent bits.
   f.get(ni).i32(1).op('i32x4.shr_s').set(half);
   const pow2 = (e: () => void) => {
@@ -267,11 +281,12 @@ function emitRowSums(m: ModuleBuilder): FunctionBuilder {
   return f;
 }
 
-/** Pushes the max of n float32 at src (NaN if any is NaN), or 0 where every element is -Infinity. */
+/** Pushes the max of n float32 at src (NaN elements may be skipped: see below), or 0 where every element is -Infinity. */
 function emitRowMax(f: FunctionBuilder, src: Local, n: Local): void {
   const i = f.local('i32'), mv = f.local('v128'), ms = f.local('f32'), tail = f.local('i32'), end16 = f.local('i32'), end4 = f.local('i32');
-  // Four running maxima: f32x4.max is a long instruction sequence in V8 (NaN and signed-zero rules), and one
-  // chain of them is latency-bound. This max is exactly associative and commutative: the order changes nothing.
+  // Four running maxima, with pmax (one instruction; f32x4.max is a long sequence in V8 for its NaN and
+  // signed-zero rules): it skips a NaN element, which changes nothing for softmax since that element's exp is NaN
+  // and makes the whole row NaN anyway. The order changes nothing either: the max is exact.
   const acc = [mv, f.local('v128'), f.local('v128'), f.local('v128')];
   for (const a of acc) f.f32x4(-Infinity).set(a);
   f.get(n).i32(-16).op('i32.and').set(end16);
@@ -280,7 +295,7 @@ function emitRowMax(f: FunctionBuilder, src: Local, n: Local): void {
     acc.forEach((a, k) => {
       f.get(a);
       at(f, src, i)().op('v128.load', 16 * k);
-      f.op('f32x4.max').set(a);
+      f.op('f32x4.pmax').set(a);
     });
   });
   f.forRange(i, end16, end4, 4, () => {
@@ -332,7 +347,7 @@ function emitSoftmaxRows(m: ModuleBuilder): FunctionBuilder {
       f.get(mv).op('f32x4.neg').get(bb).op('f32x4.sub').op('f32x4.add');
       // With an infinite x - max the error term is NaN: drop it there (mask |t| < inf).
       f.get(t).op('f32x4.abs').f32x4(Infinity).op('f32x4.lt').op('v128.and').set(e);
-      emitExp(f, tmp, t, e);
+      emitExp(f, tmp, t, e, { nonPositive: true });
     };
     // Pass 1 writes exp to dst (or, for log-softmax, only sums it): the sum uses the stored values.
     const expRow = () => {
