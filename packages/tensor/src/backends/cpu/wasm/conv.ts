@@ -84,22 +84,22 @@ function conv2dForward(rt: WasmRuntime, x: Float32Array, w: Float32Array, g: Con
         const bp = (oy1 - oy0) * g.ow;
         calls.push({ fn: 'im2colBand', args: [...geometryArgs(g, px + img * image * 4), cols[t]!, oy0, oy1] });
         for (let gi = 0; gi < g.groups; gi++) {
-          calls.push(gemmCall(rt, {
+          calls.push(gemmCall({
             m: og, n: bp, k: R,
             a: pw + gi * og * R * 4, rsA: R, csA: 1,
             b: cols[t]! + gi * R * bp * 4, rsB: bp, csB: 1,
             c: py + ((img * g.o + gi * og) * P + oy0 * g.ow) * 4, ldc: P, accumulate: false,
-          }, t));
+          }));
         }
       }
       return calls;
     });
   } else if (g.n >= threads) {
-    runPerImage(rt, g.n, threads, (img, t) => [...(pointwise ? [] : [im2col(img, t)]), ...gemms(img, t).map((gm) => gemmCall(rt, gm, t))]);
+    runPerImage(rt, g.n, threads, (img, t) => [...(pointwise ? [] : [im2col(img, t)]), ...gemms(img, t).map((gm) => gemmCall(gm))]);
   } else {
     for (let img = 0; img < g.n; img++) {
       if (!pointwise) rt.run([[im2col(img, 0)]]);
-      for (const gm of gemms(img, 0)) rt.run(splitGemm(rt, gm, threads));
+      for (const gm of gemms(img, 0)) rt.run(splitGemm(gm, threads));
     }
   }
   return py;
@@ -125,10 +125,10 @@ function conv2dInputGradient(rt: WasmRuntime, dy: Float32Array, w: Float32Array,
     }));
   const col2im = (img: number, t: number): Call => ({ fn: 'col2im', args: [...geometryArgs(g, pdx + img * image * 4), dcols[t]!] });
   if (g.n >= threads) {
-    runPerImage(rt, g.n, threads, (img, t) => [...gemms(img, t).map((gm) => gemmCall(rt, gm, t)), ...(pointwise ? [] : [col2im(img, t)])]);
+    runPerImage(rt, g.n, threads, (img, t) => [...gemms(img, t).map((gm) => gemmCall(gm)), ...(pointwise ? [] : [col2im(img, t)])]);
   } else {
     for (let img = 0; img < g.n; img++) {
-      for (const gm of gemms(img, 0)) rt.run(splitGemm(rt, gm, threads));
+      for (const gm of gemms(img, 0)) rt.run(splitGemm(gm, threads));
       if (!pointwise) rt.run([[col2im(img, 0)]]);
     }
   }
@@ -155,14 +155,15 @@ function conv2dWeightGradient(rt: WasmRuntime, x: Float32Array, dy: Float32Array
       });
       rt.run(lists);
     }
-    const lists: Call[][] = Array.from({ length: threads }, () => []);
+    // Piece t of every image's product covers the same tiles of dW: its list accumulates them in image order.
+    const lists: Call[][] = [];
     for (let img = s; img < e; img++) {
       for (let gi = 0; gi < g.groups; gi++) {
         const b = pointwise
           ? { b: px + (img * g.c + gi * R) * P * 4, rsB: 1, csB: P }
           : { b: colTs[img - s]! + gi * R * P * 4, rsB: 1, csB: P };
         const gm: Gemm = { m: og, n: R, k: P, a: pdy + (img * g.o + gi * og) * P * 4, rsA: P, csA: 1, ...b, c: pdw + gi * og * R * 4, ldc: R, accumulate: img > 0 };
-        splitGemm(rt, gm, threads).forEach((l, t) => lists[t]!.push(...l));
+        splitGemm(gm, threads).forEach((l, t) => (lists[t] ??= []).push(...l));
       }
     }
     rt.run(lists);

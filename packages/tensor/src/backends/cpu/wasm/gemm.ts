@@ -37,11 +37,19 @@ export function threadsFor(rt: WasmRuntime, flops: number): number {
   return Math.max(1, Math.min(rt.threads, Math.floor(flops / gemmThreading.minFlopsPerThread)));
 }
 
-/** The call that computes rows [i0, i1) and columns [j0, j1) of `g` on thread `t`. */
-export function gemmCall(rt: WasmRuntime, g: Gemm, t: number, i0 = 0, i1 = g.m, j0 = 0, j1 = g.n): Call {
+/**
+ * Pieces per thread that one product is cut into. Lists are claimed by whichever thread is free (pool.ts), so
+ * with more pieces than threads a thread that runs slower (a busy vCPU) ends up with fewer of them.
+ */
+export const GEMM_PIECES_PER_THREAD = 2;
+const gemmPieces = (threads: number) => (threads > 1 ? threads * GEMM_PIECES_PER_THREAD : 1);
+
+/** The call that computes rows [i0, i1) and columns [j0, j1) of `g` (packing in its thread's scratch). */
+export function gemmCall(g: Gemm, i0 = 0, i1 = g.m, j0 = 0, j1 = g.n): Call {
   return {
     fn: 'gemm',
-    args: [i1 - i0, g.n, g.k, g.a + i0 * g.rsA * 4, g.rsA, g.csA, g.b, g.rsB, g.csB, g.c + i0 * g.ldc * 4, g.ldc, j0, j1, g.accumulate ? 1 : 0, rt.scratch(t)],
+    args: [i1 - i0, g.n, g.k, g.a + i0 * g.rsA * 4, g.rsA, g.csA, g.b, g.rsB, g.csB, g.c + i0 * g.ldc * 4, g.ldc, j0, j1, g.accumulate ? 1 : 0],
+    scratch: true,
   };
 }
 
@@ -58,29 +66,23 @@ export function splitRange(n: number, parts: number, align: number): [number, nu
   return out;
 }
 
-/** Per-thread call lists for one GEMM, split along its longer output side. */
-export function splitGemm(rt: WasmRuntime, g: Gemm, threads: number): Call[][] {
-  const lists: Call[][] = Array.from({ length: threads }, () => []);
-  if (g.n / NR >= g.m / MR) splitRange(g.n, threads, NR).forEach(([j0, j1], t) => lists[t]!.push(gemmCall(rt, g, t, 0, g.m, j0, j1)));
-  else splitRange(g.m, threads, MR).forEach(([i0, i1], t) => lists[t]!.push(gemmCall(rt, g, t, i0, i1)));
-  return lists;
+/**
+ * Call lists for one GEMM, cut along its longer output side into a few pieces per thread. The cut depends only
+ * on the product's shape and the thread count, so products of one shape are cut alike (list t of each touches
+ * the same output tiles).
+ */
+export function splitGemm(g: Gemm, threads: number): Call[][] {
+  if (g.n / NR >= g.m / MR) return splitRange(g.n, gemmPieces(threads), NR).map(([j0, j1]) => [gemmCall(g, 0, g.m, j0, j1)]);
+  return splitRange(g.m, gemmPieces(threads), MR).map(([i0, i1]) => [gemmCall(g, i0, i1)]);
 }
 
 /**
- * Per-thread call lists for a batch of independent GEMMs: whole products per thread when there are enough of
- * them, otherwise each product split between the threads.
+ * Call lists for a batch of independent GEMMs: runs of whole products when there are enough of them, otherwise
+ * each product cut into pieces.
  */
-export function splitGemms(rt: WasmRuntime, gs: readonly Gemm[], threads: number): Call[][] {
-  if (gs.length >= threads) {
-    const lists: Call[][] = Array.from({ length: threads }, () => []);
-    splitRange(gs.length, threads, 1).forEach(([s, e], t) => {
-      for (let i = s; i < e; i++) lists[t]!.push(gemmCall(rt, gs[i]!, t));
-    });
-    return lists;
-  }
-  const lists: Call[][] = Array.from({ length: threads }, () => []);
-  for (const g of gs) splitGemm(rt, g, threads).forEach((l, t) => lists[t]!.push(...l));
-  return lists;
+export function splitGemms(gs: readonly Gemm[], threads: number): Call[][] {
+  if (gs.length >= threads) return splitRange(gs.length, gemmPieces(threads), 1).map(([s, e]) => gs.slice(s, e).map((g) => gemmCall(g)));
+  return gs.flatMap((g) => splitGemm(g, threads));
 }
 
 /** Batched float32 matmul on the WebAssembly GEMM; other dtypes go to the reference kernel. */
@@ -110,7 +112,7 @@ export function wasmMatmul(rt: () => WasmRuntime, reference: KernelFn): KernelFn
       }
       gs.push({ m, n, k, a: pa + offA * 4, rsA: A.strides[nd]!, csA: A.strides[nd + 1]!, b: pb + offB * 4, rsB: B.strides[nd]!, csB: B.strides[nd + 1]!, c: pc + i * m * n * 4, ldc: n, accumulate: false });
     }
-    r.run(splitGemms(r, gs, threadsFor(r, 2 * nb * m * n * k)));
+    r.run(splitGemms(gs, threadsFor(r, 2 * nb * m * n * k)));
     return r.result(pc, [...batch, m, n]);
   };
 }

@@ -8,7 +8,10 @@ import { ModuleBuilder } from './emitter.js';
 import { BOARD_BYTES, BOARD_READY_INDEX, ThreadPool, type Call, type WorkerSpawner } from './pool.js';
 import { nodeWorkerSpawner } from './pool-node.js';
 
-/** step(addr, k): mem[addr] = mem[addr] == k ? k + 1 : -1 (so a list of steps 0..n-1 leaves n iff it ran in order). fail(): traps. */
+/**
+ * step(addr, k): mem[addr] = mem[addr] == k ? k + 1 : -1 (so a list of steps 0..n-1 leaves n iff it ran in
+ * order). put(addr, v): mem[addr] = v. fail(): traps.
+ */
 function testModule() {
   const memory = new WebAssembly.Memory({ initial: 4, maximum: 4, shared: true });
   const m = new ModuleBuilder().importMemory({ module: 'env', name: 'memory', initialPages: 4, maximumPages: 4, shared: true });
@@ -20,6 +23,9 @@ function testModule() {
     step.get(addr).i32(-1).op('i32.store');
   });
   m.export(step);
+  const put = m.func('put', ['i32', 'i32']);
+  put.get(put.param(0)).get(put.param(1)).op('i32.store');
+  m.export(put);
   const fail = m.func('fail', []);
   fail.op('unreachable');
   m.export(fail);
@@ -29,6 +35,8 @@ function testModule() {
 }
 
 const DATA = BOARD_BYTES; // counters live after the board
+/** Stand-in scratch addresses: thread t's is 1000 + t. */
+const scratchOf = (t: number) => 1000 + t;
 /** `lists` lists of `len` in-order steps, list l on the counter at DATA + 4 l. */
 const stepLists = (lists: number, len: number): Call[][] => Array.from({ length: lists }, (_, l) => Array.from({ length: len }, (_, k) => ({ fn: 'step', args: [DATA + 4 * l, k] })));
 
@@ -37,7 +45,7 @@ describe('ThreadPool', () => {
 
   it('runs every list once, in order, with more lists than threads and in rounds past the board', () => {
     const t = testModule();
-    const pool = new ThreadPool(spawner, t.module, t.memory, t.exports, 0, 3);
+    const pool = new ThreadPool(spawner, t.module, t.memory, t.exports, 0, 3, scratchOf);
     try {
       for (const [lists, len] of [[2, 1], [40, 3], [4, 2000], [200, 50]] as const) {
         t.ints.fill(0, DATA / 4, DATA / 4 + lists);
@@ -51,9 +59,23 @@ describe('ThreadPool', () => {
     }
   });
 
+  it("hands each call that asks for it the scratch address of the thread running it", () => {
+    const t = testModule();
+    const pool = new ThreadPool(spawner, t.module, t.memory, t.exports, 0, 1, scratchOf);
+    try {
+      const lists = Array.from({ length: 64 }, (_, l) => [{ fn: 'put', args: [DATA + 4 * l], scratch: true }]);
+      t.ints.fill(0, DATA / 4, DATA / 4 + 64);
+      pool.run(lists);
+      const seen = new Set(t.ints.subarray(DATA / 4, DATA / 4 + 64));
+      expect([...seen].every((v) => v === 1000 || v === 1001)).toBe(true);
+    } finally {
+      pool.terminate();
+    }
+  });
+
   it('reports a failure wherever the failing list ran, and keeps working', () => {
     const t = testModule();
-    const pool = new ThreadPool(spawner, t.module, t.memory, t.exports, 0, 1);
+    const pool = new ThreadPool(spawner, t.module, t.memory, t.exports, 0, 1, scratchOf);
     try {
       for (let i = 0; i < 20; i++) expect(() => pool.run([[{ fn: 'fail', args: [] }], [{ fn: 'fail', args: [] }]])).toThrow();
       expect(() => pool.run([[{ fn: 'nope', args: [] }]])).toThrow(/no export 'nope'/);
@@ -74,8 +96,10 @@ describe('ThreadPool', () => {
         return { terminate() {} };
       },
     };
-    const pool = new ThreadPool(asleep, t.module, t.memory, t.exports, 0, 1);
+    const pool = new ThreadPool(asleep, t.module, t.memory, t.exports, 0, 1, scratchOf);
     pool.run(stepLists(6, 10));
     expect([...t.ints.subarray(DATA / 4, DATA / 4 + 6)]).toEqual(new Array(6).fill(10));
+    pool.run([[{ fn: 'put', args: [DATA], scratch: true }], [{ fn: 'put', args: [DATA + 4], scratch: true }]]);
+    expect([t.ints[DATA / 4], t.ints[DATA / 4 + 1]]).toEqual([1000, 1000]);
   });
 });

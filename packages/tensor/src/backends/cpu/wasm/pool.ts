@@ -17,6 +17,8 @@ const DONE = 2; // lists finished
 const ERROR = 3; // set when a list failed in a helper
 const NLISTS = 4;
 const READY = 5; // helpers started
+/** Set in a call's argument-count word: append the running thread's scratch address (Call.scratch). */
+const SCRATCH_FLAG = 1 << 16;
 /** Where a worker announces that it runs (for a spawner that stands in for one, in tests). */
 export const BOARD_READY_INDEX = READY;
 const OFFSETS = 16;
@@ -34,6 +36,8 @@ export interface WorkerInit {
   memory: WebAssembly.Memory;
   /** Byte offset of the board. */
   board: number;
+  /** Byte address of this worker's scratch area. */
+  scratch: number;
   /** Export names, indexed by the function numbers written on the board. */
   names: string[];
 }
@@ -69,9 +73,11 @@ for (;;) {
       const end = ctrl[${OFFSETS} + list + 1];
       for (let p = ctrl[${OFFSETS} + list]; p < end; ) {
         const f = ctrl[p++];
-        const nargs = ctrl[p++];
+        const word = ctrl[p++];
+        const nargs = word & ${SCRATCH_FLAG - 1};
         const args = [];
         for (let a = 0; a < nargs; a++) args.push(ctrl[p++]);
+        if (word & ${SCRATCH_FLAG}) args.push(init.scratch);
         fns[f](...args);
       }
     } catch (e) {
@@ -85,7 +91,15 @@ for (;;) {
 export interface Call {
   fn: string;
   args: number[];
+  /**
+   * Append the scratch address of the thread that runs the call (a GEMM's packing buffers): lists are claimed
+   * by whichever thread is free, so a call cannot name its thread's scratch itself.
+   */
+  scratch?: boolean;
 }
+
+/** The arguments a call runs with on the thread whose scratch area is at `scratch`. */
+export const argsOf = (c: Call, scratch: number): number[] => (c.scratch ? [...c.args, scratch] : c.args);
 
 export class ThreadPool {
   private readonly workers: { terminate(): void }[] = [];
@@ -103,6 +117,8 @@ export class ThreadPool {
     private readonly exportsByName: Record<string, (...args: number[]) => unknown>,
     private readonly boardBase: number,
     readonly maxHelpers: number,
+    /** Scratch address of thread t (0: the calling thread, t >= 1: helper t). */
+    private readonly scratchOf: (t: number) => number,
   ) {
     this.fnIndex = new Map(Object.keys(exportsByName).map((n, i) => [n, i]));
     this.ctrl = new Int32Array(memory.buffer, boardBase, BOARD_INTS);
@@ -118,7 +134,7 @@ export class ThreadPool {
     const names = [...this.fnIndex.keys()];
     while (this.workers.length < Math.min(n, this.maxHelpers)) {
       const before = this.workers.length;
-      const worker = this.spawner.spawn({ module: this.module, memory: this.memory, board: this.boardBase, names });
+      const worker = this.spawner.spawn({ module: this.module, memory: this.memory, board: this.boardBase, scratch: this.scratchOf(before + 1), names });
       // Wait for the worker to say it runs: one that failed to start would otherwise never answer.
       const deadline = Date.now() + START_TIMEOUT_MS;
       while (Atomics.load(this.ctrl, READY) === before && Date.now() < deadline) Atomics.wait(this.ctrl, READY, before, 50);
@@ -171,7 +187,7 @@ export class ThreadPool {
         const f = this.fnIndex.get(c.fn);
         if (f === undefined) throw new Error(`ThreadPool: no export '${c.fn}'`);
         ctrl[p++] = f;
-        ctrl[p++] = c.args.length;
+        ctrl[p++] = c.args.length | (c.scratch ? SCRATCH_FLAG : 0);
         for (const a of c.args) ctrl[p++] = a;
       }
     }
@@ -194,7 +210,7 @@ export class ThreadPool {
       if (list >= n) break;
       if (Atomics.compareExchange(ctrl, CLAIM, c, c + 1) !== c) continue;
       try {
-        for (const call of lists[list]!) this.exportsByName[call.fn]!(...call.args);
+        for (const call of lists[list]!) this.exportsByName[call.fn]!(...argsOf(call, this.scratchOf(0)));
       } catch (e) {
         failure ??= e;
       }

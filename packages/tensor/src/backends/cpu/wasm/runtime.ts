@@ -18,7 +18,7 @@ import { DEFAULT_BLOCKING, emitGemmFunctions, gemmScratchBytes } from './gemm-em
 const GEMM_SCRATCH_BYTES = gemmScratchBytes(DEFAULT_BLOCKING);
 import { emitConvFunctions } from './conv-emit.js';
 import { emitVectorFunctions } from './vector-emit.js';
-import { BOARD_BYTES, ThreadPool, type Call, type WorkerSpawner } from './pool.js';
+import { argsOf, BOARD_BYTES, ThreadPool, type Call, type WorkerSpawner } from './pool.js';
 import { HeapAllocator, heapBuffers, sizeClass } from './heap.js';
 import type { Storage } from '../../../backend.js';
 import type { Shape } from '../../../shape.js';
@@ -234,7 +234,7 @@ export class WasmRuntime {
     const work = lists.filter((l) => l.length > 0);
     if (work.length > 1 && this.threads > 1 && this.spawner) {
       try {
-        this.pool ??= new ThreadPool(this.spawner, this.module, this.memory, this.exports, 0, this.maxThreads - 1);
+        this.pool ??= new ThreadPool(this.spawner, this.module, this.memory, this.exports, 0, this.maxThreads - 1, (t) => this.scratch(t));
         this.pool.run(work, this.threads - 1);
         return;
       } catch (e) {
@@ -245,7 +245,7 @@ export class WasmRuntime {
         this.spawner = null;
       }
     }
-    for (const list of work) for (const c of list) this.exports[c.fn]!(...c.args);
+    for (const list of work) for (const c of list) this.exports[c.fn]!(...argsOf(c, this.scratch(0)));
   }
 
   terminate(): void {
