@@ -6,8 +6,8 @@
  * - dweight:  dW[g] += dy_n[g] (Og x P)  col_n[g]^T (P x R), images in ascending order
  * A 1x1 convolution with stride 1 and no padding needs no column matrix: col_n is x_n itself.
  *
- * Threads take whole images where there are enough, else split each GEMM's output; dweight always splits its
- * output (never the image sum), so every result is bitwise independent of the thread count.
+ * Threads take runs of whole images where there are enough, else split each GEMM's output; dweight always splits
+ * its output (never the image sum), so every result is bitwise independent of the thread count.
  */
 import type { KernelFn } from '../../../backend.js';
 import type { DType } from '../../../dtype.js';
@@ -45,13 +45,15 @@ function gemmDims(g: ConvGeometry) {
   };
 }
 
-/** Images split between threads: thread t runs `perImage(img, t)` for each of its images, in order. */
-function runPerImage(rt: WasmRuntime, n: number, threads: number, perImage: (img: number, t: number) => Call[]): void {
-  const lists: Call[][] = Array.from({ length: threads }, () => []);
-  splitRange(n, threads, 1).forEach(([a, b], t) => {
-    for (let img = a; img < b; img++) lists[t]!.push(...perImage(img, t));
-  });
-  rt.run(lists);
+/**
+ * Runs of images per thread: two, claimed by whichever thread is free (pool.ts), so that a thread running slower
+ * (a busy vCPU) ends up with fewer images. Each piece has its own column buffer.
+ */
+const imagePieces = (n: number, threads: number) => (threads > 1 ? Math.min(n, threads * 2) : 1);
+
+/** Images cut into `pieces` runs: piece t runs `perImage(img, t)` for each of its images, in order. */
+function runPerImage(rt: WasmRuntime, n: number, pieces: number, perImage: (img: number, t: number) => Call[]): void {
+  rt.run(splitRange(n, pieces, 1).map(([a, b], t) => Array.from({ length: b - a }, (_, i) => perImage(a + i, t)).flat()));
 }
 
 /** Each conv kernel returns the address of its result, an `rt.output` block. */
@@ -63,7 +65,8 @@ function conv2dForward(rt: WasmRuntime, x: Float32Array, w: Float32Array, g: Con
   const px = rt.put(x);
   const pw = rt.put(w);
   const py = rt.output(g.n * g.o * P);
-  const cols = pointwise ? [] : Array.from({ length: threads }, () => rt.alloc(rows * P * 4));
+  const pieces = imagePieces(g.n, threads);
+  const cols = pointwise ? [] : Array.from({ length: pieces }, () => rt.alloc(rows * P * 4));
   const colOf = (img: number, t: number) => (pointwise ? px + img * image * 4 : cols[t]!);
   const gemms = (img: number, t: number): Gemm[] =>
     Array.from({ length: g.groups }, (_, gi) => ({
@@ -77,7 +80,7 @@ function conv2dForward(rt: WasmRuntime, x: Float32Array, w: Float32Array, g: Con
     // Bands of output rows: each band's column matrix (about BAND_PIXELS columns) stays in cache between
     // im2col and the GEMM's packing. Splitting the GEMM's columns changes no bit of any output.
     const band = Math.max(1, Math.floor(BAND_PIXELS / g.ow));
-    runPerImage(rt, g.n, threads, (img, t) => {
+    runPerImage(rt, g.n, pieces, (img, t) => {
       const calls: Call[] = [];
       for (let oy0 = 0; oy0 < g.oh; oy0 += band) {
         const oy1 = Math.min(g.oh, oy0 + band);
@@ -95,7 +98,7 @@ function conv2dForward(rt: WasmRuntime, x: Float32Array, w: Float32Array, g: Con
       return calls;
     });
   } else if (g.n >= threads) {
-    runPerImage(rt, g.n, threads, (img, t) => [...(pointwise ? [] : [im2col(img, t)]), ...gemms(img, t).map((gm) => gemmCall(gm))]);
+    runPerImage(rt, g.n, pieces, (img, t) => [...(pointwise ? [] : [im2col(img, t)]), ...gemms(img, t).map((gm) => gemmCall(gm))]);
   } else {
     for (let img = 0; img < g.n; img++) {
       if (!pointwise) rt.run([[im2col(img, 0)]]);
@@ -114,7 +117,8 @@ function conv2dInputGradient(rt: WasmRuntime, dy: Float32Array, w: Float32Array,
   const pw = rt.put(w);
   const pdx = rt.output(g.n * image);
   rt.f32(pdx, g.n * image).fill(0);
-  const dcols = pointwise ? [] : Array.from({ length: threads }, () => rt.alloc(rows * P * 4));
+  const pieces = imagePieces(g.n, threads);
+  const dcols = pointwise ? [] : Array.from({ length: pieces }, () => rt.alloc(rows * P * 4));
   const dcolOf = (img: number, t: number) => (pointwise ? pdx + img * image * 4 : dcols[t]!);
   const gemms = (img: number, t: number): Gemm[] =>
     Array.from({ length: g.groups }, (_, gi) => ({
@@ -125,7 +129,7 @@ function conv2dInputGradient(rt: WasmRuntime, dy: Float32Array, w: Float32Array,
     }));
   const col2im = (img: number, t: number): Call => ({ fn: 'col2im', args: [...geometryArgs(g, pdx + img * image * 4), dcols[t]!] });
   if (g.n >= threads) {
-    runPerImage(rt, g.n, threads, (img, t) => [...gemms(img, t).map((gm) => gemmCall(gm)), ...(pointwise ? [] : [col2im(img, t)])]);
+    runPerImage(rt, g.n, pieces, (img, t) => [...gemms(img, t).map((gm) => gemmCall(gm)), ...(pointwise ? [] : [col2im(img, t)])]);
   } else {
     for (let img = 0; img < g.n; img++) {
       for (const gm of gemms(img, 0)) rt.run(splitGemm(gm, threads));
