@@ -6,11 +6,13 @@ import { kernelsSuite } from './kernels.js';
 import { gpujsSuite } from './gpujs.js';
 import { trainStepSuite } from './train-step.js';
 import { ocltOverheadSuite } from './oclt-overhead.js';
+import { softmaxAccuracySuite } from './softmax-accuracy.js';
 
 export const suites: Suite[] = [
   trainMemorySuite,
   metricsSuite,
   kernelsSuite,
+  softmaxAccuracySuite,
   gpujsSuite,
   trainStepSuite,
   ocltOverheadSuite,

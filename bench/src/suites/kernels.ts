@@ -103,7 +103,7 @@ function ocltContenders(w: Work, budgetMs: number): Contender[] {
 // ---------------------------------------------------------------- tfjs
 
 let tfPromise: Promise<typeof import('@tensorflow/tfjs')> | null = null;
-function loadTf(): Promise<typeof import('@tensorflow/tfjs')> {
+export function loadTf(): Promise<typeof import('@tensorflow/tfjs')> {
   tfPromise ??= (async () => {
     const tf = await import('@tensorflow/tfjs');
     const wasm = await import('@tensorflow/tfjs-backend-wasm');
