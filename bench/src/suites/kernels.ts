@@ -7,7 +7,8 @@
  * FMA, GEMM-based cases only; an opt-in), oclt-ref (plain TypeScript reference),
  * tfjs-cpu, tfjs-wasm (SIMD; tfjs cannot use threads in Node), onnxruntime (onnxruntime-node, native; one-node
  * models built in memory, ConvTranspose standing in for the conv input gradient), gpujs-webasm (gpu.js's
- * WebAssembly mode, matmul and add only).
+ * WebAssembly mode, matmul and add only), jax-js-wasm (@jax-js/jax on its WebAssembly device; no conv weight
+ * gradient row, since jax-js has it only through autodiff).
  *
  * What is timed: one call producing the result where the library keeps it, and its release (oclt: the fast kernels'
  * WebAssembly memory, inputs included, released by tidy; tfjs-wasm: its wasm heap, disposed; tfjs-cpu: a JS
@@ -73,7 +74,12 @@ interface Work {
   tfjs?: (tf: typeof import('@tensorflow/tfjs')) => () => { dispose(): void };
   onnx?: { graph: OnnxGraph; feeds: Record<string, Float32Array> };
   gpujs?: (gpu: any) => () => unknown;
+  /** Builds the op on jax-js arrays; the call must pass its inputs as `.ref` (jax-js consumes arguments). */
+  jax?: (jax: Jax) => () => JaxArray;
 }
+
+type Jax = typeof import('@jax-js/jax');
+type JaxArray = { blockUntilReady(): Promise<unknown>; dispose(): void };
 
 function ocltContenders(w: Work, budgetMs: number): Contender[] {
   const impls: [string, OcltMode][] = [['oclt-cpu', 'fast'], ['oclt-cpu-1t', 'fast-1t'], ['oclt-ref', 'reference']];
@@ -184,6 +190,41 @@ function gpujsContender(w: Work, budgetMs: number): Contender[] {
   }];
 }
 
+// ---------------------------------------------------------------- jax-js
+
+let jaxPromise: Promise<Jax> | null = null;
+function loadJax(): Promise<Jax> {
+  jaxPromise ??= (async () => {
+    const jax = await import('@jax-js/jax');
+    // init() with no device named also probes WebGPU through `navigator`, which Node 20 does not have.
+    await jax.init('wasm');
+    jax.defaultDevice('wasm');
+    return jax;
+  })();
+  return jaxPromise;
+}
+
+function jaxContender(w: Work, budgetMs: number): Contender[] {
+  if (!w.jax) return [];
+  let fn: () => JaxArray = () => ({ blockUntilReady: async () => {}, dispose() {} });
+  // jax-js runs ops lazily: the result is waited for, then released, as the other contenders' are.
+  const run = async () => {
+    const y = fn();
+    await y.blockUntilReady();
+    y.dispose();
+  };
+  return [{
+    case: w.case,
+    impl: 'jax-js-wasm',
+    flops: w.flops,
+    setup: async () => {
+      fn = w.jax!(await loadJax());
+      await guard(run, budgetMs);
+    },
+    run,
+  }];
+}
+
 // ---------------------------------------------------------------- cases
 
 function matmulWork(n: number): Work {
@@ -214,6 +255,11 @@ function matmulWork(n: number): Work {
       const ia = input(a, [n, n]);
       const ib = input(b, [n, n]);
       return () => kernel(ia, ib);
+    },
+    jax: ({ numpy: np }) => {
+      const ja = np.array(a).reshape([n, n]);
+      const jb = np.array(b).reshape([n, n]);
+      return () => np.matmul(ja.ref, jb.ref);
     },
   };
 }
@@ -249,6 +295,11 @@ function convWorks(): Work[] {
         const i = tfInputs(tf);
         return () => tf.conv2d(i.x as any, i.f as any, 1, 'same');
       },
+      jax: ({ numpy: np, lax }) => {
+        const jx = np.array(x).reshape([n, c, h, w]);
+        const jw = np.array(wt).reshape([o, c, k, k]);
+        return () => lax.conv(jx.ref, jw.ref, [1, 1], [[pad, pad], [pad, pad]]);
+      },
       onnx: { graph: { op: 'Conv', inputs: [{ name: 'x', shape: [n, c, h, w] }, { name: 'w', shape: [o, c, k, k] }], output: { name: 'y', shape: [n, o, h, w] }, attributes: convAttrs }, feeds: { x, w: wt } },
     },
     {
@@ -262,6 +313,13 @@ function convWorks(): Work[] {
       tfjs: (tf) => {
         const i = tfInputs(tf);
         return () => tf.conv2dTranspose(i.dy as any, i.f as any, [n, h, w, c], 1, 'same');
+      },
+      // The transposed convolution with the kernel flipped and its channel axes swapped: conv's input gradient
+      // (checked against ours when this row was added: equal to 4e-6).
+      jax: ({ numpy: np, lax }) => {
+        const jdy = np.array(dy).reshape([n, o, h, w]);
+        const jw = np.array(wt).reshape([o, c, k, k]);
+        return () => lax.convTranspose(jdy.ref, jw.ref, [1, 1], [[pad, pad], [pad, pad]], { transposeKernel: true });
       },
       onnx: { graph: { op: 'ConvTranspose', inputs: [{ name: 'dy', shape: [n, o, h, w] }, { name: 'w', shape: [o, c, k, k] }], output: { name: 'dx', shape: [n, c, h, w] }, attributes: convAttrs }, feeds: { dy, w: wt } },
     },
@@ -309,6 +367,11 @@ function vectorWorks(): Work[] {
         }).setOutput([M1]);
         return () => kernel(a, b);
       },
+      jax: ({ numpy: np }) => {
+        const ja = np.array(a);
+        const jb = np.array(b);
+        return () => np.add(ja.ref, jb.ref);
+      },
     },
     {
       case: 'sum-1m',
@@ -319,6 +382,10 @@ function vectorWorks(): Work[] {
       tfjs: (tf) => {
         const ta = tf.tensor1d(a);
         return () => tf.sum(ta);
+      },
+      jax: ({ numpy: np }) => {
+        const ja = np.array(a);
+        return () => np.sum(ja.ref);
       },
       onnx: { graph: { op: 'ReduceSum', inputs: [{ name: 'a', shape: [M1] }], output: { name: 'y', shape: [] }, attributes: [{ name: 'keepdims', int: 0 }] }, feeds: { a } },
     },
@@ -332,6 +399,10 @@ function vectorWorks(): Work[] {
         const ts = tf.tensor2d(s, [1024, 1024]);
         return () => tf.softmax(ts);
       },
+      jax: ({ numpy: np, nn }) => {
+        const js = np.array(s).reshape([1024, 1024]);
+        return () => nn.softmax(js.ref, -1);
+      },
       onnx: { graph: { op: 'Softmax', inputs: [{ name: 'x', shape: [1024, 1024] }], output: { name: 'y', shape: [1024, 1024] }, attributes: [{ name: 'axis', int: -1 }] }, feeds: { x: s } },
     },
   ];
@@ -339,7 +410,7 @@ function vectorWorks(): Work[] {
 
 export const kernelsSuite: Suite = {
   name: 'kernels',
-  description: 'matmul, conv2d (+ both gradients), add, sum, softmax: oclt cpu kernels vs tfjs, tfjs-wasm, onnxruntime, gpu.js',
+  description: 'matmul, conv2d (+ both gradients), add, sum, softmax: oclt cpu kernels vs tfjs, tfjs-wasm, onnxruntime, gpu.js, jax-js',
   async run(opts) {
     const { quick } = opts;
     const budgetMs = quick ? 1500 : 6000;
@@ -349,7 +420,7 @@ export const kernelsSuite: Suite = {
     const rows: BenchRow[] = [];
     for (const w of works) {
       const left = new Set([...(w.never ?? []), ...(quick ? w.slow ?? [] : [])]);
-      const all = [...ocltContenders(w, budgetMs), ...tfjsContenders(w, budgetMs), ...onnxContender(w, budgetMs), ...gpujsContender(w, budgetMs)];
+      const all = [...ocltContenders(w, budgetMs), ...tfjsContenders(w, budgetMs), ...onnxContender(w, budgetMs), ...gpujsContender(w, budgetMs), ...jaxContender(w, budgetMs)];
       const contenders = all.filter((c) => !left.has(c.impl) && selected(opts, c));
       if (contenders.length === 0) continue;
       const got = await interleave(contenders, { rounds, warmup, settleMs: quick ? 5 : 30, burstMs: quick ? 10 : 30 });
