@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { Generator, noGrad, randn, type Tensor } from '@oclt/tensor';
+import { cpuKernelsInfo, cpuMemoryInfo, Generator, noGrad, randn, tidy, type Tensor } from '@oclt/tensor';
 import '@oclt/autograd';
 import { MLPDenoiser } from './mlp.js';
 import { timestepEmbedding } from './embeddings.js';
@@ -85,6 +85,28 @@ describe('UNet2D', () => {
     const c = m.forward(x, 100, [1, 2]).toTypedArray();
     const d = m.forward(x, 100, [1, 2]).toTypedArray();
     expect([...c]).toEqual([...d]);
+  });
+
+  it('without gradients frees each block\'s intermediates as it returns, and computes the same output', () => {
+    const m = new UNet2D({ ...tiny, sampleSize: 16, baseChannels: 16, attentionResolutions: [8] });
+    randomizeOutput(m, 4);
+    m.eval();
+    const x = randn([16, 1, 16, 16], new Generator(5));
+    // Live bytes of the fast kernels' results at the end of a pass, inside a tidy that then frees them all.
+    const liveAfter = (f: () => Tensor) => tidy(() => {
+      const before = cpuMemoryInfo().resultBytes;
+      const y = f();
+      return { bytes: cpuMemoryInfo().resultBytes - before, y: y.toTypedArray() };
+    });
+    const labels = Array.from({ length: 16 }, (_, i) => i % 3);
+    const withGrad = liveAfter(() => m.forward(x, 300, labels));
+    const without = liveAfter(() => noGrad(() => m.forward(x, 300, labels)));
+    expect([...without.y]).toEqual([...withGrad.y]);
+    if (!cpuKernelsInfo().startsWith('cpu:reference')) {
+      // With gradients every intermediate stays for the backward pass; without, only the blocks' outputs.
+      expect(withGrad.bytes).toBeGreaterThan(0);
+      expect(without.bytes).toBeLessThan(withGrad.bytes / 3);
+    }
   });
 
   it('backward reaches every parameter and matches central differences on sampled weights', () => {
