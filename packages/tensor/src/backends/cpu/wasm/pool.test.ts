@@ -42,11 +42,19 @@ const stepLists = (lists: number, len: number): Call[][] => Array.from({ length:
 
 describe('ThreadPool', () => {
   const spawner = nodeWorkerSpawner()!;
+  /** Runs `body` with a fresh module and a pool of up to `helpers` worker threads, terminated afterwards. */
+  const withPool = (helpers: number, body: (t: ReturnType<typeof testModule>, pool: ThreadPool) => void) => {
+    const t = testModule();
+    const pool = new ThreadPool(spawner, t.module, t.memory, t.exports, 0, helpers, scratchOf);
+    try {
+      body(t, pool);
+    } finally {
+      pool.terminate();
+    }
+  };
 
   it('runs every list once, in order, with more lists than threads and in rounds past the board', () => {
-    const t = testModule();
-    const pool = new ThreadPool(spawner, t.module, t.memory, t.exports, 0, 3, scratchOf);
-    try {
+    withPool(3, (t, pool) => {
       for (const [lists, len] of [[2, 1], [40, 3], [4, 2000], [200, 50]] as const) {
         t.ints.fill(0, DATA / 4, DATA / 4 + lists);
         // 4 x 2000 calls of 4 ints and 200 x 50 of them do not fit the 16K-int board: they run in rounds.
@@ -54,37 +62,27 @@ describe('ThreadPool', () => {
         expect([...t.ints.subarray(DATA / 4, DATA / 4 + lists)]).toEqual(new Array(lists).fill(len));
       }
       expect(pool.helpers).toBe(3);
-    } finally {
-      pool.terminate();
-    }
+    });
   });
 
   it("hands each call that asks for it the scratch address of the thread running it", () => {
-    const t = testModule();
-    const pool = new ThreadPool(spawner, t.module, t.memory, t.exports, 0, 1, scratchOf);
-    try {
+    withPool(1, (t, pool) => {
       const lists = Array.from({ length: 64 }, (_, l) => [{ fn: 'put', args: [DATA + 4 * l], scratch: true }]);
       t.ints.fill(0, DATA / 4, DATA / 4 + 64);
       pool.run(lists);
       const seen = new Set(t.ints.subarray(DATA / 4, DATA / 4 + 64));
       expect([...seen].every((v) => v === 1000 || v === 1001)).toBe(true);
-    } finally {
-      pool.terminate();
-    }
+    });
   });
 
   it('reports a failure wherever the failing list ran, and keeps working', () => {
-    const t = testModule();
-    const pool = new ThreadPool(spawner, t.module, t.memory, t.exports, 0, 1, scratchOf);
-    try {
+    withPool(1, (t, pool) => {
       for (let i = 0; i < 20; i++) expect(() => pool.run([[{ fn: 'fail', args: [] }], [{ fn: 'fail', args: [] }]])).toThrow();
       expect(() => pool.run([[{ fn: 'nope', args: [] }]])).toThrow(/no export 'nope'/);
       t.ints.fill(0, DATA / 4, DATA / 4 + 8);
       pool.run(stepLists(8, 5));
       expect([...t.ints.subarray(DATA / 4, DATA / 4 + 8)]).toEqual(new Array(8).fill(5));
-    } finally {
-      pool.terminate();
-    }
+    });
   });
 
   it('does not wait for a helper that never wakes: the calling thread claims every list', () => {
