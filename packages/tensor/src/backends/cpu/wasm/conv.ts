@@ -15,7 +15,7 @@ import type { ConvGeometry } from '../../../ops/conv.js';
 import { referenceKernels } from '../index.js';
 import { readAs } from '../layout.js';
 import { gemmCall, splitGemm, splitRange, threadsFor, type Gemm } from './gemm.js';
-import type { Call } from './pool.js';
+import { claimablePieces, type Call } from './pool.js';
 import type { WasmRuntime } from './runtime.js';
 
 type Attrs = { geo: ConvGeometry; dtype: DType };
@@ -49,7 +49,7 @@ function gemmDims(g: ConvGeometry) {
  * Runs of images per thread: two, claimed by whichever thread is free (pool.ts), so that a thread running slower
  * (a busy vCPU) ends up with fewer images. Each piece has its own column buffer.
  */
-const imagePieces = (n: number, threads: number) => (threads > 1 ? Math.min(n, threads * 2) : 1);
+const imagePieces = (n: number, threads: number) => Math.min(n, claimablePieces(threads, 2));
 
 /** Images cut into `pieces` runs: piece t runs `perImage(img, t)` for each of its images, in order. */
 function runPerImage(rt: WasmRuntime, n: number, pieces: number, perImage: (img: number, t: number) => Call[]): void {

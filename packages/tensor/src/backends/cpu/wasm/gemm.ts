@@ -8,7 +8,7 @@ import type { KernelFn } from '../../../backend.js';
 import { sizeOf } from '../../../shape.js';
 import { inPlace } from './operand.js';
 import { MR, NR } from './gemm-emit.js';
-import type { Call } from './pool.js';
+import { claimablePieces, type Call } from './pool.js';
 import type { WasmRuntime } from './runtime.js';
 
 /** One product C (+)= A B, with element strides and byte addresses. */
@@ -42,7 +42,7 @@ export function threadsFor(rt: WasmRuntime, flops: number): number {
  * with more pieces than threads a thread that runs slower (a busy vCPU) ends up with fewer of them.
  */
 export const GEMM_PIECES_PER_THREAD = 2;
-const gemmPieces = (threads: number) => (threads > 1 ? threads * GEMM_PIECES_PER_THREAD : 1);
+const gemmPieces = (threads: number) => claimablePieces(threads, GEMM_PIECES_PER_THREAD);
 
 /** The call that computes rows [i0, i1) and columns [j0, j1) of `g` (packing in its thread's scratch). */
 export function gemmCall(g: Gemm, i0 = 0, i1 = g.m, j0 = 0, j1 = g.n): Call {

@@ -98,6 +98,12 @@ export interface Call {
   scratch?: boolean;
 }
 
+/**
+ * How many claimable pieces to cut work into for `threads` threads, `perThread` each (one piece on one thread):
+ * with more pieces than threads, a thread that wakes late or runs slower ends up with fewer of them.
+ */
+export const claimablePieces = (threads: number, perThread: number) => (threads > 1 ? threads * perThread : 1);
+
 /** The arguments a call runs with on the thread whose scratch area is at `scratch`. */
 export const argsOf = (c: Call, scratch: number): number[] => (c.scratch ? [...c.args, scratch] : c.args);
 

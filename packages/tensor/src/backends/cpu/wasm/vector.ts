@@ -18,7 +18,7 @@ import { rowsOf } from '../kernels/reduce.js';
 import { readAs } from '../layout.js';
 import { inPlace, rowMajor } from './operand.js';
 import { splitRange } from './gemm.js';
-import type { Call } from './pool.js';
+import { claimablePieces, type Call } from './pool.js';
 import type { WasmRuntime } from './runtime.js';
 import { BINARY_WASM_OPS, UNARY_WASM_OPS } from './vector-emit.js';
 
@@ -49,7 +49,7 @@ const threadsForElements = (rt: WasmRuntime, n: number, kind: keyof typeof MIN_E
  * whoever runs it, so the cut changes nothing in the results.
  */
 const PIECES_PER_THREAD = 4;
-const pieces = (threads: number) => (threads > 1 ? threads * PIECES_PER_THREAD : 1);
+const pieces = (threads: number) => claimablePieces(threads, PIECES_PER_THREAD);
 
 /** Groups calls into `pieces(threads)` lists of contiguous runs (each piece's memory stays contiguous). */
 function spread(calls: Call[], threads: number): Call[][] {
