@@ -3,8 +3,9 @@
  *
  * Cases: matmul-256/512/1024 (square float32), conv2d-fwd / -dinput / -dweight (N=8, C=64->64, 32x32, 3x3,
  * pad 1), add-1m (same-shape), sum-1m (all elements), softmax-1024x1024 (last axis).
- * Impls: oclt-cpu (fast kernels, all threads), oclt-cpu-1t (one thread), oclt-cpu-relaxed (all threads, relaxed-SIMD
- * FMA, GEMM-based cases only; an opt-in), oclt-ref (plain TypeScript reference),
+ * Impls: oclt-cpu (fast kernels as a user gets them on this engine, all threads), oclt-cpu-1t (one thread), for the
+ * GEMM-based cases the path the default did not take: oclt-cpu-relaxed (relaxed-SIMD FMA, turning on V8's flag for
+ * it on Node 20) or oclt-cpu-muladd (mul + add, where the engine's default is FMA), oclt-ref (plain TypeScript),
  * tfjs-cpu, tfjs-wasm (SIMD; tfjs cannot use threads in Node), onnxruntime (onnxruntime-node, native; one-node
  * models built in memory, ConvTranspose standing in for the conv input gradient), gpujs-webasm (gpu.js's
  * WebAssembly mode, matmul and add only), jax-js-wasm (@jax-js/jax on its WebAssembly device; no conv weight
@@ -50,16 +51,18 @@ async function guard(run: () => unknown, budgetMs: number): Promise<void> {
 
 // ---------------------------------------------------------------- oclt
 
-type OcltMode = 'fast' | 'fast-1t' | 'relaxed' | 'reference';
+type OcltMode = 'fast' | 'fast-1t' | 'relaxed' | 'muladd' | 'reference';
 let ocltMode: OcltMode | null = null;
 const allThreads = (() => {
   T.setCpuKernels('fast');
   return T.cpuThreads();
 })();
+/** Whether the default ('auto') runs the GEMM with relaxed-SIMD FMA on this engine (Node >= 22: yes). */
+const defaultIsRelaxed = T.cpuKernelsInfo().includes('relaxed');
 
 function useOclt(mode: OcltMode): void {
   if (mode === ocltMode) return;
-  T.setCpuKernels(mode === 'reference' ? 'reference' : 'fast', { relaxedSimd: mode === 'relaxed' });
+  T.setCpuKernels(mode === 'reference' ? 'reference' : 'fast', { relaxedSimd: mode === 'relaxed' ? true : mode === 'muladd' ? false : 'auto' });
   if (mode !== 'reference') T.cpuThreads(mode === 'fast-1t' ? 1 : allThreads);
   ocltMode = mode;
 }
@@ -83,8 +86,8 @@ type JaxArray = { blockUntilReady(): Promise<unknown>; dispose(): void };
 
 function ocltContenders(w: Work, budgetMs: number): Contender[] {
   const impls: [string, OcltMode][] = [['oclt-cpu', 'fast'], ['oclt-cpu-1t', 'fast-1t'], ['oclt-ref', 'reference']];
-  // The GEMM-based cases also run with relaxed-SIMD FMA (an opt-in: OCLT_RELAXED_SIMD=1).
-  if (w.flops) impls.splice(2, 0, ['oclt-cpu-relaxed', 'relaxed']);
+  // The GEMM-based cases also run the other GEMM path: FMA where the default is mul + add, and the reverse.
+  if (w.flops) impls.splice(2, 0, defaultIsRelaxed ? ['oclt-cpu-muladd', 'muladd'] : ['oclt-cpu-relaxed', 'relaxed']);
   return impls.map(([impl, mode]) => {
     let fn: () => unknown = () => {};
     // The result is released when the run ends (tidy), as the tfjs contenders dispose theirs: both then reuse
@@ -428,9 +431,9 @@ export const kernelsSuite: Suite = {
       const tfWasm = got.find((r) => r.impl === 'tfjs-wasm')?.median_ms;
       for (const r of got) {
         if (tfWasm) r.vs_tfjs_wasm = Math.round((tfWasm / r.median_ms) * 100) / 100;
-        if (r.impl === 'oclt-cpu') r.runs = T.cpuKernelsInfo();
-        if (r.impl === 'oclt-cpu-relaxed') {
-          useOclt('relaxed');
+        const mode = ({ 'oclt-cpu': 'fast', 'oclt-cpu-relaxed': 'relaxed', 'oclt-cpu-muladd': 'muladd' } as Record<string, OcltMode>)[r.impl];
+        if (mode) {
+          useOclt(mode);
           r.runs = T.cpuKernelsInfo();
           useOclt('fast');
         }

@@ -12,6 +12,7 @@ import * as T from '../../../index.js';
 import { layoutArb, makeTensor, randomValues } from '../../../test-helpers.js';
 import { ModuleBuilder, sleb, uleb } from './emitter.js';
 import { gemmThreading } from './gemm.js';
+import { relaxedSimdSupported } from './runtime.js';
 
 const U = 2 ** -24;
 
@@ -117,7 +118,7 @@ describe('wasm matmul', () => {
     gemmThreading.minFlopsPerThread = saved;
   });
 
-  it('with relaxed SIMD (opt-in FMA) stays within the bound and thread-invariant, and says so in info()', () => {
+  it('with relaxed SIMD (FMA) stays within the bound and thread-invariant, and says so in info()', () => {
     const g = new T.Generator(8);
     const a = T.randn([133, 170], g);
     const b = T.randn([170, 150], g);
@@ -140,6 +141,10 @@ describe('wasm matmul', () => {
       T.setCpuKernels('fast', { relaxedSimd: false });
     }
     expect(T.getBackend('cpu').info()).not.toMatch(/relaxed/);
+    // 'auto', the default, uses FMA exactly where the engine accepts relaxed SIMD as it stands.
+    T.setCpuKernels('fast', { relaxedSimd: 'auto' });
+    expect(T.getBackend('cpu').info().includes('relaxed')).toBe(relaxedSimdSupported());
+    expect(() => T.setCpuKernels('fast', { relaxedSimd: 'yes' as never })).toThrow(/relaxedSimd must be true, false or 'auto', got "yes"/);
   });
 
   it('leaves float64 to the reference kernel (exactly its result)', () => {

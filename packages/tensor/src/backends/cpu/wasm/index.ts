@@ -7,10 +7,13 @@
  * - env `OCLT_CPU_HEAP_MB` (or `cpuResultLimit(bytes)`) bounds the tensor results kept in the kernels' memory.
  * - env `OCLT_CPU=reference` (or `setCpuKernels('reference')`) runs the plain-TypeScript reference kernels only.
  * - `cpuThreads(n)` sets the thread count (default: all processors); results are bitwise the same for any n.
- * - env `OCLT_RELAXED_SIMD=1` (or `setCpuKernels('fast', { relaxedSimd: true })`) lets the GEMM use relaxed-SIMD
- *   fused multiply-add (+20-30% here). Node 20 ships relaxed SIMD behind a V8 flag, which this then sets with
- *   `v8.setFlagsFromString` at run time, a use Node's documentation calls unsupported: hence opt-in only. Results
- *   differ in the last bits from the default mul + add path (one rounding instead of two).
+ * - relaxed-SIMD fused multiply-add in the GEMM (and so conv2d): +25-55% here. By default (`'auto'`) it is used
+ *   where the engine accepts relaxed SIMD as it stands: Node >= 22 and current Chromium do, Node 20 only behind
+ *   V8's `--experimental-wasm-relaxed-simd` (a flag Node 24 no longer knows). Env `OCLT_RELAXED_SIMD=1` (or
+ *   `setCpuKernels('fast', { relaxedSimd: true })`) also sets that flag at run time with `v8.setFlagsFromString`,
+ *   a use Node's documentation calls unsupported, hence only on request; `OCLT_RELAXED_SIMD=0` (or
+ *   `relaxedSimd: false`) keeps mul + add everywhere. FMA rounds once instead of twice, so results differ in the
+ *   last bits between the two paths (never between thread counts).
  */
 import { getBackend, registerKernel, type KernelFn } from '../../../backend.js';
 import { referenceKernels, setCpuStorageAllocator } from '../index.js';
@@ -23,8 +26,11 @@ import { smallOpLimits, wasmVectorKernels } from './vector.js';
 export type CpuKernelMode = 'fast' | 'reference';
 
 export interface CpuKernelOptions {
-  /** Use relaxed-SIMD FMA in the GEMM where the engine allows it (sets a V8 flag in Node 20). */
-  relaxedSimd?: boolean;
+  /**
+   * Relaxed-SIMD FMA in the GEMM: 'auto' (the default) where the engine accepts it as it stands, true also
+   * turning on V8's flag for it where needed (Node 20), false never.
+   */
+  relaxedSimd?: boolean | 'auto';
 }
 
 const env = (name: string): string | undefined => (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.[name];
@@ -32,24 +38,26 @@ const env = (name: string): string | undefined => (globalThis as { process?: { e
 /** One runtime per SIMD flavour, made on first use and kept (switching back and forth is then cheap). */
 const runtimes = new Map<boolean, WasmRuntime>();
 let mode: CpuKernelMode = 'reference';
-let wantRelaxed = env('OCLT_RELAXED_SIMD') === '1';
+const relaxedEnv = env('OCLT_RELAXED_SIMD');
+let wantRelaxed: boolean | 'auto' = relaxedEnv === '1' ? true : relaxedEnv === '0' ? false : 'auto';
 let wantThreads: number | null = null;
 
 let resultLimit = env('OCLT_CPU_HEAP_MB') ? Number(env('OCLT_CPU_HEAP_MB')) * 2 ** 20 : DEFAULT_STORAGE_LIMIT;
 let relaxedAvailable: boolean | null = null;
 let cores: number | null = null;
 
-/** Whether relaxed SIMD can be used, turning on V8's flag first where needed (asked once). */
-function relaxedUsable(): boolean {
-  if (relaxedAvailable === null) {
-    if (!relaxedSimdSupported()) enableRelaxedSimdFlag();
+/** Whether the GEMM uses relaxed SIMD, turning on V8's flag first where it was asked for outright (asked once). */
+function relaxedInUse(): boolean {
+  if (wantRelaxed === false) return false;
+  if (relaxedAvailable === null || (wantRelaxed === true && !relaxedAvailable)) {
+    if (wantRelaxed === true && !relaxedSimdSupported()) enableRelaxedSimdFlag();
     relaxedAvailable = relaxedSimdSupported();
   }
   return relaxedAvailable;
 }
 
 function getRuntime(): WasmRuntime {
-  const relaxed = wantRelaxed && relaxedUsable();
+  const relaxed = relaxedInUse();
   cores ??= availableCores();
   let rt = runtimes.get(relaxed);
   if (!rt) {
@@ -75,7 +83,10 @@ function fastKernels(): Record<string, KernelFn> {
 /** Chooses between the fast WebAssembly kernels and the plain-TypeScript reference kernels on the cpu backend. */
 export function setCpuKernels(m: CpuKernelMode, opts: CpuKernelOptions = {}): void {
   if (m !== 'fast' && m !== 'reference') throw new Error(`setCpuKernels: mode must be 'fast' or 'reference', got ${JSON.stringify(m)}`);
-  if (opts.relaxedSimd !== undefined) wantRelaxed = opts.relaxedSimd;
+  if (opts.relaxedSimd !== undefined) {
+    if (opts.relaxedSimd !== true && opts.relaxedSimd !== false && opts.relaxedSimd !== 'auto') throw new Error(`setCpuKernels: relaxedSimd must be true, false or 'auto', got ${JSON.stringify(opts.relaxedSimd)}`);
+    wantRelaxed = opts.relaxedSimd;
+  }
   for (const [name, fn] of Object.entries(referenceKernels)) registerKernel('cpu', name, fn);
   mode = m === 'fast' && simdSupported() ? 'fast' : 'reference';
   if (mode === 'fast') for (const [name, fn] of Object.entries(fastKernels())) registerKernel('cpu', name, fn);

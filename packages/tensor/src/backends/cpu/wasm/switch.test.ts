@@ -27,9 +27,18 @@ function runChild(env: Record<string, string>): string {
   }).trim();
 }
 
+// Relaxed SIMD is on by default from Node 22 (V8 11.4+); Node 20 has it only behind a V8 flag.
+const nativeRelaxed = Number(process.versions.node.split('.')[0]) >= 22;
+
 describe('cpu kernel switch in a fresh process', () => {
   it('runs the fast kernels on two threads by default and exits without help', () => {
-    expect(runChild({ OCLT_CPU: '' })).toMatch(/^cpu:wasm-simd x2 threads 200x200$/);
+    const fma = nativeRelaxed ? '\\(relaxed\\)' : '';
+    expect(runChild({ OCLT_CPU: '', OCLT_RELAXED_SIMD: '' })).toMatch(new RegExp(`^cpu:wasm-simd${fma} x2 threads 200x200$`));
+  });
+
+  it('OCLT_RELAXED_SIMD=1 turns on FMA in the GEMM (with V8 flag on Node 20), =0 keeps mul + add', () => {
+    expect(runChild({ OCLT_CPU: '', OCLT_RELAXED_SIMD: '1' })).toBe('cpu:wasm-simd(relaxed) x2 threads 200x200');
+    expect(runChild({ OCLT_CPU: '', OCLT_RELAXED_SIMD: '0' })).toBe('cpu:wasm-simd x2 threads 200x200');
   });
 
   it('OCLT_CPU=reference installs the reference kernels', () => {
