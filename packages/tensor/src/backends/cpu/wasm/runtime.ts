@@ -102,7 +102,7 @@ export class WasmRuntime {
     const mb = new ModuleBuilder().importMemory({ module: 'env', name: 'memory', initialPages, maximumPages: MAX_PAGES, shared: true });
     emitGemmFunctions(mb, relaxed);
     emitConvFunctions(mb);
-    emitVectorFunctions(mb);
+    emitVectorFunctions(mb, relaxed);
     this.module = new WebAssembly.Module(mb.encode());
     const instance = new WebAssembly.Instance(this.module, { env: { memory: this.memory } });
     this.exports = instance.exports as unknown as WasmExports;

@@ -25,7 +25,8 @@ const ROUNDER_BITS = 0x4b400000;
 /** Temporary locals of one function, made on first use. */
 class Temps {
   private readonly made = new Map<string, Local>();
-  constructor(private readonly f: FunctionBuilder) {}
+  /** fma: the module may use relaxed-SIMD multiply-add (fused where the processor has FMA). */
+  constructor(private readonly f: FunctionBuilder, readonly fma = false) {}
   v(name: string): Local {
     let l = this.made.get(name);
     if (!l) this.made.set(name, (l = this.f.local(name.startsWith('i') ? 'i32' : 'v128')));
@@ -53,17 +54,32 @@ export function emitExp(f: FunctionBuilder, tmp: Temps, x: Local, err?: Local, o
   f.get(xc).get(n).f32x4(LN2_HI).op('f32x4.mul').op('f32x4.sub');
   if (err) f.get(err).op('f32x4.add');
   f.get(n).f32x4(LN2_LO).op('f32x4.mul').op('f32x4.sub').set(r);
-  // p = (1 + r) + r^2 (c2 + c3 r) + r^4 ((c4 + c5 r) + c6 r^2), Estrin's scheme: a dependency chain of 4
-  // multiply-adds instead of Horner's 6, which is what limits this loop.
+  // p = (1 + r) + r^2 ((c2 + c3 r) + r^2 ((c4 + c5 r) + c6 r^2)): Horner's scheme in r^2 with the odd terms
+  // alongside: r^2 then 3 dependent multiply-adds (Horner's in r has 6), 6 in all, fused with relaxed SIMD.
   const [c2, c3, c4, c5, c6] = EXP_POLY;
   const r2 = tmp.v('exp.r2');
-  const pair = (c0: number, c1: number) => f.get(r).f32x4(c1).op('f32x4.mul').f32x4(c0).op('f32x4.add');
+  // a * b + c for the pushers given; one rounding where the module uses relaxed SIMD and the processor fuses.
+  const mulAdd = (a: () => void, b: () => void, c: () => void) => {
+    a();
+    b();
+    if (tmp.fma) {
+      c();
+      f.op('f32x4.relaxed_madd');
+    } else {
+      f.op('f32x4.mul');
+      c();
+      f.op('f32x4.add');
+    }
+  };
+  const get = (l: Local) => () => f.get(l);
+  const k = (v: number) => () => f.f32x4(v);
   f.get(r).get(r).op('f32x4.mul').set(r2);
-  pair(c4, c5).get(r2).f32x4(c6).op('f32x4.mul').op('f32x4.add');
-  f.get(r2).get(r2).op('f32x4.mul').op('f32x4.mul');
-  pair(c2, c3).get(r2).op('f32x4.mul');
-  f.op('f32x4.add');
-  pair(1, 1).op('f32x4.add').set(p);
+  mulAdd(get(r2), k(c6), () => mulAdd(get(r), k(c5), k(c4)));
+  f.set(p);
+  mulAdd(get(r2), get(p), () => mulAdd(get(r), k(c3), k(c2)));
+  f.set(p);
+  mulAdd(get(r2), get(p), () => f.get(r).f32x4(1).op('f32x4.add'));
+  f.set(p);
   if (opts.nonPositive) {
     // n in [-150, 0]: 2^(n + 64) is a normal float32, and the product with 2^-64 rounds once, where the result
     // is subnormal.
@@ -133,10 +149,10 @@ function pickVector(f: FunctionBuilder, tmp: Temps, cmp: 'gt' | 'lt'): void {
 }
 
 /** binary_<op>(a, aRow, aStep, b, bRow, bStep, out, rows, cols): out (rows x cols, row-major) = op(A, B). */
-function emitBinary(m: ModuleBuilder, name: string, body: BinaryBody): FunctionBuilder {
+function emitBinary(m: ModuleBuilder, name: string, body: BinaryBody, fma: boolean): FunctionBuilder {
   const f = m.func(`binary_${name}`, Array(9).fill('i32'));
   const [a, aRow, aStep, b, bRow, bStep, out, rows, cols] = Array.from({ length: 9 }, (_, i) => f.param(i));
-  const tmp = new Temps(f);
+  const tmp = new Temps(f, fma);
   const r = f.local('i32'), i = f.local('i32'), pa = f.local('i32'), pb = f.local('i32'), po = f.local('i32');
   const va = f.local('v128'), vb = f.local('v128');
   const rowBase = (base: Local, stride: Local, dst: Local) => f.setI32(dst, () => f.get(base).get(r).get(stride).op('i32.mul').i32(2).op('i32.shl').op('i32.add'));
@@ -201,10 +217,10 @@ function sigmoid(f: FunctionBuilder, x: Local, tmp: Temps, timesX: boolean): voi
 }
 
 /** unary_<op>(src, dst, n). */
-function emitUnary(m: ModuleBuilder, name: string, body: UnaryBody): FunctionBuilder {
+function emitUnary(m: ModuleBuilder, name: string, body: UnaryBody, fma: boolean): FunctionBuilder {
   const f = m.func(`unary_${name}`, ['i32', 'i32', 'i32']);
   const [src, dst, n] = [f.param(0), f.param(1), f.param(2)];
-  const tmp = new Temps(f);
+  const tmp = new Temps(f, fma);
   const i = f.local('i32'), x = f.local('v128');
   // The transcendental bodies are long dependency chains: two vectors per iteration give the processor two
   // independent chains to overlap (1.4x the throughput of one for exp and silu here; softmax's exp pass, which
@@ -323,10 +339,10 @@ function emitRowMax(f: FunctionBuilder, src: Local, n: Local): void {
  * nothing to dst but stores (max, sum of exp) as two float64 per row at stats, for log-softmax.
  * x - max is carried as its float32 rounding plus the exact error (TwoSum), so exp sees the true difference.
  */
-function emitSoftmaxRows(m: ModuleBuilder): FunctionBuilder {
+function emitSoftmaxRows(m: ModuleBuilder, fma: boolean): FunctionBuilder {
   const f = m.func('softmaxRows', Array(6).fill('i32'));
   const [src, dst, rows, cols, log, stats] = Array.from({ length: 6 }, (_, i) => f.param(i));
-  const tmp = new Temps(f);
+  const tmp = new Temps(f, fma);
   const r = f.local('i32'), row = f.local('i32'), out = f.local('i32'), i = f.local('i32');
   const mx = f.local('f32'), mv = f.local('v128'), x = f.local('v128'), t = f.local('v128'), e = f.local('v128'), bb = f.local('v128');
   const total = f.local('f64'), totalV = f.local('v128');
@@ -385,11 +401,12 @@ function emitSoftmaxRows(m: ModuleBuilder): FunctionBuilder {
   return f;
 }
 
-export function emitVectorFunctions(m: ModuleBuilder): void {
-  for (const [name, body] of Object.entries(BINARY)) m.export(emitBinary(m, name, body));
-  for (const [name, body] of Object.entries(UNARY)) m.export(emitUnary(m, name, body));
+/** The vector kernels; with `relaxed`, exp's polynomial (so sigmoid, silu, softmax) uses relaxed-SIMD multiply-add. */
+export function emitVectorFunctions(m: ModuleBuilder, relaxed: boolean): void {
+  for (const [name, body] of Object.entries(BINARY)) m.export(emitBinary(m, name, body, relaxed));
+  for (const [name, body] of Object.entries(UNARY)) m.export(emitUnary(m, name, body, relaxed));
   m.export(emitRowSums(m));
-  m.export(emitSoftmaxRows(m));
+  m.export(emitSoftmaxRows(m, relaxed));
 }
 
 export const BINARY_WASM_OPS = Object.keys(BINARY);

@@ -218,3 +218,23 @@ describe('wasm vector kernels: threads and dtypes', () => {
     for (const c of cases) expect(Array.from(dataOf(c()))).toEqual(Array.from(dataOf(withReference(c))));
   });
 });
+
+describe('wasm exp polynomial with and without relaxed-SIMD multiply-add', () => {
+  it('keeps exp within 2 ulp on a dense grid, and sigmoid, silu and softmax within their bounds, either way', () => {
+    const wasRelaxed = T.cpuKernelsInfo().includes('relaxed');
+    // 2^16 points across the whole normal range of exp's results, plus random rows for softmax.
+    const grid = T.tensor(Float32Array.from({ length: 1 << 16 }, (_, i) => -103 + (191 * i) / (1 << 16)));
+    const g = new T.Generator(4);
+    const rows = T.mul(T.randn([40, 301], g), 6);
+    try {
+      for (const relaxedSimd of [false, true]) {
+        T.setCpuKernels('fast', { relaxedSimd });
+        expectTol(T.exp(grid), withReference(() => T.exp(grid)), (ref) => 2 * 2 * U * Math.abs(ref) + 2 ** -149);
+        for (const op of ['sigmoid', 'silu'] as const) expectTol(T[op](rows), withReference(() => T[op](rows)), (ref) => 4 * 2 * U * Math.abs(ref) + 1e-40);
+        expectTol(T.softmax(rows), withReference(() => T.softmax(rows)), ulps(4));
+      }
+    } finally {
+      T.setCpuKernels('fast', { relaxedSimd: wasRelaxed });
+    }
+  });
+});
