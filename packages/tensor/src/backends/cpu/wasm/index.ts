@@ -7,8 +7,9 @@
  * - env `OCLT_CPU_HEAP_MB` (or `cpuResultLimit(bytes)`) bounds the tensor results kept in the kernels' memory.
  * - env `OCLT_CPU=reference` (or `setCpuKernels('reference')`) runs the plain-TypeScript reference kernels only.
  * - `cpuThreads(n)` sets the thread count (default: all processors); results are bitwise the same for any n.
- * - relaxed-SIMD fused multiply-add in the GEMM (and so conv2d): +25-55% here. By default (`'auto'`) it is used
- *   where the engine accepts relaxed SIMD as it stands: Node >= 22 and current Chromium do, Node 20 only behind
+ * - relaxed-SIMD fused multiply-add in the GEMM (so conv2d) and in exp's polynomial (so sigmoid, silu, softmax):
+ *   +25-55% on GEMMs here. By default (`'auto'`) it is used where the engine accepted relaxed SIMD before this
+ *   module set any flag: Node >= 22 and current Chromium do, Node 20 only behind
  *   V8's `--experimental-wasm-relaxed-simd` (a flag Node 24 no longer knows). Env `OCLT_RELAXED_SIMD=1` (or
  *   `setCpuKernels('fast', { relaxedSimd: true })`) also sets that flag at run time with `v8.setFlagsFromString`,
  *   a use Node's documentation calls unsupported, hence only on request; `OCLT_RELAXED_SIMD=0` (or
@@ -43,17 +44,24 @@ let wantRelaxed: boolean | 'auto' = relaxedEnv === '1' ? true : relaxedEnv === '
 let wantThreads: number | null = null;
 
 let resultLimit = env('OCLT_CPU_HEAP_MB') ? Number(env('OCLT_CPU_HEAP_MB')) * 2 ** 20 : DEFAULT_STORAGE_LIMIT;
-let relaxedAvailable: boolean | null = null;
+/** Relaxed SIMD as the engine had it at first ask, and after turning on V8's flag for it (null: not asked yet). */
+let nativeRelaxed: boolean | null = null;
+let flaggedRelaxed: boolean | null = null;
 let cores: number | null = null;
 
-/** Whether the GEMM uses relaxed SIMD, turning on V8's flag first where it was asked for outright (asked once). */
+/**
+ * Whether the GEMM uses relaxed SIMD. 'auto' follows what the engine accepted before this module touched any V8
+ * flag (asked once), so it means the same all through a process; true turns the flag on first where needed.
+ */
 function relaxedInUse(): boolean {
   if (wantRelaxed === false) return false;
-  if (relaxedAvailable === null || (wantRelaxed === true && !relaxedAvailable)) {
-    if (wantRelaxed === true && !relaxedSimdSupported()) enableRelaxedSimdFlag();
-    relaxedAvailable = relaxedSimdSupported();
+  nativeRelaxed ??= relaxedSimdSupported();
+  if (wantRelaxed === 'auto' || nativeRelaxed) return nativeRelaxed;
+  if (flaggedRelaxed === null) {
+    enableRelaxedSimdFlag();
+    flaggedRelaxed = relaxedSimdSupported();
   }
-  return relaxedAvailable;
+  return flaggedRelaxed;
 }
 
 function getRuntime(): WasmRuntime {
