@@ -28,8 +28,8 @@ export type CpuKernelMode = 'fast' | 'reference';
 
 export interface CpuKernelOptions {
   /**
-   * Relaxed-SIMD FMA in the GEMM: 'auto' (the default) where the engine accepts it as it stands, true also
-   * turning on V8's flag for it where needed (Node 20), false never.
+   * Relaxed-SIMD FMA in the GEMM and exp's polynomial: 'auto' (the default) where the engine accepted it before
+   * any flag was set (Node >= 22), true also turning on V8's flag for it where needed (Node 20), false never.
    */
   relaxedSimd?: boolean | 'auto';
 }

@@ -149,10 +149,10 @@ function pickVector(f: FunctionBuilder, tmp: Temps, cmp: 'gt' | 'lt'): void {
 }
 
 /** binary_<op>(a, aRow, aStep, b, bRow, bStep, out, rows, cols): out (rows x cols, row-major) = op(A, B). */
-function emitBinary(m: ModuleBuilder, name: string, body: BinaryBody, fma: boolean): FunctionBuilder {
+function emitBinary(m: ModuleBuilder, name: string, body: BinaryBody): FunctionBuilder {
   const f = m.func(`binary_${name}`, Array(9).fill('i32'));
   const [a, aRow, aStep, b, bRow, bStep, out, rows, cols] = Array.from({ length: 9 }, (_, i) => f.param(i));
-  const tmp = new Temps(f, fma);
+  const tmp = new Temps(f);
   const r = f.local('i32'), i = f.local('i32'), pa = f.local('i32'), pb = f.local('i32'), po = f.local('i32');
   const va = f.local('v128'), vb = f.local('v128');
   const rowBase = (base: Local, stride: Local, dst: Local) => f.setI32(dst, () => f.get(base).get(r).get(stride).op('i32.mul').i32(2).op('i32.shl').op('i32.add'));
@@ -403,7 +403,7 @@ function emitSoftmaxRows(m: ModuleBuilder, fma: boolean): FunctionBuilder {
 
 /** The vector kernels; with `relaxed`, exp's polynomial (so sigmoid, silu, softmax) uses relaxed-SIMD multiply-add. */
 export function emitVectorFunctions(m: ModuleBuilder, relaxed: boolean): void {
-  for (const [name, body] of Object.entries(BINARY)) m.export(emitBinary(m, name, body, relaxed));
+  for (const [name, body] of Object.entries(BINARY)) m.export(emitBinary(m, name, body));
   for (const [name, body] of Object.entries(UNARY)) m.export(emitUnary(m, name, body, relaxed));
   m.export(emitRowSums(m));
   m.export(emitSoftmaxRows(m, relaxed));
