@@ -361,8 +361,13 @@ function emitSoftmaxRows(m: ModuleBuilder, fma: boolean): FunctionBuilder {
       f.get(t).get(x).op('f32x4.sub').set(bb);
       f.get(x).get(t).get(bb).op('f32x4.sub').op('f32x4.sub');
       f.get(mv).op('f32x4.neg').get(bb).op('f32x4.sub').op('f32x4.add');
-      // With an infinite x - max the error term is NaN: drop it there (mask |t| < inf).
-      f.get(t).op('f32x4.abs').f32x4(Infinity).op('f32x4.lt').op('v128.and').set(e);
+      // Clamp the error term to +-2^-10: wherever exp(x - max) is not 0, |x - max| < 104 and |e| <= 2^-18, so
+      // this changes nothing there; where x - max is huge (|e| up to 2^103) or infinite (e NaN, mapped to -2^-10
+      // by pmax's operand order) it keeps the polynomial's argument near 0, and the result underflows to 0 as it
+      // should. A NaN x still gives NaN through t.
+      f.set(e);
+      f.f32x4(-(2 ** -10)).get(e).op('f32x4.pmax').set(e);
+      f.f32x4(2 ** -10).get(e).op('f32x4.pmin').set(e);
       emitExp(f, tmp, t, e, { nonPositive: true });
     };
     // Pass 1 writes exp to dst (or, for log-softmax, only sums it): the sum uses the stored values.
