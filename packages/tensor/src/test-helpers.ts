@@ -69,8 +69,11 @@ function junk(dtype: DType): number {
   return dtype === 'int32' ? -777777 : dtype === 'bool' ? 1 : NaN;
 }
 
-/** A tensor with logical contents `values` (row-major over `shape`) stored with `layout`. */
-export function makeTensor(values: ArrayLike<number>, shape: readonly number[], dtype: DType = 'float32', layout: Layout = contiguousLayout(shape.length)): Tensor {
+/**
+ * A tensor with logical contents `values` (row-major over `shape`) stored with `layout`. `place` may move the
+ * underlying storage before the view is taken (e.g. into the fast kernels' memory).
+ */
+export function makeTensor(values: ArrayLike<number>, shape: readonly number[], dtype: DType = 'float32', layout: Layout = contiguousLayout(shape.length), place: (base: Tensor) => Tensor = (b) => b): Tensor {
   const rank = shape.length;
   if (values.length !== sizeOf(shape)) throw new Error(`makeTensor: ${values.length} values for shape [${shape}]`);
   // Shape of the view before the permutation: axis perm[k] of it becomes axis k.
@@ -96,7 +99,7 @@ export function makeTensor(values: ArrayLike<number>, shape: readonly number[], 
     }
     data[pos] = coerce(values[flat]!, dtype);
   }
-  let t = fromTypedArray(data, base);
+  let t = place(fromTypedArray(data, base));
   t = slice(t, pre.map((d, j) => [layout.starts[j]!, layout.starts[j]! + (d > 0 ? (d - 1) * layout.steps[j]! + 1 : 0), layout.steps[j]!] as const));
   const flipAxes = layout.flips.flatMap((f, j) => (f ? [j] : []));
   if (flipAxes.length > 0) t = flip(t, flipAxes);

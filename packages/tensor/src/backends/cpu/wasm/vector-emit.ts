@@ -297,6 +297,41 @@ function emitRowSums(m: ModuleBuilder): FunctionBuilder {
   return f;
 }
 
+/**
+ * gather(src, dst, rows, cols, rowStride, colStride): dst (rows x cols, row-major) = the strided float32 view at
+ * src (element strides, either sign). Loads and stores move bits, so the copy is exact (NaN payloads included).
+ */
+function emitGather(m: ModuleBuilder): FunctionBuilder {
+  const f = m.func('gather', Array(6).fill('i32'));
+  const [src, dst, rows, cols, rowStride, colStride] = Array.from({ length: 6 }, (_, i) => f.param(i));
+  const r = f.local('i32'), i = f.local('i32'), from = f.local('i32'), to = f.local('i32'), step = f.local('i32');
+  f.setI32(step, () => f.get(colStride).i32(2).op('i32.shl'));
+  f.forRange(r, 0, rows, 1, () => {
+    f.setI32(from, () => f.get(src).get(r).get(rowStride).op('i32.mul').i32(2).op('i32.shl').op('i32.add'));
+    f.setI32(to, () => f.get(dst).get(r).get(cols).op('i32.mul').i32(2).op('i32.shl').op('i32.add'));
+    f.ifThen(() => f.get(colStride).i32(1).op('i32.eq'), () => {
+      simdLoop(f, i, cols, () => {
+        at(f, to, i)();
+        at(f, from, i)().op('v128.load');
+        f.op('v128.store');
+      }, () => {
+        at(f, to, i)();
+        at(f, from, i)().op('i32.load');
+        f.op('i32.store');
+      });
+    }, () => {
+      // A strided row: one element at a time, `from` stepping by the stride.
+      f.forRange(i, 0, cols, 1, () => {
+        at(f, to, i)();
+        f.get(from).op('i32.load');
+        f.op('i32.store');
+        f.inc(from, step);
+      });
+    });
+  });
+  return f;
+}
+
 /** Pushes the max of n float32 at src (NaN elements may be skipped: see below), or 0 where every element is -Infinity. */
 function emitRowMax(f: FunctionBuilder, src: Local, n: Local): void {
   const i = f.local('i32'), mv = f.local('v128'), ms = f.local('f32'), tail = f.local('i32'), end16 = f.local('i32'), end4 = f.local('i32');
@@ -412,6 +447,7 @@ export function emitVectorFunctions(m: ModuleBuilder, relaxed: boolean): void {
   for (const [name, body] of Object.entries(UNARY)) m.export(emitUnary(m, name, body, relaxed));
   m.export(emitRowSums(m));
   m.export(emitSoftmaxRows(m, relaxed));
+  m.export(emitGather(m));
 }
 
 export const BINARY_WASM_OPS = Object.keys(BINARY);

@@ -221,6 +221,28 @@ describe('wasm vector kernels: threads and dtypes', () => {
   });
 });
 
+describe('wasm strided copy', () => {
+  it('makes any float32 view in the kernels\' memory row-major, bit for bit (contiguous, clone, reshape)', () => {
+    const specials = [NaN, Infinity, -Infinity, -0, 1e-45, 3.4e38];
+    fc.assert(
+      fc.property(shapeArb({ minRank: 1, maxRank: 4, maxDim: 9 }).chain((s) => fc.tuple(fc.constant(s), layoutArb(s.length), fc.nat())), ([shape, layout, seed]) => {
+        const values = Float32Array.from(randomValues(T.sizeOf(shape), seed), (v, i) => (i % 7 === 3 ? specials[i % specials.length]! : v));
+        // The base storage is a result of a fast kernel (so it lies in their memory); the view is taken over it.
+        const x = makeTensor(values, shape, 'float32', layout, (b) => T.mul(b, 1));
+        // (A reshape copies where the view cannot be reshaped in place, else stays a view: hence contiguous.)
+        for (const out of [T.contiguous(x), T.clone(x), T.contiguous(T.reshape(x, [-1]))]) {
+          // The oracle is the logical contents themselves, compared as bits (NaN, -0 and all). A view that already
+          // was row-major comes back as itself, at its offset.
+          expect(T.isContiguous(out.shape, out.strides)).toBe(true);
+          const got = (out.storage.data as Float32Array).subarray(out.offset, out.offset + values.length);
+          expect(Buffer.from(got.buffer, got.byteOffset, got.byteLength).equals(Buffer.from(values.buffer))).toBe(true);
+        }
+      }),
+      { numRuns: 80 },
+    );
+  });
+});
+
 describe('wasm exp polynomial with and without relaxed-SIMD multiply-add', () => {
   it('keeps exp within 2 ulp on a dense grid, and sigmoid, silu and softmax within their bounds, either way', () => {
     const wasRelaxed = T.cpuKernelsInfo().includes('relaxed');
