@@ -11,6 +11,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import * as T from '../../../index.js';
 import { layoutArb, makeTensor, randomValues } from '../../../test-helpers.js';
 import { gemmThreading } from './gemm.js';
+import { smallOpLimits } from './vector.js';
 import { ModuleBuilder } from './emitter.js';
 import { emitConvFunctions, emitConvWalkFunctions } from './conv-emit.js';
 
@@ -115,6 +116,34 @@ describe('wasm conv2d kernels', () => {
       }),
       { numRuns: 40 },
     );
+  });
+
+  it('gather strided views that lie in the kernels\' memory before the product (x and dy as views of results)', () => {
+    const saved = { ...smallOpLimits };
+    smallOpLimits.memoryBound = 0; // so that mul's result lies in the kernels' memory and views of it are gathered there
+    try {
+      fc.assert(
+        fc.property(geometryArb, layoutArb(4), layoutArb(4), ({ n, groups, cg, og, h, w, kh, kw, stride, padding, dilation, seed }, lx, ldy) => {
+          if (h + 2 * padding[0] < dilation[0] * (kh - 1) + 1 || w + 2 * padding[1] < dilation[1] * (kw - 1) + 1) return;
+          const [c, o] = [cg * groups, og * groups];
+          const opts = { stride, padding, dilation, groups };
+          const inHeap = (b: T.Tensor) => T.mul(b, 1);
+          const x = makeTensor(randomValues(n * c * h * w, seed), [n, c, h, w], 'float32', lx, inHeap);
+          const wt = makeTensor(randomValues(o * cg * kh * kw, seed + 1), [o, cg, kh, kw]);
+          const geo = T.convGeometry('conv2d', x.shape, wt.shape, opts);
+          const dy = makeTensor(randomValues(n * o * geo.oh * geo.ow, seed + 2), [n, o, geo.oh, geo.ow], 'float32', ldy, inHeap);
+          const [y, dx, dw] = [T.conv2d(x, wt, null, opts), T.conv2dBackwardInput(dy, wt, geo), T.conv2dBackwardWeight(x, dy, geo)];
+          withReference(() => {
+            expectWithin(y, T.conv2d(x, wt, null, opts), T.conv2d(f64abs(x), f64abs(wt), null, opts), cg * kh * kw);
+            expectWithin(dx, T.conv2dBackwardInput(dy, wt, geo), T.conv2dBackwardInput(f64abs(dy), f64abs(wt), geo), og * kh * kw);
+            expectWithin(dw, T.conv2dBackwardWeight(x, dy, geo), T.conv2dBackwardWeight(f64abs(x), f64abs(dy), geo), n * geo.oh * geo.ow);
+          });
+        }),
+        { numRuns: 30 },
+      );
+    } finally {
+      Object.assign(smallOpLimits, saved);
+    }
   });
 
   it('forward matches the reference where the output rows are processed in several bands (some partial)', () => {

@@ -151,44 +151,45 @@ function unaryKernel(rt: () => WasmRuntime, op: string): KernelFn {
 }
 
 /**
- * A row-major copy of a float32 view in the kernels' memory (`contiguous`, `clone`, a reshape of a permuted view):
- * the view's axes coalesced to at most three, rows of the last two gathered in pieces by the threads. Views
- * outside that memory go to the reference kernel (a plain-array copy there is as fast as a copy in would be).
+ * A row-major copy of a float32 view in the kernels' memory (`contiguous`, `clone`, a reshape of a permuted view),
+ * made there: the view's axes coalesced to at most three, rows of the last two gathered in pieces by the threads.
+ * Null for views it does not cover: outside that memory (a plain-array copy there is as fast as a copy in would
+ * be), too small, or more than three axes after coalescing.
  */
+export function rowMajorCopy(r: WasmRuntime, t: Tensor): Tensor | null {
+  if (t.dtype !== 'float32' || t.size < smallOpLimits.memoryBound || !isHeapArray(host(t))) return null;
+  const geo = coalesce(t.shape, [t.strides]);
+  if (geo.shape.length > 3) return null;
+  while (geo.shape.length < 3) {
+    geo.shape.unshift(1);
+    geo.strides[0]!.unshift(0);
+  }
+  const [outer, rows, cols] = geo.shape as [number, number, number];
+  const [s0, s1, s2] = geo.strides[0] as [number, number, number];
+  // Many small outer blocks: one call each would cost more than the plain copy.
+  if (outer > 4096) return null;
+  r.reset();
+  const ps = r.put(host(t) as Float32Array) + t.offset * 4;
+  const po = r.output(t.size);
+  const threads = threadsForElements(r, t.size);
+  const calls: Call[] = [];
+  const per = Math.ceil(pieces(threads) / outer);
+  for (let o = 0; o < outer; o++) {
+    const at = (row: number, col: number) => [ps + (o * s0 + row * s1 + col * s2) * 4, po + ((o * rows + row) * cols + col) * 4];
+    if (rows === 1) {
+      // One long row (a coalesced contiguous run, say): chunks of columns, multiples of 4 for the SIMD path.
+      for (const [c0, c1] of splitRange(cols, per, 4)) calls.push({ fn: 'gather', args: [...at(0, c0), 1, c1 - c0, 0, s2] });
+    } else {
+      for (const [r0, r1] of splitRange(rows, per, 1)) calls.push({ fn: 'gather', args: [...at(r0, 0), r1 - r0, cols, s1, s2] });
+    }
+  }
+  r.run(spread(calls, threads));
+  return r.result(po, t.shape);
+}
+
 function copyKernel(rt: () => WasmRuntime): KernelFn {
   const reference = referenceKernels.copy!;
-  return (inputs, attrs) => {
-    const t = inputs[0]!;
-    if (t.dtype !== 'float32' || t.size < smallOpLimits.memoryBound || !isHeapArray(host(t))) return reference(inputs, attrs);
-    const geo = coalesce(t.shape, [t.strides]);
-    if (geo.shape.length > 3) return reference(inputs, attrs);
-    while (geo.shape.length < 3) {
-      geo.shape.unshift(1);
-      geo.strides[0]!.unshift(0);
-    }
-    const [outer, rows, cols] = geo.shape as [number, number, number];
-    // Many small outer blocks: one call each would cost more than the plain copy.
-    if (outer > 4096) return reference(inputs, attrs);
-    const [s0, s1, s2] = geo.strides[0] as [number, number, number];
-    const r = rt();
-    r.reset();
-    const ps = r.put(host(t) as Float32Array) + t.offset * 4;
-    const po = r.output(t.size);
-    const threads = threadsForElements(r, t.size);
-    const calls: Call[] = [];
-    const per = Math.ceil(pieces(threads) / outer);
-    for (let o = 0; o < outer; o++) {
-      const at = (row: number, col: number) => [ps + (o * s0 + row * s1 + col * s2) * 4, po + ((o * rows + row) * cols + col) * 4];
-      if (rows === 1) {
-        // One long row (a coalesced contiguous run, say): chunks of columns, multiples of 4 for the SIMD path.
-        for (const [c0, c1] of splitRange(cols, per, 4)) calls.push({ fn: 'gather', args: [...at(0, c0), 1, c1 - c0, 0, s2] });
-      } else {
-        for (const [r0, r1] of splitRange(rows, per, 1)) calls.push({ fn: 'gather', args: [...at(r0, 0), r1 - r0, cols, s1, s2] });
-      }
-    }
-    r.run(spread(calls, threads));
-    return r.result(po, t.shape);
-  };
+  return (inputs, attrs) => rowMajorCopy(rt(), inputs[0]!) ?? reference(inputs, attrs);
 }
 
 function sumKernel(rt: () => WasmRuntime): KernelFn {
