@@ -23,6 +23,14 @@ export function testRng(seed: number): () => number {
   };
 }
 
+/**
+ * A copy of exactly the bytes of `a`, to compare results bit for bit. (Buffer.from(a.buffer) would view the whole
+ * buffer behind it: for results in the fast kernels' memory, all of that memory, the same for every result.)
+ */
+export function bitsOf(a: ArrayBufferView): Buffer {
+  return Buffer.from(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
+}
+
 /** Random test values suited to a dtype: floats in about [-3, 3], int32 in [-9, 9], bool 0/1. */
 export function randomValues(n: number, seed: number, dtype: DType = 'float32'): number[] {
   const r = testRng(seed);

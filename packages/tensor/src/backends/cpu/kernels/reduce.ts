@@ -8,13 +8,17 @@ import type { Tensor } from '../../../tensor.js';
 import type { KernelFn } from '../../../backend.js';
 import { readAs } from '../layout.js';
 
-/** The input viewed with the kept axes first and the reduced axes last, as rows of `inner` elements. */
-export function rowsOf(t: Tensor, axes: readonly number[], dtype: DType = t.dtype): { data: ArrayLike<number>; outer: number; inner: number } {
+/** The input viewed with the kept axes first and the reduced axes last: `outer` rows of `inner` elements. */
+export function rowsView(t: Tensor, axes: readonly number[]): { view: Tensor; outer: number; inner: number } {
   const kept = t.shape.map((_, i) => i).filter((i) => !axes.includes(i));
-  const p = permute(t.detach(), [...kept, ...axes]);
-  const inner = sizeOf(axes.map((a) => t.shape[a]!));
-  const outer = sizeOf(kept.map((a) => t.shape[a]!));
-  return { data: readAs(p, p.shape, dtype), outer, inner };
+  const view = permute(t.detach(), [...kept, ...axes]);
+  return { view, outer: sizeOf(kept.map((a) => t.shape[a]!)), inner: sizeOf(axes.map((a) => t.shape[a]!)) };
+}
+
+/** rowsView's rows as one row-major array. */
+export function rowsOf(t: Tensor, axes: readonly number[], dtype: DType = t.dtype): { data: ArrayLike<number>; outer: number; inner: number } {
+  const { view, outer, inner } = rowsView(t, axes);
+  return { data: readAs(view, view.shape, dtype), outer, inner };
 }
 
 const sum: KernelFn = ([t], { axes, keepdims, dtype }: { axes: number[]; keepdims: boolean; dtype: DType }) => {

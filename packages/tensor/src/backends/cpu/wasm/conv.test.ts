@@ -9,7 +9,7 @@
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import * as T from '../../../index.js';
-import { layoutArb, makeTensor, randomValues } from '../../../test-helpers.js';
+import { bitsOf, layoutArb, makeTensor, randomValues } from '../../../test-helpers.js';
 import { gemmThreading } from './gemm.js';
 import { smallOpLimits } from './vector.js';
 import { ModuleBuilder } from './emitter.js';
@@ -171,7 +171,7 @@ describe('wasm conv2d kernels', () => {
       const wt = T.randn([o, c, k, k], g);
       const geo = T.convGeometry('conv2d', x.shape, wt.shape, { padding: pad });
       const dy = T.randn([n, o, geo.oh, geo.ow], g);
-      const run = () => [T.conv2d(x, wt, null, { padding: pad }), T.conv2dBackwardInput(dy, wt, geo), T.conv2dBackwardWeight(x, dy, geo)].map((t) => Buffer.from(t.storage.data!.buffer));
+      const run = () => [T.conv2d(x, wt, null, { padding: pad }), T.conv2dBackwardInput(dy, wt, geo), T.conv2dBackwardWeight(x, dy, geo)].map((t) => bitsOf(t.storage.data!));
       T.cpuThreads(1);
       const one = run();
       T.cpuThreads(2);

@@ -17,7 +17,7 @@
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import * as T from '../../../index.js';
-import { layoutArb, makeTensor, randomValues, shapeArb } from '../../../test-helpers.js';
+import { bitsOf, layoutArb, makeTensor, randomValues, shapeArb } from '../../../test-helpers.js';
 import { MIN_ELEMENTS_PER_THREAD, smallOpLimits } from './vector.js';
 
 // Small tensors normally go to the reference kernels (faster there); these tests want the WebAssembly ones.
@@ -203,7 +203,7 @@ describe('wasm vector kernels: threads and dtypes', () => {
     const saved = { ...MIN_ELEMENTS_PER_THREAD };
     MIN_ELEMENTS_PER_THREAD.memoryBound = 1 << 12;
     MIN_ELEMENTS_PER_THREAD.transcendental = 1 << 12;
-    const run = () => [T.add(a, row), T.mul(a, 3), T.exp(a), T.silu(a), T.sum(a), T.sum(a, 1), T.sum(T.reshape(a, [-1])), T.softmax(a), T.logSoftmax(a, 0)].map((t) => Buffer.from(dataOf(t).buffer));
+    const run = () => [T.add(a, row), T.mul(a, 3), T.exp(a), T.silu(a), T.sum(a), T.sum(a, 1), T.sum(T.reshape(a, [-1])), T.softmax(a), T.logSoftmax(a, 0)].map((t) => bitsOf(dataOf(t)));
     T.cpuThreads(1);
     const one = run();
     T.cpuThreads(2);
@@ -234,11 +234,25 @@ describe('wasm strided copy', () => {
           // The oracle is the logical contents themselves, compared as bits (NaN, -0 and all). A view that already
           // was row-major comes back as itself, at its offset.
           expect(T.isContiguous(out.shape, out.strides)).toBe(true);
-          const got = (out.storage.data as Float32Array).subarray(out.offset, out.offset + values.length);
-          expect(Buffer.from(got.buffer, got.byteOffset, got.byteLength).equals(Buffer.from(values.buffer))).toBe(true);
+          expect(bitsOf((out.storage.data as Float32Array).subarray(out.offset, out.offset + values.length)).equals(bitsOf(values))).toBe(true);
         }
       }),
       { numRuns: 80 },
+    );
+  });
+
+  it('feeds sum and softmax the same rows from a view in the kernels\' memory as from a plain array (bitwise)', () => {
+    fc.assert(
+      fc.property(shapeArb({ minRank: 2, maxRank: 4, maxDim: 7 }).chain((s) => fc.tuple(fc.constant(s), layoutArb(s.length), fc.nat(), fc.nat({ max: s.length - 1 }))), ([shape, layout, seed, axis]) => {
+        const values = randomValues(T.sizeOf(shape), seed);
+        const plain = makeTensor(values, shape, 'float32', layout);
+        const inHeap = makeTensor(values, shape, 'float32', layout, (b) => T.mul(b, 1));
+        const axes = [axis, ...(axis > 0 ? [0] : [])];
+        for (const f of [(x: T.Tensor) => T.sum(x, axes), (x: T.Tensor) => T.softmax(x, axis), (x: T.Tensor) => T.logSoftmax(x, axis)]) {
+          expect(bitsOf(dataOf(f(inHeap))).equals(bitsOf(dataOf(f(plain))))).toBe(true);
+        }
+      }),
+      { numRuns: 60 },
     );
   });
 });

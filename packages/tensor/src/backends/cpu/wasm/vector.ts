@@ -8,13 +8,14 @@
  */
 import type { KernelFn } from '../../../backend.js';
 import type { DType } from '../../../dtype.js';
+import { dispose } from '../../../memory.js';
 import { fromTypedArray } from '../../../ops/creation.js';
 import { contiguous, permute } from '../../../ops/movement.js';
 import { reducedShape } from '../../../ops/reduce.js';
-import { sizeOf } from '../../../shape.js';
+import { isContiguous, sizeOf } from '../../../shape.js';
 import type { Tensor } from '../../../tensor.js';
 import { referenceKernels } from '../index.js';
-import { rowsOf } from '../kernels/reduce.js';
+import { rowsView } from '../kernels/reduce.js';
 import { host, readAs } from '../layout.js';
 import { isHeapArray } from './heap.js';
 import { inPlace, rowMajor } from './operand.js';
@@ -187,6 +188,21 @@ export function rowMajorCopy(r: WasmRuntime, t: Tensor): Tensor | null {
   return r.result(po, t.shape);
 }
 
+/**
+ * Runs `fn` on the rows of `t` with the `axes` moved last (`outer` rows of `inner` float32, row-major). A view
+ * whose rows are not row-major is gathered in the kernels' memory where it lies there (rowMajorCopy), else read
+ * by the reference path; the copy is released when `fn` returns.
+ */
+function withRows<R>(r: WasmRuntime, t: Tensor, axes: readonly number[], fn: (r: WasmRuntime, data: ArrayLike<number>, outer: number, inner: number) => R): R {
+  const { view, outer, inner } = rowsView(t, axes);
+  const copy = isContiguous(view.shape, view.strides) ? null : rowMajorCopy(r, view);
+  try {
+    return fn(r, readAs(copy ?? view, view.shape, 'float32'), outer, inner);
+  } finally {
+    dispose(copy);
+  }
+}
+
 function copyKernel(rt: () => WasmRuntime): KernelFn {
   const reference = referenceKernels.copy!;
   return (inputs, attrs) => rowMajorCopy(rt(), inputs[0]!) ?? reference(inputs, attrs);
@@ -199,34 +215,34 @@ function sumKernel(rt: () => WasmRuntime): KernelFn {
     if (t.dtype !== 'float32' || attrs.dtype !== 'float32' || t.size === 0 || t.size < smallOpLimits.memoryBound) return reference(inputs, attrs);
     const around = sumAroundKept(rt(), t, attrs.axes);
     if (around) return fromTypedArray(around, reducedShape(t.shape, attrs.axes, attrs.keepdims));
-    const { data, outer, inner } = rowsOf(t, attrs.axes, 'float32');
-    const r = rt();
-    r.reset();
-    const px = r.put(data);
-    const blocks = Math.max(1, Math.ceil(inner / SUM_BLOCK));
-    const pd = r.alloc(outer * blocks * 8);
-    const calls: Call[] = [];
-    if (blocks === 1) {
-      const threads = threadsForElements(r, outer * inner);
-      for (const [s, e] of splitRange(outer, pieces(threads), 1)) calls.push({ fn: 'rowSums', args: [px + s * inner * 4, e - s, inner, pd + s * 8] });
-      r.run(spread(calls, threads));
-    } else {
-      for (let row = 0; row < outer; row++) {
-        for (let k = 0; k < blocks; k++) {
-          const len = Math.min(SUM_BLOCK, inner - k * SUM_BLOCK);
-          calls.push({ fn: 'rowSums', args: [px + (row * inner + k * SUM_BLOCK) * 4, 1, len, pd + (row * blocks + k) * 8] });
+    return withRows(rt(), t, attrs.axes, (r, data, outer, inner) => {
+      r.reset();
+      const px = r.put(data);
+      const blocks = Math.max(1, Math.ceil(inner / SUM_BLOCK));
+      const pd = r.alloc(outer * blocks * 8);
+      const calls: Call[] = [];
+      if (blocks === 1) {
+        const threads = threadsForElements(r, outer * inner);
+        for (const [s, e] of splitRange(outer, pieces(threads), 1)) calls.push({ fn: 'rowSums', args: [px + s * inner * 4, e - s, inner, pd + s * 8] });
+        r.run(spread(calls, threads));
+      } else {
+        for (let row = 0; row < outer; row++) {
+          for (let k = 0; k < blocks; k++) {
+            const len = Math.min(SUM_BLOCK, inner - k * SUM_BLOCK);
+            calls.push({ fn: 'rowSums', args: [px + (row * inner + k * SUM_BLOCK) * 4, 1, len, pd + (row * blocks + k) * 8] });
+          }
         }
+        r.run(spread(calls, threadsForElements(r, outer * inner)));
       }
-      r.run(spread(calls, threadsForElements(r, outer * inner)));
-    }
-    const partial = r.f64(pd, outer * blocks);
-    const out = new Float32Array(outer);
-    for (let row = 0; row < outer; row++) {
-      let s = 0;
-      for (let k = 0; k < blocks; k++) s += partial[row * blocks + k]!;
-      out[row] = s;
-    }
-    return fromTypedArray(out, reducedShape(t.shape, attrs.axes, attrs.keepdims));
+      const partial = r.f64(pd, outer * blocks);
+      const out = new Float32Array(outer);
+      for (let row = 0; row < outer; row++) {
+        let s = 0;
+        for (let k = 0; k < blocks; k++) s += partial[row * blocks + k]!;
+        out[row] = s;
+      }
+      return fromTypedArray(out, reducedShape(t.shape, attrs.axes, attrs.keepdims));
+    });
   };
 }
 
@@ -284,30 +300,32 @@ function softmaxKernel(rt: () => WasmRuntime, log: boolean): KernelFn {
     const t = inputs[0]!;
     const { axis, dtype } = attrs;
     if (t.dtype !== 'float32' || dtype !== 'float32' || t.size === 0 || t.size < smallOpLimits.transcendental) return reference(inputs, attrs);
-    const { data, outer, inner } = rowsOf(t, [axis], 'float32');
-    const r = rt();
-    r.reset();
-    const px = r.put(data);
-    const py = r.output(outer * inner);
-    const stats = log ? r.alloc(outer * 16) : 0;
-    const threads = threadsForElements(r, outer * inner, 'transcendental');
-    const ranges = splitRange(outer, pieces(threads), 1);
-    r.run(spread(ranges.map(([s, e]) => ({ fn: 'softmaxRows', args: [px + s * inner * 4, py + s * inner * 4, e - s, inner, log ? 1 : 0, stats + s * 16] })), threads));
-    if (log) {
-      // log softmax = x - (max + log(sum of exp(x - max))), the shift per row computed in float64 here.
-      const st = r.f64(stats, outer * 2);
-      const pl = r.alloc(outer * 4);
-      const shift = r.f32(pl, outer);
-      for (let row = 0; row < outer; row++) shift[row] = st[2 * row]! + Math.log(st[2 * row + 1]!);
-      r.run(spread(ranges.map(([s, e]) => ({ fn: 'binary_sub', args: [px + s * inner * 4, inner, 1, pl + s * 4, 1, 0, py + s * inner * 4, e - s, inner] })), threads));
-    }
-    const rowsOut = r.result(py, [...t.shape.filter((_, i) => i !== axis), t.shape[axis]!]);
+    const rowsOut = withRows(rt(), t, [axis], (r, data, outer, inner) => {
+      r.reset();
+      const px = r.put(data);
+      const py = r.output(outer * inner);
+      const stats = log ? r.alloc(outer * 16) : 0;
+      const threads = threadsForElements(r, outer * inner, 'transcendental');
+      const ranges = splitRange(outer, pieces(threads), 1);
+      r.run(spread(ranges.map(([s, e]) => ({ fn: 'softmaxRows', args: [px + s * inner * 4, py + s * inner * 4, e - s, inner, log ? 1 : 0, stats + s * 16] })), threads));
+      if (log) {
+        // log softmax = x - (max + log(sum of exp(x - max))), the shift per row computed in float64 here.
+        const st = r.f64(stats, outer * 2);
+        const pl = r.alloc(outer * 4);
+        const shift = r.f32(pl, outer);
+        for (let row = 0; row < outer; row++) shift[row] = st[2 * row]! + Math.log(st[2 * row + 1]!);
+        r.run(spread(ranges.map(([s, e]) => ({ fn: 'binary_sub', args: [px + s * inner * 4, inner, 1, pl + s * 4, 1, 0, py + s * inner * 4, e - s, inner] })), threads));
+      }
+      return r.result(py, [...t.shape.filter((_, i) => i !== axis), t.shape[axis]!]);
+    });
     if (axis === t.ndim - 1) return rowsOut;
     // Rows were laid out with the axis last: move it back.
     const kept = t.shape.map((_, i) => i).filter((i) => i !== axis);
     const inverse = new Array<number>(t.ndim);
     [...kept, axis].forEach((src, dst) => (inverse[src] = dst));
-    return contiguous(permute(rowsOut, inverse));
+    const out = contiguous(permute(rowsOut, inverse));
+    if (out.storage !== rowsOut.storage) dispose(rowsOut); // (size-1 axes only: the permuted view is the result)
+    return out;
   };
 }
 
