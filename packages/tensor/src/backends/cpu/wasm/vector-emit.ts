@@ -298,34 +298,47 @@ function emitRowSums(m: ModuleBuilder): FunctionBuilder {
 }
 
 /**
- * gather(src, dst, rows, cols, rowStride, colStride): dst (rows x cols, row-major) = the strided float32 view at
- * src (element strides, either sign). Loads and stores move bits, so the copy is exact (NaN payloads included).
+ * gather(src, dst, n0, n1, rows, cols, s0, s1, rowStride, colStride): dst (n0 x n1 x rows x cols, row-major) = the
+ * strided float32 view at src (element strides, either sign). Loads and stores move bits, so the copy is exact
+ * (NaN payloads included).
  */
 function emitGather(m: ModuleBuilder): FunctionBuilder {
-  const f = m.func('gather', Array(6).fill('i32'));
-  const [src, dst, rows, cols, rowStride, colStride] = Array.from({ length: 6 }, (_, i) => f.param(i));
-  const r = f.local('i32'), i = f.local('i32'), from = f.local('i32'), to = f.local('i32'), step = f.local('i32');
+  const f = m.func('gather', Array(10).fill('i32'));
+  const [src, dst, n0, n1, rows, cols, s0, s1, rowStride, colStride] = Array.from({ length: 10 }, (_, i) => f.param(i));
+  const a = f.local('i32'), b = f.local('i32'), r = f.local('i32'), i = f.local('i32');
+  const from = f.local('i32'), to = f.local('i32'), step = f.local('i32');
+  const elementAt = (k: Local, stride: Local) => f.get(k).get(stride).op('i32.mul').i32(2).op('i32.shl').op('i32.add');
   f.setI32(step, () => f.get(colStride).i32(2).op('i32.shl'));
-  f.forRange(r, 0, rows, 1, () => {
-    f.setI32(from, () => f.get(src).get(r).get(rowStride).op('i32.mul').i32(2).op('i32.shl').op('i32.add'));
-    f.setI32(to, () => f.get(dst).get(r).get(cols).op('i32.mul').i32(2).op('i32.shl').op('i32.add'));
-    f.ifThen(() => f.get(colStride).i32(1).op('i32.eq'), () => {
-      simdLoop(f, i, cols, () => {
-        at(f, to, i)();
-        at(f, from, i)().op('v128.load');
-        f.op('v128.store');
-      }, () => {
-        at(f, to, i)();
-        at(f, from, i)().op('i32.load');
-        f.op('i32.store');
-      });
-    }, () => {
-      // A strided row: one element at a time, `from` stepping by the stride.
-      f.forRange(i, 0, cols, 1, () => {
-        at(f, to, i)();
-        f.get(from).op('i32.load');
-        f.op('i32.store');
-        f.inc(from, step);
+  f.get(dst).set(to);
+  f.forRange(a, 0, n0, 1, () => {
+    f.forRange(b, 0, n1, 1, () => {
+      f.forRange(r, 0, rows, 1, () => {
+        f.setI32(from, () => {
+          f.get(src);
+          elementAt(a, s0);
+          elementAt(b, s1);
+          elementAt(r, rowStride);
+        });
+        f.ifThen(() => f.get(colStride).i32(1).op('i32.eq'), () => {
+          simdLoop(f, i, cols, () => {
+            at(f, to, i)();
+            at(f, from, i)().op('v128.load');
+            f.op('v128.store');
+          }, () => {
+            at(f, to, i)();
+            at(f, from, i)().op('i32.load');
+            f.op('i32.store');
+          });
+        }, () => {
+          // A strided row: one element at a time, `from` stepping by the stride.
+          f.forRange(i, 0, cols, 1, () => {
+            at(f, to, i)();
+            f.get(from).op('i32.load');
+            f.op('i32.store');
+            f.inc(from, step);
+          });
+        });
+        f.inc(to, () => f.get(cols).i32(2).op('i32.shl'));
       });
     });
   });

@@ -241,6 +241,27 @@ describe('wasm strided copy', () => {
     );
   });
 
+  it('copies expanded views too (nearest upsampling, its gradient\'s block sums), like the plain-array path', () => {
+    fc.assert(
+      fc.property(fc.tuple(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 4 }), fc.integer({ min: 1, max: 6 }), fc.integer({ min: 1, max: 6 })), fc.integer({ min: 1, max: 3 }), fc.nat(), ([n, c, h, w], scale, seed) => {
+        const values = randomValues(n * c * h * w, seed);
+        const plain = T.tensor(values).reshape(n, c, h, w);
+        const inHeap = T.mul(plain, 1);
+        const up = T.upsampleNearest2d(inHeap, scale);
+        // Oracle: element (i, j) of the upsampled image is (i / scale, j / scale) of the input.
+        const got = dataOf(up);
+        for (let k = 0; k < got.length; k++) {
+          const j = k % (w * scale), i = Math.floor(k / (w * scale)) % (h * scale), nc = Math.floor(k / (w * scale * h * scale));
+          expect(got[k]).toBe(Math.fround(values[(nc * h + Math.floor(i / scale)) * w + Math.floor(j / scale)]!));
+        }
+        // The gradient's block sums: the axes of each block moved last, from the kernels' memory and from a plain array.
+        const blocks = (x: T.Tensor) => T.sum(T.reshape(x, [n, c, h, scale, w, scale]), [3, 5]);
+        expect(bitsOf(dataOf(blocks(up))).equals(bitsOf(dataOf(blocks(T.tensor(Array.from(got)).reshape(up.shape)))))).toBe(true);
+      }),
+      { numRuns: 40 },
+    );
+  });
+
   it('feeds sum and softmax the same rows from a view in the kernels\' memory as from a plain array (bitwise)', () => {
     fc.assert(
       fc.property(shapeArb({ minRank: 2, maxRank: 4, maxDim: 7 }).chain((s) => fc.tuple(fc.constant(s), layoutArb(s.length), fc.nat(), fc.nat({ max: s.length - 1 }))), ([shape, layout, seed, axis]) => {

@@ -152,38 +152,32 @@ function unaryKernel(rt: () => WasmRuntime, op: string): KernelFn {
 }
 
 /**
- * A row-major copy of a float32 view in the kernels' memory (`contiguous`, `clone`, a reshape of a permuted view),
- * made there: the view's axes coalesced to at most three, rows of the last two gathered in pieces by the threads.
- * Null for views it does not cover: outside that memory (a plain-array copy there is as fast as a copy in would
- * be), too small, or more than three axes after coalescing.
+ * A row-major copy of a float32 view in the kernels' memory (`contiguous`, `clone`, a reshape of a permuted or
+ * expanded view), made there: the view's axes coalesced to at most four, cut into pieces along the first axis
+ * longer than one, gathered by the threads. Null for views it does not cover: outside that memory (a
+ * plain-array copy there is as fast as a copy in would be), too small, or more than four axes after coalescing.
  */
 export function rowMajorCopy(r: WasmRuntime, t: Tensor): Tensor | null {
   if (t.dtype !== 'float32' || t.size < smallOpLimits.memoryBound || !isHeapArray(host(t))) return null;
   const geo = coalesce(t.shape, [t.strides]);
-  if (geo.shape.length > 3) return null;
-  while (geo.shape.length < 3) {
+  if (geo.shape.length > 4) return null;
+  while (geo.shape.length < 4) {
     geo.shape.unshift(1);
     geo.strides[0]!.unshift(0);
   }
-  const [outer, rows, cols] = geo.shape as [number, number, number];
-  const [s0, s1, s2] = geo.strides[0] as [number, number, number];
-  // Many small outer blocks: one call each would cost more than the plain copy.
-  if (outer > 4096) return null;
+  const dims = geo.shape;
+  const strides = geo.strides[0]!;
   r.reset();
   const ps = r.put(host(t) as Float32Array) + t.offset * 4;
   const po = r.output(t.size);
   const threads = threadsForElements(r, t.size);
-  const calls: Call[] = [];
-  const per = Math.ceil(pieces(threads) / outer);
-  for (let o = 0; o < outer; o++) {
-    const at = (row: number, col: number) => [ps + (o * s0 + row * s1 + col * s2) * 4, po + ((o * rows + row) * cols + col) * 4];
-    if (rows === 1) {
-      // One long row (a coalesced contiguous run, say): chunks of columns, multiples of 4 for the SIMD path.
-      for (const [c0, c1] of splitRange(cols, per, 4)) calls.push({ fn: 'gather', args: [...at(0, c0), 1, c1 - c0, 0, s2] });
-    } else {
-      for (const [r0, r1] of splitRange(rows, per, 1)) calls.push({ fn: 'gather', args: [...at(r0, 0), r1 - r0, cols, s1, s2] });
-    }
-  }
+  // Cut along the first axis longer than one (a cut of the last one keeps multiples of 4 for the SIMD path).
+  const ax = Math.max(0, dims.findIndex((d) => d > 1));
+  const inner = dims.slice(ax + 1).reduce((p, d) => p * d, 1);
+  const calls = splitRange(dims[ax]!, pieces(threads), ax === 3 ? 4 : 1).map(([s, e]): Call => {
+    const part = dims.map((d, k) => (k === ax ? e - s : d));
+    return { fn: 'gather', args: [ps + s * strides[ax]! * 4, po + s * inner * 4, ...part, ...strides] };
+  });
   r.run(spread(calls, threads));
   return r.result(po, t.shape);
 }
