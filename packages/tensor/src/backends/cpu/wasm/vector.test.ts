@@ -262,14 +262,15 @@ describe('wasm strided copy', () => {
     );
   });
 
-  it('feeds sum and softmax the same rows from a view in the kernels\' memory as from a plain array (bitwise)', () => {
+  it('feeds sum, softmax and binary ops the same operands from a view in the kernels\' memory as from a plain array (bitwise)', () => {
     fc.assert(
       fc.property(shapeArb({ minRank: 2, maxRank: 4, maxDim: 7 }).chain((s) => fc.tuple(fc.constant(s), layoutArb(s.length), fc.nat(), fc.nat({ max: s.length - 1 }))), ([shape, layout, seed, axis]) => {
         const values = randomValues(T.sizeOf(shape), seed);
         const plain = makeTensor(values, shape, 'float32', layout);
         const inHeap = makeTensor(values, shape, 'float32', layout, (b) => T.mul(b, 1));
         const axes = [axis, ...(axis > 0 ? [0] : [])];
-        for (const f of [(x: T.Tensor) => T.sum(x, axes), (x: T.Tensor) => T.softmax(x, axis), (x: T.Tensor) => T.logSoftmax(x, axis)]) {
+        const fs = [(x: T.Tensor) => T.sum(x, axes), (x: T.Tensor) => T.softmax(x, axis), (x: T.Tensor) => T.logSoftmax(x, axis), (x: T.Tensor) => T.mul(x, x), (x: T.Tensor) => T.sub(x, T.sum(x, [axis], true))];
+        for (const f of fs) {
           expect(bitsOf(dataOf(f(inHeap))).equals(bitsOf(dataOf(f(plain))))).toBe(true);
         }
       }),

@@ -18,7 +18,7 @@ import { referenceKernels } from '../index.js';
 import { rowsView } from '../kernels/reduce.js';
 import { host, readAs } from '../layout.js';
 import { isHeapArray } from './heap.js';
-import { inPlace, rowMajor } from './operand.js';
+import { inPlace, rowMajor, type Operand } from './operand.js';
 import { splitRange } from './gemm.js';
 import { claimablePieces, type Call } from './pool.js';
 import type { WasmRuntime } from './runtime.js';
@@ -88,47 +88,62 @@ function binaryKernel(rt: () => WasmRuntime, op: string): KernelFn {
     const n = sizeOf(shape);
     if (dtype !== 'float32' || computeDtype !== 'float32' || n === 0 || n < smallOpLimits.memoryBound) return reference(inputs, attrs);
     const [a, b] = inputs as [Tensor, Tensor];
-    // Views are read where they lie when their layout fits the kernel; otherwise copied row-major first.
+    // Views are read where they lie when their layout fits the kernel; otherwise copied row-major first (gathered
+    // in the kernels' memory where they lie there, and released at the end).
     let [A, B] = [inPlace(a, shape), inPlace(b, shape)];
     let geo = coalesce(shape, [A.strides, B.strides]);
+    const copies: Tensor[] = [];
     if (geo.shape.length > 3 || geo.strides.some((st) => st[st.length - 1]! > 1)) {
-      [A, B] = [rowMajor(a, shape), rowMajor(b, shape)];
+      const gathered = (t: Tensor) => {
+        const copy = rowMajorCopy(rt(), t);
+        if (copy) copies.push(copy);
+        return rowMajor(copy ?? t, shape);
+      };
+      [A, B] = [gathered(a), gathered(b)];
       geo = coalesce(shape, [A.strides, B.strides]);
     }
-    // Up to three axes: [outer, rows, cols]; the innermost stride of each operand is 0 or 1.
-    while (geo.shape.length < 3) {
-      geo.shape.unshift(1);
-      geo.strides.forEach((s) => s.unshift(0));
+    try {
+      return binaryOnViews(rt(), fn, A, B, geo, shape, n) ?? reference(inputs, attrs);
+    } finally {
+      dispose(...copies);
     }
-    if (geo.shape.length > 3) return reference(inputs, attrs);
-    const [outer, rows, cols] = geo.shape as [number, number, number];
-    const [sa, sb] = geo.strides as [number[], number[]];
-    if (outer > 4096) return reference(inputs, attrs);
-    const r = rt();
-    r.reset();
-    const pa = r.put(A.data);
-    const pb = r.put(B.data);
-    const po = r.output(n);
-    const calls: Call[] = [];
-    const threads = threadsForElements(r, n);
-    for (let o = 0; o < outer; o++) {
-      const base = o * rows * cols;
-      const offA = pa + o * sa[0]! * 4;
-      const offB = pb + o * sb[0]! * 4;
-      if (rows === 1) {
-        // One long row: chunks of columns (multiples of 4 keep every chunk on the SIMD path).
-        for (const [c0, c1] of splitRange(cols, pieces(threads), 4)) {
-          calls.push({ fn, args: [offA + c0 * sa[2]! * 4, 0, sa[2]!, offB + c0 * sb[2]! * 4, 0, sb[2]!, po + (base + c0) * 4, 1, c1 - c0] });
-        }
-      } else {
-        for (const [r0, r1] of splitRange(rows, outer === 1 ? pieces(threads) : 1, 1)) {
-          calls.push({ fn, args: [offA + r0 * sa[1]! * 4, sa[1]!, sa[2]!, offB + r0 * sb[1]! * 4, sb[1]!, sb[2]!, po + (base + r0 * cols) * 4, r1 - r0, cols] });
-        }
+  };
+}
+
+/** The binary kernel's product over up to three coalesced axes of its two operands; null beyond that. */
+function binaryOnViews(r: WasmRuntime, fn: string, A: Operand, B: Operand, geo: { shape: number[]; strides: number[][] }, shape: number[], n: number): Tensor | null {
+  // Up to three axes: [outer, rows, cols]; the innermost stride of each operand is 0 or 1.
+  while (geo.shape.length < 3) {
+    geo.shape.unshift(1);
+    geo.strides.forEach((s) => s.unshift(0));
+  }
+  if (geo.shape.length > 3) return null;
+  const [outer, rows, cols] = geo.shape as [number, number, number];
+  const [sa, sb] = geo.strides as [number[], number[]];
+  if (outer > 4096) return null;
+  r.reset();
+  const pa = r.put(A.data);
+  const pb = r.put(B.data);
+  const po = r.output(n);
+  const calls: Call[] = [];
+  const threads = threadsForElements(r, n);
+  for (let o = 0; o < outer; o++) {
+    const base = o * rows * cols;
+    const offA = pa + o * sa[0]! * 4;
+    const offB = pb + o * sb[0]! * 4;
+    if (rows === 1) {
+      // One long row: chunks of columns (multiples of 4 keep every chunk on the SIMD path).
+      for (const [c0, c1] of splitRange(cols, pieces(threads), 4)) {
+        calls.push({ fn, args: [offA + c0 * sa[2]! * 4, 0, sa[2]!, offB + c0 * sb[2]! * 4, 0, sb[2]!, po + (base + c0) * 4, 1, c1 - c0] });
+      }
+    } else {
+      for (const [r0, r1] of splitRange(rows, outer === 1 ? pieces(threads) : 1, 1)) {
+        calls.push({ fn, args: [offA + r0 * sa[1]! * 4, sa[1]!, sa[2]!, offB + r0 * sb[1]! * 4, sb[1]!, sb[2]!, po + (base + r0 * cols) * 4, r1 - r0, cols] });
       }
     }
-    r.run(spread(calls, threads));
-    return r.result(po, shape);
-  };
+  }
+  r.run(spread(calls, threads));
+  return r.result(po, shape);
 }
 
 function unaryKernel(rt: () => WasmRuntime, op: string): KernelFn {
