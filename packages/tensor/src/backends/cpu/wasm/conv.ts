@@ -14,13 +14,12 @@ import type { DType } from '../../../dtype.js';
 import type { ConvGeometry } from '../../../ops/conv.js';
 import { referenceKernels } from '../index.js';
 import { dispose } from '../../../memory.js';
-import { isContiguous } from '../../../shape.js';
 import type { Tensor } from '../../../tensor.js';
 import { readAs } from '../layout.js';
 import { gemmCall, splitGemm, splitRange, threadsFor, type Gemm } from './gemm.js';
 import { claimablePieces, type Call } from './pool.js';
 import type { WasmRuntime } from './runtime.js';
-import { rowMajorCopy } from './vector.js';
+import { gathered } from './vector.js';
 
 type Attrs = { geo: ConvGeometry; dtype: DType };
 
@@ -188,11 +187,7 @@ export function wasmConvKernels(rt: () => WasmRuntime): Record<string, KernelFn>
       // Views that are not row-major (a gradient sliced out of a concatenation's, say) are gathered in the kernels'
       // memory where they lie there, and released once the product is made.
       const copies: Tensor[] = [];
-      const rowMajor = (t: Tensor) => {
-        const copy = isContiguous(t.shape, t.strides) ? null : rowMajorCopy(r, t);
-        if (copy) copies.push(copy);
-        return readAs(copy ?? t, t.shape, 'float32') as Float32Array;
-      };
+      const rowMajor = (t: Tensor) => readAs(gathered(r, t, copies), t.shape, 'float32') as Float32Array;
       try {
         const [a, b] = [rowMajor(inputs[0]!), rowMajor(inputs[1]!)];
         return r.result(fast(r, a, b, attrs.geo), shapeOf(attrs.geo));

@@ -94,12 +94,7 @@ function binaryKernel(rt: () => WasmRuntime, op: string): KernelFn {
     let geo = coalesce(shape, [A.strides, B.strides]);
     const copies: Tensor[] = [];
     if (geo.shape.length > 3 || geo.strides.some((st) => st[st.length - 1]! > 1)) {
-      const gathered = (t: Tensor) => {
-        const copy = rowMajorCopy(rt(), t);
-        if (copy) copies.push(copy);
-        return rowMajor(copy ?? t, shape);
-      };
-      [A, B] = [gathered(a), gathered(b)];
+      [A, B] = [rowMajor(gathered(rt(), a, copies), shape), rowMajor(gathered(rt(), b, copies), shape)];
       geo = coalesce(shape, [A.strides, B.strides]);
     }
     try {
@@ -198,17 +193,28 @@ export function rowMajorCopy(r: WasmRuntime, t: Tensor): Tensor | null {
 }
 
 /**
+ * `t` itself where it is row-major, else its row-major copy in the kernels' memory where rowMajorCopy covers it
+ * (pushed to `copies`, for the caller to release), else `t` (for the plain-TypeScript read).
+ */
+export function gathered(r: WasmRuntime, t: Tensor, copies: Tensor[]): Tensor {
+  if (isContiguous(t.shape, t.strides)) return t;
+  const copy = rowMajorCopy(r, t);
+  if (copy) copies.push(copy);
+  return copy ?? t;
+}
+
+/**
  * Runs `fn` on the rows of `t` with the `axes` moved last (`outer` rows of `inner` float32, row-major). A view
  * whose rows are not row-major is gathered in the kernels' memory where it lies there (rowMajorCopy), else read
  * by the reference path; the copy is released when `fn` returns.
  */
 function withRows<R>(r: WasmRuntime, t: Tensor, axes: readonly number[], fn: (r: WasmRuntime, data: ArrayLike<number>, outer: number, inner: number) => R): R {
   const { view, outer, inner } = rowsView(t, axes);
-  const copy = isContiguous(view.shape, view.strides) ? null : rowMajorCopy(r, view);
+  const copies: Tensor[] = [];
   try {
-    return fn(r, readAs(copy ?? view, view.shape, 'float32'), outer, inner);
+    return fn(r, readAs(gathered(r, view, copies), view.shape, 'float32'), outer, inner);
   } finally {
-    dispose(copy);
+    dispose(...copies);
   }
 }
 
