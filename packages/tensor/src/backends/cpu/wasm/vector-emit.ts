@@ -297,48 +297,73 @@ function emitRowSums(m: ModuleBuilder): FunctionBuilder {
   return f;
 }
 
+/** Rows of a gathered copy walked down their columns: a strip of this many rows per pass (see emitGather). */
+export const GATHER_STRIP = 8;
+
 /**
  * gather(src, dst, n0, n1, rows, cols, s0, s1, rowStride, colStride): dst (n0 x n1 x rows x cols, row-major) = the
  * strided float32 view at src (element strides, either sign). Loads and stores move bits, so the copy is exact
- * (NaN payloads included).
+ * (NaN payloads included). Rows are copied one by one (4 lanes at a time where colStride is 1), except where the
+ * view is transposed (|rowStride| < |colStride|): then strips of GATHER_STRIP rows are walked column by column,
+ * so that the reads of each column step through neighbouring elements instead of one cache line per element.
  */
 function emitGather(m: ModuleBuilder): FunctionBuilder {
   const f = m.func('gather', Array(10).fill('i32'));
   const [src, dst, n0, n1, rows, cols, s0, s1, rowStride, colStride] = Array.from({ length: 10 }, (_, i) => f.param(i));
-  const a = f.local('i32'), b = f.local('i32'), r = f.local('i32'), i = f.local('i32');
-  const from = f.local('i32'), to = f.local('i32'), step = f.local('i32');
-  const elementAt = (k: Local, stride: Local) => f.get(k).get(stride).op('i32.mul').i32(2).op('i32.shl').op('i32.add');
-  f.setI32(step, () => f.get(colStride).i32(2).op('i32.shl'));
-  f.get(dst).set(to);
+  const [a, b, r, i, k] = Array.from({ length: 5 }, () => f.local('i32'));
+  const [block, blockTo, from, to, step, rowBytes, colsBytes, stripEnd] = Array.from({ length: 8 }, () => f.local('i32'));
+  const times4 = (l: Local) => () => f.get(l).i32(2).op('i32.shl');
+  const abs = (l: Local) => () => f.get(l).get(l).i32(31).op('i32.shr_s').op('i32.xor').get(l).i32(31).op('i32.shr_s').op('i32.sub');
+  f.setI32(step, times4(colStride));
+  f.setI32(rowBytes, times4(rowStride));
+  f.setI32(colsBytes, times4(cols));
+  // Strips only for transposed views with at least one whole strip.
+  f.i32(0).set(stripEnd);
+  f.ifThen(() => {
+    abs(rowStride)();
+    abs(colStride)();
+    f.op('i32.lt_s');
+  }, () => f.setI32(stripEnd, () => f.get(rows).i32(-GATHER_STRIP).op('i32.and')));
   f.forRange(a, 0, n0, 1, () => {
     f.forRange(b, 0, n1, 1, () => {
-      f.forRange(r, 0, rows, 1, () => {
-        f.setI32(from, () => {
-          f.get(src);
-          elementAt(a, s0);
-          elementAt(b, s1);
-          elementAt(r, rowStride);
+      f.setI32(block, () => f.get(src).get(a).get(s0).op('i32.mul').i32(2).op('i32.shl').op('i32.add').get(b).get(s1).op('i32.mul').i32(2).op('i32.shl').op('i32.add'));
+      f.setI32(blockTo, () => f.get(dst).get(a).get(n1).op('i32.mul').get(b).op('i32.add').get(rows).op('i32.mul').get(colsBytes).op('i32.mul').op('i32.add'));
+      f.forRange(r, 0, stripEnd, GATHER_STRIP, () => {
+        f.forRange(i, 0, cols, 1, () => {
+          // from = element (r, i) of the view, to = element (r, i) of dst; then down the strip's rows.
+          f.setI32(from, () => f.get(block).get(r).get(rowBytes).op('i32.mul').op('i32.add').get(i).get(step).op('i32.mul').op('i32.add'));
+          f.setI32(to, () => f.get(blockTo).get(r).get(colsBytes).op('i32.mul').op('i32.add').get(i).i32(2).op('i32.shl').op('i32.add'));
+          for (let row = 0; row < GATHER_STRIP; row++) {
+            f.get(to).get(from).op('i32.load').op('i32.store');
+            if (row < GATHER_STRIP - 1) {
+              f.inc(from, rowBytes);
+              f.inc(to, colsBytes);
+            }
+          }
         });
+      });
+      f.forRange(r, stripEnd, rows, 1, () => {
+        f.setI32(from, () => f.get(block).get(r).get(rowBytes).op('i32.mul').op('i32.add'));
+        f.setI32(to, () => f.get(blockTo).get(r).get(colsBytes).op('i32.mul').op('i32.add'));
         f.ifThen(() => f.get(colStride).i32(1).op('i32.eq'), () => {
-          simdLoop(f, i, cols, () => {
-            at(f, to, i)();
-            at(f, from, i)().op('v128.load');
+          simdLoop(f, k, cols, () => {
+            at(f, to, k)();
+            at(f, from, k)().op('v128.load');
             f.op('v128.store');
           }, () => {
-            at(f, to, i)();
-            at(f, from, i)().op('i32.load');
+            at(f, to, k)();
+            at(f, from, k)().op('i32.load');
             f.op('i32.store');
           });
         }, () => {
           // A strided row: one element at a time, `from` stepping by the stride.
-          f.forRange(i, 0, cols, 1, () => {
-            at(f, to, i)();
+          f.forRange(k, 0, cols, 1, () => {
+            at(f, to, k)();
             f.get(from).op('i32.load');
             f.op('i32.store');
             f.inc(from, step);
           });
         });
-        f.inc(to, () => f.get(cols).i32(2).op('i32.shl'));
       });
     });
   });

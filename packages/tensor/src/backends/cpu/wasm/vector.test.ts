@@ -241,6 +241,22 @@ describe('wasm strided copy', () => {
     );
   });
 
+  it('copies transposed views in strips of rows walked down their columns (whole strips and the rows after)', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 30 }), fc.integer({ min: 1, max: 30 }), fc.boolean(), fc.nat(), (n, h, w, flip, seed) => {
+        const values = randomValues(n * h * w, seed);
+        const x = T.mul(T.tensor(values).reshape(n, h, w), 1);
+        const view = flip ? T.flip(T.transpose(x, 1, 2), [1]) : T.transpose(x, 1, 2);
+        const got = dataOf(T.contiguous(view));
+        // Oracle: element (m, j, i) of the copy is (m, i, j) of x, j counted from the end where flipped.
+        for (let m = 0; m < n; m++) for (let j = 0; j < w; j++) for (let i = 0; i < h; i++) {
+          expect(got[(m * w + j) * h + i]).toBe(Math.fround(values[(m * h + i) * w + (flip ? w - 1 - j : j)]!));
+        }
+      }),
+      { numRuns: 60 },
+    );
+  });
+
   it('copies expanded views too (nearest upsampling, its gradient\'s block sums), like the plain-array path', () => {
     fc.assert(
       fc.property(fc.tuple(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 4 }), fc.integer({ min: 1, max: 6 }), fc.integer({ min: 1, max: 6 })), fc.integer({ min: 1, max: 3 }), fc.nat(), ([n, c, h, w], scale, seed) => {
