@@ -55,7 +55,8 @@ export function emitExp(f: FunctionBuilder, tmp: Temps, x: Local, err?: Local, o
   if (err) f.get(err).op('f32x4.add');
   f.get(n).f32x4(LN2_LO).op('f32x4.mul').op('f32x4.sub').set(r);
   // p = (1 + r) + r^2 ((c2 + c3 r) + r^2 ((c4 + c5 r) + c6 r^2)): Horner's scheme in r^2 with the odd terms
-  // alongside: r^2 then 3 dependent multiply-adds (Horner's in r has 6), 6 in all, fused with relaxed SIMD.
+  // alongside: r^2, then 3 dependent multiply-adds (Horner's in r has 6); 5 multiply-adds, a product and a sum in
+  // all (12 operations, 7 where relaxed SIMD fuses them).
   const [c2, c3, c4, c5, c6] = EXP_POLY;
   const r2 = tmp.v('exp.r2');
   // a * b + c for the pushers given; one rounding where the module uses relaxed SIMD and the processor fuses.
