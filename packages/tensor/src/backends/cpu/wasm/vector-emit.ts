@@ -299,7 +299,7 @@ function emitRowSums(m: ModuleBuilder): FunctionBuilder {
 }
 
 /** Rows of a gathered copy walked down their columns: a strip of this many rows per pass (see emitGather). */
-export const GATHER_STRIP = 8;
+const GATHER_STRIP = 8;
 
 /**
  * gather(src, dst, n0, n1, rows, cols, s0, s1, rowStride, colStride): dst (n0 x n1 x rows x cols, row-major) = the
