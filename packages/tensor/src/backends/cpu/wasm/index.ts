@@ -8,8 +8,8 @@
  * - env `OCLT_CPU=reference` (or `setCpuKernels('reference')`) runs the plain-TypeScript reference kernels only.
  * - `cpuThreads(n)` sets the thread count (default: all processors); results are bitwise the same for any n.
  * - relaxed-SIMD fused multiply-add in the GEMM (so conv2d) and in exp's polynomial (so sigmoid, silu, softmax):
- *   +23-85% on GEMMs in this session's kernels runs. By default (`'auto'`) it is used where the engine accepted relaxed SIMD before this
- *   module set any flag: Node >= 22 and current Chromium do, Node 20 only behind
+ *   +23-85% on GEMMs in the kernels bench (2026-11-27). By default (`'auto'`) it is used where the engine
+ *   accepted relaxed SIMD before this module set any flag: Node >= 22 and current Chromium do, Node 20 only behind
  *   V8's `--experimental-wasm-relaxed-simd` (a flag Node 24 no longer knows). Env `OCLT_RELAXED_SIMD=1` (or
  *   `setCpuKernels('fast', { relaxedSimd: true })`) also sets that flag at run time with `v8.setFlagsFromString`,
  *   a use Node's documentation calls unsupported, hence only on request; `OCLT_RELAXED_SIMD=0` (or
