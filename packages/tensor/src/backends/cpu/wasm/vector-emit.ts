@@ -373,11 +373,11 @@ function emitGather(m: ModuleBuilder): FunctionBuilder {
 
 /** Pushes the max of n float32 at src (NaN elements may be skipped: see below), or 0 where every element is -Infinity. */
 function emitRowMax(f: FunctionBuilder, src: Local, n: Local): void {
-  const i = f.local('i32'), mv = f.local('v128'), ms = f.local('f32'), tail = f.local('i32'), end16 = f.local('i32'), end4 = f.local('i32');
+  const i = f.local('i32'), end16 = f.local('i32'), end4 = f.local('i32');
   // Four running maxima, with pmax (one instruction; f32x4.max is a long sequence in V8 for its NaN and
   // signed-zero rules): it skips a NaN element, which changes nothing for softmax since that element's exp is NaN
   // and makes the whole row NaN anyway. The order changes nothing either: the max is exact.
-  const acc = [mv, f.local('v128'), f.local('v128'), f.local('v128')];
+  const acc = [f.local('v128'), f.local('v128'), f.local('v128'), f.local('v128')];
   for (const a of acc) f.f32x4(-Infinity).set(a);
   f.get(n).i32(-16).op('i32.and').set(end16);
   f.get(n).i32(-4).op('i32.and').set(end4);
@@ -389,13 +389,22 @@ function emitRowMax(f: FunctionBuilder, src: Local, n: Local): void {
     });
   });
   f.forRange(i, end16, end4, 4, () => {
-    f.get(mv);
+    f.get(acc[0]!);
     at(f, src, i)().op('v128.load');
-    f.op('f32x4.max').set(mv);
+    f.op('f32x4.pmax').set(acc[0]!);
   });
-  f.get(acc[0]!).get(acc[1]!).op('f32x4.max').get(acc[2]!).get(acc[3]!).op('f32x4.max').op('f32x4.max').set(mv);
-  f.get(mv).get(mv).get(mv).shuffle([8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7]).op('f32x4.max').set(mv);
-  f.get(mv).get(mv).get(mv).shuffle([4, 5, 6, 7, 0, 1, 2, 3, 8, 9, 10, 11, 12, 13, 14, 15]).op('f32x4.max').lane('f32x4.extract_lane', 0).set(ms);
+  f.get(acc[0]!).get(acc[1]!).op('f32x4.pmax').get(acc[2]!).get(acc[3]!).op('f32x4.pmax').op('f32x4.pmax').set(acc[0]!);
+  emitMaxFinish(f, acc[0]!, src, n);
+}
+
+/**
+ * Pushes the max of the lanes of `acc` (the running max of the first n & -4 float32 at src) and of the last
+ * n % 4 elements, or 0 where that max is -Infinity.
+ */
+function emitMaxFinish(f: FunctionBuilder, acc: Local, src: Local, n: Local): void {
+  const i = f.local('i32'), ms = f.local('f32'), tail = f.local('i32');
+  f.get(acc).get(acc).get(acc).shuffle([8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7]).op('f32x4.max').set(acc);
+  f.get(acc).get(acc).get(acc).shuffle([4, 5, 6, 7, 0, 1, 2, 3, 8, 9, 10, 11, 12, 13, 14, 15]).op('f32x4.max').lane('f32x4.extract_lane', 0).set(ms);
   f.get(n).i32(-4).op('i32.and').set(tail);
   f.forRange(i, tail, n, 1, () => {
     f.get(ms);
@@ -420,12 +429,20 @@ function emitSoftmaxRows(m: ModuleBuilder, fma: boolean): FunctionBuilder {
   const r = f.local('i32'), row = f.local('i32'), out = f.local('i32'), i = f.local('i32');
   const mx = f.local('f32'), mv = f.local('v128'), x = f.local('v128'), t = f.local('v128'), e = f.local('v128'), bb = f.local('v128');
   const total = f.local('f64'), totalV = f.local('v128');
+  const next = f.local('i32'), nextMax = f.local('f32'), nextAcc = f.local('v128');
+  // The max of each row after the first is taken during the previous row's exp pass, which is bound by
+  // arithmetic: the loads of the next row, which come from memory, then overlap with it instead of making a
+  // pass of their own.
+  emitRowMax(f, src, cols);
+  f.set(nextMax);
   f.forRange(r, 0, rows, 1, () => {
     f.setI32(row, () => f.get(src).get(r).get(cols).op('i32.mul').i32(2).op('i32.shl').op('i32.add'));
     f.setI32(out, () => f.get(dst).get(r).get(cols).op('i32.mul').i32(2).op('i32.shl').op('i32.add'));
-    emitRowMax(f, row, cols);
-    f.set(mx);
+    // The next row, or this one again on the last row (its max is then not used).
+    f.setI32(next, () => f.get(row).get(cols).i32(2).op('i32.shl').op('i32.add').get(row).get(r).i32(1).op('i32.add').get(rows).op('i32.lt_u').op('select'));
+    f.get(nextMax).set(mx);
     f.get(mx).op('f32x4.splat').set(mv);
+    f.f32x4(-Infinity).set(nextAcc);
     // exp(x - max) for each element: into dst (softmax) and summed in float64.
     const expOf = (load: () => void) => {
       load();
@@ -447,6 +464,9 @@ function emitSoftmaxRows(m: ModuleBuilder, fma: boolean): FunctionBuilder {
     // Pass 1 writes exp to dst (or, for log-softmax, only sums it): the sum uses the stored values.
     const expRow = () => {
       simdLoop(f, i, cols, () => {
+        f.get(nextAcc);
+        at(f, next, i)().op('v128.load');
+        f.op('f32x4.pmax').set(nextAcc);
         at(f, out, i)();
         expOf(() => at(f, row, i)().op('v128.load'));
         f.op('v128.store');
@@ -457,6 +477,8 @@ function emitSoftmaxRows(m: ModuleBuilder, fma: boolean): FunctionBuilder {
       });
     };
     expRow();
+    emitMaxFinish(f, nextAcc, next, cols);
+    f.set(nextMax);
     emitSum64(f, out, cols);
     f.set(total);
     f.ifThen(log, () => {

@@ -185,6 +185,20 @@ describe('wasm sum and softmax', () => {
     );
   });
 
+  it('softmax shifts each row by its own max (rows far apart in scale, any length, one call or several)', () => {
+    // A row's max is found during the previous row's pass: a max taken from the wrong row would overflow exp
+    // (rows 500 above it) or underflow every element to 0 (rows 500 below it), giving NaN.
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 40 }), fc.integer({ min: 1, max: 37 }), fc.nat(), (rows, cols, seed) => {
+        const noise = randomValues(rows * cols, seed);
+        const values = noise.map((v, i) => v + (Math.floor(i / cols) % 3 === 1 ? 500 : Math.floor(i / cols) % 3 === 2 ? -500 : 0));
+        const x = T.reshape(T.tensor(values), [rows, cols]);
+        expectTol(T.softmax(x), withReference(() => T.softmax(x)), ulps(4));
+      }),
+      { numRuns: 60 },
+    );
+  });
+
   it('softmax of special rows follows the reference (all -inf, +inf, NaN)', () => {
     // The last rows have x - max far beyond float32's precision (its rounding error up to 2^103) or overflowing
     // to -inf: exp must still give exactly 0 there (attention masks put -1e9 or -3.4e38 next to small logits).
