@@ -16,7 +16,7 @@ import { referenceKernels } from '../index.js';
 import { dispose } from '../../../memory.js';
 import type { Tensor } from '../../../tensor.js';
 import { readAs } from '../layout.js';
-import { gemmCall, splitGemm, splitRange, threadsFor, type Gemm } from './gemm.js';
+import { gemmCall, runGemm, splitGemm, splitRange, threadsFor, type Gemm } from './gemm.js';
 import { claimablePieces, type Call } from './pool.js';
 import type { WasmRuntime } from './runtime.js';
 import { gathered } from './vector.js';
@@ -105,7 +105,7 @@ function conv2dForward(rt: WasmRuntime, x: Float32Array, w: Float32Array, g: Con
   } else {
     for (let img = 0; img < g.n; img++) {
       if (!pointwise) rt.run([[im2col(img, 0)]]);
-      for (const gm of gemms(img, 0)) rt.run(splitGemm(gm, threads));
+      for (const gm of gemms(img, 0)) runGemm(rt, gm, threads);
     }
   }
   return py;
@@ -135,7 +135,7 @@ function conv2dInputGradient(rt: WasmRuntime, dy: Float32Array, w: Float32Array,
     runPerImage(rt, g.n, pieces, (img, t) => [...gemms(img, t).map((gm) => gemmCall(gm)), ...(pointwise ? [] : [col2im(img, t)])]);
   } else {
     for (let img = 0; img < g.n; img++) {
-      for (const gm of gemms(img, 0)) rt.run(splitGemm(gm, threads));
+      for (const gm of gemms(img, 0)) runGemm(rt, gm, threads);
       if (!pointwise) rt.run([[col2im(img, 0)]]);
     }
   }

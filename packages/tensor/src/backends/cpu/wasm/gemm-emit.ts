@@ -207,27 +207,46 @@ function emitMicro(m: ModuleBuilder, relaxed: boolean): FunctionBuilder {
 }
 
 /**
- * gemm(M, N, K, A, rsA, csA, B, rsB, csB, C, ldc, j0, j1, accumulate, scratch): columns j0..j1 of
+ * Where block (jc, pc) of B starts, in float32 elements, in B packed whole (packBlocksOfB's layout): the blocks
+ * of NC columns one after the other, each its KC-row blocks in order, each as packB lays it out.
+ */
+export const packedBlockOffset = (K: number, N: number, jc: number, pc: number, b: Blocking = DEFAULT_BLOCKING): number =>
+  jc * K + pc * Math.ceil(Math.min(b.nc, N - jc) / NR) * NR;
+
+/**
+ * gemm(M, N, K, A, rsA, csA, B, rsB, csB, C, ldc, j0, j1, accumulate, packedB, scratch): columns j0..j1 of
  * C (+)= A B. Strides are in elements, addresses in bytes; `scratch` holds GEMM_SCRATCH_BYTES for this thread.
+ * With packedB (not 0) B has been packed whole there (packedBlockOffset) and j0 is 0: threads that split one
+ * product's rows share one packing of B instead of each packing all of it.
  */
 function emitGemm(m: ModuleBuilder, packA: FunctionBuilder, packB: FunctionBuilder, micro: FunctionBuilder, b: Blocking, name: string): FunctionBuilder {
   const { kc: KC, mc: MC, nc: NC } = b;
   const PACK_A_BYTES = MC * KC * 4;
   const PACK_B_BYTES = KC * NC * 4;
-  const f = m.func(name, Array(15).fill('i32'));
-  const [M, , K, A, rsA, csA, B, rsB, csB, C, ldc, j0, j1, accumulate, scratch] = Array.from({ length: 15 }, (_, i) => f.param(i));
+  const f = m.func(name, Array(16).fill('i32'));
+  const [M, , K, A, rsA, csA, B, rsB, csB, C, ldc, j0, j1, accumulate, packedB, scratch] = Array.from({ length: 16 }, (_, i) => f.param(i));
   const jc = f.local('i32'), nc = f.local('i32'), pc = f.local('i32'), kc = f.local('i32');
   const ic = f.local('i32'), mc = f.local('i32'), jr = f.local('i32'), ir = f.local('i32');
   const mr = f.local('i32'), nr = f.local('i32');
   const overwrite = f.local('i32'), pA = f.local('i32'), pB = f.local('i32'), tile = f.local('i32'), ldcBytes = f.local('i32');
   const lim = (x: Local, cap: number) => () => f.get(x).i32(cap).get(x).i32(cap).op('i32.lt_s').op('select');
-  f.setI32(pA, scratch).setI32(pB, scratch, 'i32.add', PACK_A_BYTES).setI32(tile, scratch, 'i32.add', PACK_A_BYTES + PACK_B_BYTES);
+  f.setI32(pA, scratch).setI32(tile, scratch, 'i32.add', PACK_A_BYTES + PACK_B_BYTES);
   f.setI32(ldcBytes, ldc, 'i32.shl', 2);
   f.forRange(jc, j0, j1, NC, () => {
     f.setI32(nc, j1, 'i32.sub', jc).setI32(nc, lim(nc, NC));
     f.forRange(pc, 0, K, KC, () => {
       f.setI32(kc, K, 'i32.sub', pc).setI32(kc, lim(kc, KC));
-      f.get(kc).get(nc).push(addr(f, B, pc, rsB, jc, csB)).get(rsB).get(csB).get(pB).call(packB);
+      f.ifThen(packedB, () => {
+        // packedBlockOffset: jc K + pc nc rounded up to 8 (nc = min(NC, N - jc) here, j1 being N), in bytes.
+        f.setI32(pB, () => {
+          f.get(packedB).get(jc).get(K).op('i32.mul');
+          f.get(pc).get(nc).i32(NR - 1).op('i32.add').i32(-NR).op('i32.and').op('i32.mul');
+          f.op('i32.add').i32(2).op('i32.shl').op('i32.add');
+        });
+      }, () => {
+        f.setI32(pB, scratch, 'i32.add', PACK_A_BYTES);
+        f.get(kc).get(nc).push(addr(f, B, pc, rsB, jc, csB)).get(rsB).get(csB).get(pB).call(packB);
+      });
       f.setI32(overwrite, () => f.get(pc).op('i32.eqz').get(accumulate).op('i32.eqz').op('i32.and'));
       f.forRange(ic, 0, M, MC, () => {
         f.setI32(mc, M, 'i32.sub', ic).setI32(mc, lim(mc, MC));
@@ -256,4 +275,5 @@ export function emitGemmFunctions(m: ModuleBuilder, relaxed: boolean, blocking: 
   const packB = emitPackB(m);
   const micro = emitMicro(m, relaxed);
   m.export(emitGemm(m, packA, packB, micro, blocking, name));
+  m.export(packB);
 }

@@ -117,6 +117,24 @@ describe('wasm matmul', () => {
     gemmThreading.minFlopsPerThread = saved;
   });
 
+  it('matches the reference when two threads share one packing of B (several ragged blocks, B transposed or not)', () => {
+    const g = new T.Generator(11);
+    const saved = gemmThreading.minFlopsPerThread;
+    gemmThreading.minFlopsPerThread = 1e6;
+    try {
+      // Cut along rows (n / 8 < m / 4); n spans two column blocks (NC = 256) and k three depth blocks (KC = 256),
+      // neither a multiple of the block or of 8.
+      const a = T.randn([301, 530], g);
+      for (const b of [T.randn([530, 300], g), T.transpose(T.randn([300, 530], g), 0, 1)]) {
+        const want = referenceOf(() => T.matmul(a, b));
+        T.cpuThreads(2);
+        expectWithinSummationBound(T.matmul(a, b), want, absProductSum(a, b), 530);
+      }
+    } finally {
+      gemmThreading.minFlopsPerThread = saved;
+    }
+  });
+
   it('with relaxed SIMD (FMA) stays within the bound and thread-invariant, and says so in info()', () => {
     const g = new T.Generator(8);
     const a = T.randn([133, 170], g);

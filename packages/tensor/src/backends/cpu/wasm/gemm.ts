@@ -7,7 +7,7 @@
 import type { KernelFn } from '../../../backend.js';
 import { sizeOf } from '../../../shape.js';
 import { inPlace } from './operand.js';
-import { MR, NR } from './gemm-emit.js';
+import { DEFAULT_BLOCKING, MR, NR, packedBlockOffset } from './gemm-emit.js';
 import { claimablePieces, type Call } from './pool.js';
 import type { WasmRuntime } from './runtime.js';
 
@@ -25,13 +25,15 @@ export interface Gemm {
   c: number;
   ldc: number;
   accumulate: boolean;
+  /** Byte address of B packed whole (packBlocksOfB), read instead of packing B's blocks in each call. */
+  packedB?: number;
 }
 
 /**
  * Below this many flops per thread, waking another thread costs more than it saves (on a busy machine a
  * helper may wake late: measured here, a 256 x 256 product was slower on two threads than on one).
  */
-export const gemmThreading = { minFlopsPerThread: 2e7 };
+export const gemmThreading = { minFlopsPerThread: 2e7, /** Threads that cut one product's rows share one packing of B (runGemm). */ sharePackedB: true };
 
 export function threadsFor(rt: WasmRuntime, flops: number): number {
   return Math.max(1, Math.min(rt.threads, Math.floor(flops / gemmThreading.minFlopsPerThread)));
@@ -48,7 +50,7 @@ const gemmPieces = (threads: number) => claimablePieces(threads, GEMM_PIECES_PER
 export function gemmCall(g: Gemm, i0 = 0, i1 = g.m, j0 = 0, j1 = g.n): Call {
   return {
     fn: 'gemm',
-    args: [i1 - i0, g.n, g.k, g.a + i0 * g.rsA * 4, g.rsA, g.csA, g.b, g.rsB, g.csB, g.c + i0 * g.ldc * 4, g.ldc, j0, j1, g.accumulate ? 1 : 0],
+    args: [i1 - i0, g.n, g.k, g.a + i0 * g.rsA * 4, g.rsA, g.csA, g.b, g.rsB, g.csB, g.c + i0 * g.ldc * 4, g.ldc, j0, j1, g.accumulate ? 1 : 0, g.packedB ?? 0],
     scratch: true,
   };
 }
@@ -66,23 +68,50 @@ export function splitRange(n: number, parts: number, align: number): [number, nu
   return out;
 }
 
+/** Whether splitGemm cuts `g` along its columns (else along its rows). */
+const cutsColumns = (g: Gemm) => g.n / NR >= g.m / MR;
+
 /**
  * Call lists for one GEMM, cut along its longer output side into a few pieces per thread. The cut depends only
  * on the product's shape and the thread count, so products of one shape are cut alike (list t of each touches
  * the same output tiles).
  */
 export function splitGemm(g: Gemm, threads: number): Call[][] {
-  if (g.n / NR >= g.m / MR) return splitRange(g.n, gemmPieces(threads), NR).map(([j0, j1]) => [gemmCall(g, 0, g.m, j0, j1)]);
+  if (cutsColumns(g)) return splitRange(g.n, gemmPieces(threads), NR).map(([j0, j1]) => [gemmCall(g, 0, g.m, j0, j1)]);
   return splitRange(g.m, gemmPieces(threads), MR).map(([i0, i1]) => [gemmCall(g, i0, i1)]);
 }
 
+/** Calls that pack all of g's B at byte address `dst`, one per KC x NC block (packedBlockOffset's layout). */
+function packBlocksOfB(g: Gemm, dst: number): Call[] {
+  const { kc: KC, nc: NC } = DEFAULT_BLOCKING;
+  const calls: Call[] = [];
+  for (let jc = 0; jc < g.n; jc += NC) {
+    for (let pc = 0; pc < g.k; pc += KC) {
+      const src = g.b + (pc * g.rsB + jc * g.csB) * 4;
+      calls.push({ fn: 'packB', args: [Math.min(KC, g.k - pc), Math.min(NC, g.n - jc), src, g.rsB, g.csB, dst + packedBlockOffset(g.k, g.n, jc, pc) * 4] });
+    }
+  }
+  return calls;
+}
+
 /**
- * Call lists for a batch of independent GEMMs: runs of whole products when there are enough of them, otherwise
- * each product cut into pieces.
+ * Runs one GEMM on `threads` threads (through `r`, which also provides the scratch memory). Cut along its rows,
+ * each piece would pack all of B for itself (a tenth of a 512 x 512 product's time on two threads): B is packed
+ * once instead, its blocks shared out between the threads, and then every piece reads it from there.
  */
-export function splitGemms(gs: readonly Gemm[], threads: number): Call[][] {
-  if (gs.length >= threads) return splitRange(gs.length, gemmPieces(threads), 1).map(([s, e]) => gs.slice(s, e).map((g) => gemmCall(g)));
-  return gs.flatMap((g) => splitGemm(g, threads));
+export function runGemm(r: WasmRuntime, g: Gemm, threads: number): void {
+  const lists = splitGemm(g, threads);
+  if (lists.length < 2 || cutsColumns(g) || !gemmThreading.sharePackedB) return r.run(lists);
+  const packed = r.alloc(g.k * Math.ceil(g.n / NR) * NR * 4);
+  const packing = packBlocksOfB(g, packed);
+  r.run(splitRange(packing.length, gemmPieces(threads), 1).map(([s, e]) => packing.slice(s, e)));
+  r.run(splitGemm({ ...g, packedB: packed }, threads));
+}
+
+/** Runs a batch of independent GEMMs: runs of whole products when there are enough of them, otherwise each cut into pieces. */
+export function runGemms(r: WasmRuntime, gs: readonly Gemm[], threads: number): void {
+  if (gs.length >= threads) return r.run(splitRange(gs.length, gemmPieces(threads), 1).map(([s, e]) => gs.slice(s, e).map((g) => gemmCall(g))));
+  for (const g of gs) runGemm(r, g, threads);
 }
 
 /** Batched float32 matmul on the WebAssembly GEMM; other dtypes go to the reference kernel. */
@@ -112,7 +141,7 @@ export function wasmMatmul(rt: () => WasmRuntime, reference: KernelFn): KernelFn
       }
       gs.push({ m, n, k, a: pa + offA * 4, rsA: A.strides[nd]!, csA: A.strides[nd + 1]!, b: pb + offB * 4, rsB: B.strides[nd]!, csB: B.strides[nd + 1]!, c: pc + i * m * n * 4, ldc: n, accumulate: false });
     }
-    r.run(splitGemms(gs, threadsFor(r, 2 * nb * m * n * k)));
+    runGemms(r, gs, threadsFor(r, 2 * nb * m * n * k));
     return r.result(pc, [...batch, m, n]);
   };
 }
