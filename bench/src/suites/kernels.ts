@@ -2,8 +2,8 @@
  * kernels: the hot cpu kernels of @oclt/tensor against JavaScript-ecosystem peers (issue 4).
  *
  * Cases: matmul-256/512/1024 (square float32), conv2d-fwd / -dinput / -dweight (N=8, C=64->64, 32x32, 3x3,
- * pad 1), add-1m (same-shape), sum-1m (all elements), transpose-1024x1024 (a row-major copy of the transposed
- * view), softmax-1024x1024 (last axis).
+ * pad 1), add-1m (same-shape), sum-1m (all elements), max-1024x1024 (of each row), transpose-1024x1024 (a
+ * row-major copy of the transposed view), softmax-1024x1024 (last axis).
  * Impls: oclt-cpu (fast kernels as a user gets them on this engine, all threads), oclt-cpu-1t (one thread), for the
  * GEMM-based cases the path the default did not take: oclt-cpu-relaxed (relaxed-SIMD FMA, turning on V8's flag for
  * it on Node 20) or oclt-cpu-muladd (mul + add, where the engine's default is FMA), oclt-ref (plain TypeScript),
@@ -392,6 +392,23 @@ function vectorWorks(): Work[] {
         return () => np.sum(ja.ref);
       },
       onnx: { graph: { op: 'ReduceSum', inputs: [{ name: 'a', shape: [M1] }], output: { name: 'y', shape: [] }, attributes: [{ name: 'keepdims', int: 0 }] }, feeds: { a } },
+    },
+    {
+      // The max of each row (as logsumexp and a stable cross-entropy take it).
+      case: 'max-1024x1024',
+      oclt: () => {
+        const ts = T.tensor(s).reshape(1024, 1024);
+        return () => T.max(ts, -1);
+      },
+      tfjs: (tf) => {
+        const ts = tf.tensor2d(s, [1024, 1024]);
+        return () => tf.max(ts, -1);
+      },
+      jax: ({ numpy: np }) => {
+        const js = np.array(s).reshape([1024, 1024]);
+        return () => np.max(js.ref, -1);
+      },
+      onnx: { graph: { op: 'ReduceMax', inputs: [{ name: 'x', shape: [1024, 1024] }], output: { name: 'y', shape: [1024] }, attributes: [{ name: 'axes', ints: [1] }, { name: 'keepdims', int: 0 }] }, feeds: { x: s } },
     },
     {
       // A row-major copy of a transposed view (contiguous(), as attention and permuted gradients need).

@@ -59,8 +59,8 @@ const SIMPLE: Record<string, number[]> = {
 /** SIMD opcodes (prefix 0xfd) without immediates. */
 const SIMD: Record<string, number> = {
   'i8x16.swizzle': 14, 'i32x4.splat': 17, 'f32x4.splat': 19, 'f64x2.splat': 20,
-  'f32x4.eq': 65, 'f32x4.lt': 67, 'f32x4.gt': 68, 'f32x4.le': 69, 'f32x4.ge': 70,
-  'v128.not': 77, 'v128.and': 78, 'v128.andnot': 79, 'v128.or': 80, 'v128.xor': 81, 'v128.bitselect': 82,
+  'f32x4.eq': 65, 'f32x4.ne': 66, 'f32x4.lt': 67, 'f32x4.gt': 68, 'f32x4.le': 69, 'f32x4.ge': 70,
+  'v128.not': 77, 'v128.and': 78, 'v128.andnot': 79, 'v128.or': 80, 'v128.xor': 81, 'v128.bitselect': 82, 'v128.any_true': 83,
   'i32x4.shl': 171, 'i32x4.shr_s': 172, 'i32x4.shr_u': 173, 'i32x4.add': 174, 'i32x4.sub': 177, 'i32x4.mul': 181,
   'i32x4.min_s': 182, 'i32x4.max_s': 184,
   'f32x4.ceil': 103, 'f32x4.floor': 104, 'f32x4.nearest': 106,

@@ -298,6 +298,61 @@ function emitRowSums(m: ModuleBuilder): FunctionBuilder {
   return f;
 }
 
+/**
+ * rowMax / rowMin(src, rows, cols, dst): dst[r] (float32) = the max (min) of row r, exactly as the reference
+ * reduction gives it: NaN where the row has a NaN, and where the result is a zero, the first zero of the row
+ * (the reference keeps the first of equal values, and +0 and -0 are equal). Four running extrema with pmax (pmin),
+ * which skip NaN lanes, and a running "any NaN" mask beside them.
+ */
+function emitRowExtremum(m: ModuleBuilder, isMax: boolean): FunctionBuilder {
+  const f = m.func(isMax ? 'rowMax' : 'rowMin', ['i32', 'i32', 'i32', 'i32']);
+  const [src, rows, cols, dst] = [0, 1, 2, 3].map((i) => f.param(i)) as [Local, Local, Local, Local];
+  const r = f.local('i32'), row = f.local('i32'), i = f.local('i32'), end16 = f.local('i32'), end4 = f.local('i32');
+  const nan = f.local('v128'), v = f.local('v128'), res = f.local('f32');
+  const acc = [f.local('v128'), f.local('v128'), f.local('v128'), f.local('v128')];
+  const pick = isMax ? 'f32x4.pmax' : 'f32x4.pmin';
+  const take = (a: Local, load: () => void) => {
+    load();
+    f.set(v);
+    f.get(nan).get(v).get(v).op('f32x4.ne').op('v128.or').set(nan);
+    f.get(a).get(v).op(pick).set(a);
+  };
+  f.get(cols).i32(-16).op('i32.and').set(end16);
+  f.get(cols).i32(-4).op('i32.and').set(end4);
+  f.forRange(r, 0, rows, 1, () => {
+    f.setI32(row, () => f.get(src).get(r).get(cols).op('i32.mul').i32(2).op('i32.shl').op('i32.add'));
+    for (const a of acc) f.f32x4(isMax ? -Infinity : Infinity).set(a);
+    f.f32x4(0).set(nan);
+    f.forRange(i, 0, end16, 16, () => acc.forEach((a, k) => take(a, () => at(f, row, i)().op('v128.load', 16 * k))));
+    f.forRange(i, end16, end4, 4, () => take(acc[0]!, () => at(f, row, i)().op('v128.load')));
+    f.get(acc[0]!).get(acc[1]!).op(pick).get(acc[2]!).get(acc[3]!).op(pick).op(pick).set(v);
+    f.get(v).get(v).get(v).shuffle([8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7]).op(pick).set(v);
+    f.get(v).get(v).get(v).shuffle([4, 5, 6, 7, 0, 1, 2, 3, 8, 9, 10, 11, 12, 13, 14, 15]).op(pick).lane('f32x4.extract_lane', 0).set(res);
+    // The scalar tail with f32.max / f32.min, which propagate NaN.
+    f.forRange(i, end4, cols, 1, () => {
+      f.get(res);
+      at(f, row, i)().op('f32.load');
+      f.op(isMax ? 'f32.max' : 'f32.min').set(res);
+    });
+    f.ifThen(() => f.get(nan).op('v128.any_true'), () => {
+      f.f32(NaN).set(res);
+    });
+    f.ifThen(() => f.get(res).f32(0).op('f32.eq'), () => {
+      // The first zero of the row, with its sign.
+      f.i32(0).set(i);
+      f.block(() => {
+        f.loop(() => {
+          at(f, row, i)().op('f32.load').set(res);
+          f.get(res).f32(0).op('f32.eq').brIf(1);
+          f.inc(i, 1).br(0);
+        });
+      });
+    });
+    f.get(dst).get(r).i32(2).op('i32.shl').op('i32.add').get(res).op('f32.store');
+  });
+  return f;
+}
+
 /** Rows of a gathered copy walked down their columns: a strip of this many rows per pass (see emitGather). */
 const GATHER_STRIP = 8;
 
@@ -507,6 +562,8 @@ export function emitVectorFunctions(m: ModuleBuilder, relaxed: boolean): void {
   for (const [name, body] of Object.entries(BINARY)) m.export(emitBinary(m, name, body));
   for (const [name, body] of Object.entries(UNARY)) m.export(emitUnary(m, name, body, relaxed));
   m.export(emitRowSums(m));
+  m.export(emitRowExtremum(m, true));
+  m.export(emitRowExtremum(m, false));
   m.export(emitSoftmaxRows(m, relaxed));
   m.export(emitGather(m));
 }

@@ -1,5 +1,5 @@
 /**
- * The WebAssembly elementwise, sum and softmax kernels against the reference kernels (float64 arithmetic on the
+ * The WebAssembly elementwise, sum, max/min and softmax kernels against the reference kernels (float64 arithmetic on the
  * same float32 inputs, rounded once), on random shapes, broadcasts and non-contiguous layouts.
  *
  * Tolerances (u = 2^-24, ulp(x) ~ 2u |x|):
@@ -8,6 +8,7 @@
  *   bits, so double rounding cannot differ).
  * - exp: within 1 ulp of 2^-23 |exp x| (measured 0.99 on 2^20 points over [-103, 88], with and without FMA); we
  *   allow 2 ulp. sigmoid/silu add a sum and a division (one rounding each): 4 ulp.
+ * - max/min: exactly equal, signed zeros and NaN included (no arithmetic, and the same rule for ties).
  * - sum: both accumulate in float64; the orders differ, so the float64 sums differ by at most n 2^-53 sum|x|,
  *   and the float32 results by one rounding of that: 2u |ref| + n 2^-53 sum|x|.
  * - softmax: exp (<= 1 ulp) of an exactly carried x - max, a float32 product (0.5 ulp) with 1 / (float64 sum)
@@ -205,6 +206,56 @@ describe('wasm sum and softmax', () => {
     const x = T.tensor([[-Infinity, -Infinity, -Infinity], [1, Infinity, 2], [0, NaN, 1], [1000, 1000, -Infinity], [1e22, -1e30, 1e21], [3, -3.4e38, -1e9], [3e38, -3e38, 2]]);
     expectTol(T.softmax(x), withReference(() => T.softmax(x)), (ref) => (ref === 0 ? 0 : 4 * 2 * U * Math.abs(ref)));
     expectTol(T.logSoftmax(x), withReference(() => T.logSoftmax(x)), (ref) => 2 * 2 * U * 2001 + 2 * U * Math.abs(ref));
+  });
+});
+
+describe('wasm max and min', () => {
+  /** Every element the same value as the reference's, signed zeros and NaN included. */
+  function expectSame(got: T.Tensor, want: T.Tensor): void {
+    expect(got.shape).toEqual(want.shape);
+    const g = dataOf(got);
+    const w = dataOf(want);
+    for (let i = 0; i < g.length; i++) {
+      if (!(Object.is(g[i], w[i]) || (Number.isNaN(g[i]) && Number.isNaN(w[i])))) throw new Error(`element ${i}: got ${g[i]}, reference ${w[i]}`);
+    }
+  }
+
+  it('equal the reference bit for bit over any axes and layouts, with NaN, infinities and signed zeros anywhere', () => {
+    // Values of one sign make a zero the max (or min) of many rows: the reference then gives the row's first zero.
+    const caseArb = shapeArb({ minRank: 1, maxRank: 4, maxDim: 23 }).chain((shape) =>
+      fc.record({
+        shape: fc.constant(shape),
+        layout: layoutArb(shape.length),
+        seed: fc.nat(),
+        axes: fc.subarray(shape.map((_, i) => i), { minLength: 1 }),
+        specials: fc.array(fc.tuple(fc.nat(), fc.constantFrom(NaN, Infinity, -Infinity, 0, -0)), { maxLength: 6 }),
+        sign: fc.constantFrom(0, 1, -1),
+      }),
+    );
+    fc.assert(
+      fc.property(caseArb, ({ shape, layout, seed, axes, specials, sign }) => {
+        const values = randomValues(T.sizeOf(shape), seed).map((v) => (sign === 0 ? v : sign * Math.abs(v)));
+        for (const [where, v] of specials) values[where % values.length] = v;
+        const x = makeTensor(values, shape, 'float32', layout);
+        for (const op of ['max', 'min'] as const) {
+          expectSame(T[op](x, axes), withReference(() => T[op](x, axes)));
+          expectSame(T[op](x, axes, true), withReference(() => T[op](x, axes, true)));
+        }
+      }),
+      { numRuns: 80 },
+    );
+  });
+
+  it('combine the blocks of long rows in order (the first zero, NaN in any block), on two threads', () => {
+    const cols = 200001;
+    const values = new Float32Array(3 * cols).map((_, i) => -1 - (i % 977));
+    values[70000] = -0; // row 0: -0 in block 1, +0 in block 2: the max is -0
+    values[140000] = 0;
+    values[cols + 199999] = NaN; // row 1: NaN in the last block
+    values[2 * cols + 5] = -5000; // row 2: an ordinary min
+    const x = T.reshape(T.tensor(values), [3, cols]);
+    for (const op of ['max', 'min'] as const) expectSame(T[op](x, 1), withReference(() => T[op](x, 1)));
+    expect(Object.is(dataOf(T.max(x, 1))[0], -0)).toBe(true);
   });
 });
 

@@ -1,5 +1,5 @@
 /**
- * Elementwise, sum and softmax kernels on the WebAssembly runtime, for float32. Each falls back to the reference
+ * Elementwise, sum, max/min and softmax kernels on the WebAssembly runtime, for float32. Each falls back to the reference
  * kernel for other dtypes and for broadcasts it does not cover (more than three coalesced axes).
  *
  * Thread split: rows (or, for one long row, column chunks) for elementwise ops and softmax; fixed blocks of
@@ -262,6 +262,46 @@ function sumKernel(rt: () => WasmRuntime): KernelFn {
 }
 
 /**
+ * max / min: row extrema (rowMax / rowMin), long rows in blocks of SUM_BLOCK whose results are combined in block
+ * order by the reference's own rule (the first of equal values wins; any NaN gives NaN), so the result is the
+ * reference's bit for bit, whatever the thread count.
+ */
+function extremumKernel(rt: () => WasmRuntime, isMax: boolean): KernelFn {
+  const reference = referenceKernels[isMax ? 'max' : 'min']!;
+  return (inputs, attrs: { axes: number[]; keepdims: boolean; dtype: DType }) => {
+    const t = inputs[0]!;
+    if (t.dtype !== 'float32' || attrs.dtype !== 'float32' || t.size === 0 || t.size < smallOpLimits.memoryBound) return reference(inputs, attrs);
+    return withRows(rt(), t, attrs.axes, (r, data, outer, inner) => {
+      r.reset();
+      const px = r.put(data);
+      const blocks = Math.ceil(inner / SUM_BLOCK);
+      const pd = r.alloc(outer * blocks * 4);
+      const fn = isMax ? 'rowMax' : 'rowMin';
+      const calls: Call[] = [];
+      if (blocks === 1) {
+        for (const [s, e] of splitRange(outer, pieces(threadsForElements(r, outer * inner)), 1)) calls.push({ fn, args: [px + s * inner * 4, e - s, inner, pd + s * 4] });
+      } else {
+        for (let row = 0; row < outer; row++) {
+          for (let k = 0; k < blocks; k++) calls.push({ fn, args: [px + (row * inner + k * SUM_BLOCK) * 4, 1, Math.min(SUM_BLOCK, inner - k * SUM_BLOCK), pd + (row * blocks + k) * 4] });
+        }
+      }
+      r.run(spread(calls, threadsForElements(r, outer * inner)));
+      const partial = r.f32(pd, outer * blocks);
+      const out = new Float32Array(outer);
+      for (let row = 0; row < outer; row++) {
+        let m = partial[row * blocks]!;
+        for (let k = 1; k < blocks && !Number.isNaN(m); k++) {
+          const v = partial[row * blocks + k]!;
+          if (Number.isNaN(v) || (isMax ? v > m : v < m)) m = v;
+        }
+        out[row] = m;
+      }
+      return fromTypedArray(out, reducedShape(t.shape, attrs.axes, attrs.keepdims));
+    });
+  };
+}
+
+/**
  * Sums over the axes before and after a run of kept axes, [R1, K, R2] -> [K] (a bias gradient: N, C, H x W ->
  * C), without moving the kept axes first (a strided copy): float64 row sums over R2 for every (r1, k), then added
  * over r1 in order. The (K, R2) block must be row-major in memory; the R1 axes may have any strides (a slice along
@@ -350,6 +390,8 @@ export function wasmVectorKernels(rt: () => WasmRuntime): Record<string, KernelF
     ...Object.fromEntries(UNARY_WASM_OPS.map((op) => [op, unaryKernel(rt, op)])),
     copy: copyKernel(rt),
     sum: sumKernel(rt),
+    max: extremumKernel(rt, true),
+    min: extremumKernel(rt, false),
     softmax: softmaxKernel(rt, false),
     logSoftmax: softmaxKernel(rt, true),
   };
