@@ -30,10 +30,15 @@ export interface Gemm {
 }
 
 /**
- * Below this many flops per thread, waking another thread costs more than it saves (on a busy machine a
- * helper may wake late: measured here, a 256 x 256 product was slower on two threads than on one).
+ * Below this many flops per thread, waking another thread costs more than it saves. Measured with the claiming
+ * pool (a helper that wakes late costs nothing but the wake): two threads break even with one at a 96 x 96
+ * product and win from 128 x 128 (0.20 ms against 0.25); at 64 x 64 they lose (0.075 ms against 0.048).
  */
-export const gemmThreading = { minFlopsPerThread: 2e7, /** Threads that cut one product's rows share one packing of B (runGemm). */ sharePackedB: true };
+export const gemmThreading = {
+  minFlopsPerThread: 3e6,
+  /** Threads that cut one product's rows share one packing of B (runGemm). */
+  sharePackedB: true,
+};
 
 export function threadsFor(rt: WasmRuntime, flops: number): number {
   return Math.max(1, Math.min(rt.threads, Math.floor(flops / gemmThreading.minFlopsPerThread)));
