@@ -38,19 +38,21 @@ class Temps {
  * Pushes exp(x) for a v128 local x (lanes: float32). With `err`, computes exp(x + err) where err is a small
  * correction (used by softmax to carry the rounding error of x - max). Range reduction x = n ln2 + r,
  * |r| <= ln2 / 2, a degree-6 polynomial fitted for relative error (EXP_POLY), and 2^n applied in two halves so
- * that results in the subnormal range and overflow to infinity come out right. NaN stays NaN. `nonPositive`
- * (softmax, where the argument x - max is <= 0) drops the upper clamp and scales by 2^n in one step.
+ * that results in the subnormal range and overflow to infinity come out right. NaN stays NaN.
+ * `scaledNonPositive` (softmax, where the argument x - max is <= 0) pushes exp(x) 2^64 instead: no result is then
+ * subnormal, 2^(n + 64) is one normal float32, and the caller folds 2^-64 into a product it makes anyway.
  */
-export function emitExp(f: FunctionBuilder, tmp: Temps, x: Local, err?: Local, opts: { nonPositive?: boolean } = {}): void {
+export function emitExp(f: FunctionBuilder, tmp: Temps, x: Local, err?: Local, opts: { scaledNonPositive?: boolean } = {}): void {
   const xc = tmp.v('exp.x'), n = tmp.v('exp.n'), r = tmp.v('exp.r'), p = tmp.v('exp.p'), ni = tmp.v('exp.ni'), half = tmp.v('exp.half');
   // Clamp to [-104, 89]: beyond these exp rounds to 0 or overflows in float32 anyway. pmin/pmax keep a NaN x
   // (the comparison is false) and cost less than min/max.
-  if (opts.nonPositive) f.get(x).f32x4(-104).op('f32x4.pmax').set(xc);
+  if (opts.scaledNonPositive) f.get(x).f32x4(-104).op('f32x4.pmax').set(xc);
   else f.get(x).f32x4(89).op('f32x4.pmin').f32x4(-104).op('f32x4.pmax').set(xc);
   // n = round(x log2 e) by adding 1.5 * 2^23: the sum's low mantissa bits are n as an integer.
   f.get(xc).f32x4(LOG2E).op('f32x4.mul').f32x4(ROUNDER).op('f32x4.add').set(ni);
   f.get(ni).f32x4(ROUNDER).op('f32x4.sub').set(n);
-  f.get(ni).i32(ROUNDER_BITS).op('i32x4.splat').op('i32x4.sub').set(ni);
+  // n as an integer (ni), or for scaledNonPositive n + 64 + 127, the biased exponent of 2^(n + 64), in one step.
+  f.get(ni).i32(opts.scaledNonPositive ? ROUNDER_BITS - 64 - 127 : ROUNDER_BITS).op('i32x4.splat').op('i32x4.sub').set(ni);
   f.get(xc).get(n).f32x4(LN2_HI).op('f32x4.mul').op('f32x4.sub');
   if (err) f.get(err).op('f32x4.add');
   f.get(n).f32x4(LN2_LO).op('f32x4.mul').op('f32x4.sub').set(r);
@@ -81,10 +83,9 @@ export function emitExp(f: FunctionBuilder, tmp: Temps, x: Local, err?: Local, o
   f.set(p);
   mulAdd(get(r2), get(p), () => f.get(r).f32x4(1).op('f32x4.add'));
   f.set(p);
-  if (opts.nonPositive) {
-    // n in [-150, 0]: 2^(n + 64) is a normal float32, and the product with 2^-64 rounds once, where the result
-    // is subnormal.
-    f.get(p).get(ni).i32(127 + 64).op('i32x4.splat').op('i32x4.add').i32(23).op('i32x4.shl').op('f32x4.mul').f32x4(2 ** -64).op('f32x4.mul');
+  if (opts.scaledNonPositive) {
+    // n in [-150, 0]: 2^(n + 64) is a normal float32.
+    f.get(p).get(ni).i32(23).op('i32x4.shl').op('f32x4.mul');
     return;
   }
   // 2^n = 2^(n >> 1) * 2^(n - (n >> 1)), each half a normal float32 built from its exponent bits.
@@ -426,7 +427,7 @@ function emitGather(m: ModuleBuilder): FunctionBuilder {
   return f;
 }
 
-/** Pushes the max of n float32 at src (NaN elements may be skipped: see below), or 0 where every element is -Infinity. */
+/** Pushes the max of n float32 at src (NaN elements may be skipped: see below). */
 function emitRowMax(f: FunctionBuilder, src: Local, n: Local): void {
   const i = f.local('i32'), end16 = f.local('i32'), end4 = f.local('i32');
   // Four running maxima, with pmax (one instruction; f32x4.max is a long sequence in V8 for its NaN and
@@ -454,7 +455,8 @@ function emitRowMax(f: FunctionBuilder, src: Local, n: Local): void {
 
 /**
  * Pushes the max of the lanes of `acc` (the running max of the first n & -4 float32 at src) and of the last
- * n % 4 elements, or 0 where that max is -Infinity.
+ * n % 4 elements. A row of -Infinity keeps -Infinity: x - max is then NaN and so is the row's softmax, as the
+ * reference's 0 / 0 gives.
  */
 function emitMaxFinish(f: FunctionBuilder, acc: Local, src: Local, n: Local): void {
   const i = f.local('i32'), ms = f.local('f32'), tail = f.local('i32');
@@ -465,9 +467,6 @@ function emitMaxFinish(f: FunctionBuilder, acc: Local, src: Local, n: Local): vo
     f.get(ms);
     at(f, src, i)().op('f32.load');
     f.op('f32.max').set(ms);
-  });
-  f.ifThen(() => f.get(ms).f32(-Infinity).op('f32.eq'), () => {
-    f.f32(0).set(ms);
   });
   f.get(ms);
 }
@@ -514,7 +513,7 @@ function emitSoftmaxRows(m: ModuleBuilder, fma: boolean): FunctionBuilder {
       f.set(e);
       f.f32x4(-(2 ** -10)).get(e).op('f32x4.pmax').set(e);
       f.f32x4(2 ** -10).get(e).op('f32x4.pmin').set(e);
-      emitExp(f, tmp, t, e, { nonPositive: true });
+      emitExp(f, tmp, t, e, { scaledNonPositive: true });
     };
     // Pass 1 writes exp to dst (or, for log-softmax, only sums it): the sum uses the stored values.
     const expRow = () => {
@@ -534,14 +533,16 @@ function emitSoftmaxRows(m: ModuleBuilder, fma: boolean): FunctionBuilder {
     expRow();
     emitMaxFinish(f, nextAcc, next, cols);
     f.set(nextMax);
+    // The sum of exp(x - max) 2^64 (emitExp's scaledNonPositive): at least 2^64, from the max itself.
     emitSum64(f, out, cols);
     f.set(total);
     f.ifThen(log, () => {
       f.get(stats).get(r).i32(4).op('i32.shl').op('i32.add').get(mx).op('f64.promote_f32').op('f64.store');
-      f.get(stats).get(r).i32(4).op('i32.shl').op('i32.add').get(total).op('f64.store', 8);
+      f.get(stats).get(r).i32(4).op('i32.shl').op('i32.add').get(total).f64(2 ** -64).op('f64.mul').op('f64.store', 8);
     }, () => {
-      // Pass 2: multiply by 1 / sum (computed in float64, rounded to float32 once): a division per element
-      // would cost more than the exp pass here.
+      // Pass 2: multiply by 1 / total = 2^-64 / (sum of exp), computed in float64 and rounded to float32 once (a
+      // normal float32: total is at most cols 2^64): one rounding per element, also where the result is subnormal.
+      // A division per element would cost more than the exp pass here.
       f.f64(1).get(total).op('f64.div').op('f32.demote_f64').op('f32x4.splat').set(totalV);
       simdLoop(f, i, cols, () => {
         at(f, out, i)();
