@@ -260,27 +260,38 @@ function emitUnary(m: ModuleBuilder, name: string, body: UnaryBody, fma: boolean
 }
 
 /**
- * Pushes the float64 sum of n float32 at src: acc0 takes lanes 0-1 and acc1 lanes 2-3 of each 4-float chunk,
- * then acc0 + acc1, then its two lanes, then the tail in order.
+ * Pushes the float64 sum of n float32 at src. Four float64x2 accumulators, so that four additions are in flight
+ * (one accumulator pair waited on the latency of each addition: half the throughput): of each 8 floats, acc0 takes
+ * 0-1, acc1 2-3, acc2 4-5, acc3 6-7; a last 4 floats go to acc0 and acc1; then (acc0 + acc1) + (acc2 + acc3), its
+ * two lanes, and the tail in order.
  */
-function emitSum64(f: FunctionBuilder, src: Local, n: Local, load: (v: () => void) => void = (v) => v()): void {
-  const i = f.local('i32'), acc0 = f.local('v128'), acc1 = f.local('v128'), v = f.local('v128'), s = f.local('f64');
-  f.f64(0).op('f64x2.splat').set(acc0);
-  f.f64(0).op('f64x2.splat').set(acc1);
-  simdLoop(f, i, n, () => {
-    load(() => at(f, src, i)().op('v128.load'));
-    f.set(v);
-    f.get(acc0).get(v).op('f64x2.promote_low_f32x4').op('f64x2.add').set(acc0);
-    f.get(acc1).get(v).get(v).shuffle([8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7]).op('f64x2.promote_low_f32x4').op('f64x2.add').set(acc1);
+function emitSum64(f: FunctionBuilder, src: Local, n: Local): void {
+  const i = f.local('i32'), v = f.local('v128'), s = f.local('f64'), end8 = f.local('i32'), end4 = f.local('i32');
+  const acc = [f.local('v128'), f.local('v128'), f.local('v128'), f.local('v128')];
+  for (const a of acc) f.f64(0).op('f64x2.splat').set(a);
+  const high = [8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7];
+  // Adds the 4 floats of v to accumulators lo (lanes 0-1) and hi (lanes 2-3).
+  const add4 = (lo: Local, hi: Local) => {
+    f.get(lo).get(v).op('f64x2.promote_low_f32x4').op('f64x2.add').set(lo);
+    f.get(hi).get(v).get(v).shuffle(high).op('f64x2.promote_low_f32x4').op('f64x2.add').set(hi);
+  };
+  f.get(n).i32(-8).op('i32.and').set(end8);
+  f.get(n).i32(-4).op('i32.and').set(end4);
+  f.forRange(i, 0, end8, 8, () => {
+    at(f, src, i)().op('v128.load').set(v);
+    add4(acc[0]!, acc[1]!);
+    at(f, src, i)().op('v128.load', 16).set(v);
+    add4(acc[2]!, acc[3]!);
   });
-  f.get(acc0).get(acc1).op('f64x2.add').set(acc0);
-  f.get(acc0).lane('f64x2.extract_lane', 0).get(acc0).lane('f64x2.extract_lane', 1).op('f64.add').set(s);
-  const tail = f.local('i32');
-  f.get(n).i32(-4).op('i32.and').set(tail);
-  f.forRange(i, tail, n, 1, () => {
+  f.forRange(i, end8, end4, 4, () => {
+    at(f, src, i)().op('v128.load').set(v);
+    add4(acc[0]!, acc[1]!);
+  });
+  f.get(acc[0]!).get(acc[1]!).op('f64x2.add').get(acc[2]!).get(acc[3]!).op('f64x2.add').op('f64x2.add').set(v);
+  f.get(v).lane('f64x2.extract_lane', 0).get(v).lane('f64x2.extract_lane', 1).op('f64.add').set(s);
+  f.forRange(i, end4, n, 1, () => {
     f.get(s);
-    load(() => at(f, src, i)().op('f32.load').op('f32x4.splat'));
-    f.lane('f32x4.extract_lane', 0).op('f64.promote_f32').op('f64.add').set(s);
+    at(f, src, i)().op('f32.load').op('f64.promote_f32').op('f64.add').set(s);
   });
   f.get(s);
 }
