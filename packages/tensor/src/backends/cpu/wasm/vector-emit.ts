@@ -310,6 +310,12 @@ function emitRowSums(m: ModuleBuilder): FunctionBuilder {
   return f;
 }
 
+/** Pushes op(op(v0, v2), op(v1, v3)) of the float32 lanes of v (a max or min of them); v is overwritten. */
+function pushLanesReduced(f: FunctionBuilder, v: Local, op: string): void {
+  f.get(v).get(v).get(v).shuffle([8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7]).op(op).set(v);
+  f.get(v).get(v).get(v).shuffle([4, 5, 6, 7, 0, 1, 2, 3, 8, 9, 10, 11, 12, 13, 14, 15]).op(op).lane('f32x4.extract_lane', 0);
+}
+
 /**
  * rowMax / rowMin(src, rows, cols, dst): dst[r] (float32) = the max (min) of row r, exactly as the reference
  * reduction gives it: NaN where the row has a NaN, and where the result is a zero, the first zero of the row
@@ -338,8 +344,8 @@ function emitRowExtremum(m: ModuleBuilder, isMax: boolean): FunctionBuilder {
     f.forRange(i, 0, end16, 16, () => acc.forEach((a, k) => take(a, () => at(f, row, i)().op('v128.load', 16 * k))));
     f.forRange(i, end16, end4, 4, () => take(acc[0]!, () => at(f, row, i)().op('v128.load')));
     f.get(acc[0]!).get(acc[1]!).op(pick).get(acc[2]!).get(acc[3]!).op(pick).op(pick).set(v);
-    f.get(v).get(v).get(v).shuffle([8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7]).op(pick).set(v);
-    f.get(v).get(v).get(v).shuffle([4, 5, 6, 7, 0, 1, 2, 3, 8, 9, 10, 11, 12, 13, 14, 15]).op(pick).lane('f32x4.extract_lane', 0).set(res);
+    pushLanesReduced(f, v, pick);
+    f.set(res);
     // The scalar tail with f32.max / f32.min, which propagate NaN.
     f.forRange(i, end4, cols, 1, () => {
       f.get(res);
@@ -471,8 +477,8 @@ function emitRowMax(f: FunctionBuilder, src: Local, n: Local): void {
  */
 function emitMaxFinish(f: FunctionBuilder, acc: Local, src: Local, n: Local): void {
   const i = f.local('i32'), ms = f.local('f32'), tail = f.local('i32');
-  f.get(acc).get(acc).get(acc).shuffle([8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7]).op('f32x4.max').set(acc);
-  f.get(acc).get(acc).get(acc).shuffle([4, 5, 6, 7, 0, 1, 2, 3, 8, 9, 10, 11, 12, 13, 14, 15]).op('f32x4.max').lane('f32x4.extract_lane', 0).set(ms);
+  pushLanesReduced(f, acc, 'f32x4.max');
+  f.set(ms);
   f.get(n).i32(-4).op('i32.and').set(tail);
   f.forRange(i, tail, n, 1, () => {
     f.get(ms);
