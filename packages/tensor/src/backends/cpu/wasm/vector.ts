@@ -1,10 +1,10 @@
 /**
- * Elementwise, sum, max/min and softmax kernels on the WebAssembly runtime, for float32. Each falls back to the reference
- * kernel for other dtypes and for broadcasts it does not cover (more than three coalesced axes).
+ * Elementwise, sum, max/min and softmax kernels on the WebAssembly runtime, for float32. Each falls back to the
+ * reference kernel for other dtypes and for broadcasts it does not cover (more than three coalesced axes).
  *
  * Thread split: rows (or, for one long row, column chunks) for elementwise ops and softmax; fixed blocks of
- * SUM_BLOCK elements for sums, whose float64 partial sums are added in block order, so the result never depends
- * on the thread count.
+ * SUM_BLOCK elements for sums and max/min, whose partial results are combined in block order, so the result never
+ * depends on the thread count.
  */
 import type { KernelFn } from '../../../backend.js';
 import type { DType } from '../../../dtype.js';
