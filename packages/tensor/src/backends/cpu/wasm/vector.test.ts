@@ -1,6 +1,6 @@
 /**
- * The WebAssembly elementwise, sum, max/min and softmax kernels against the reference kernels (float64 arithmetic on the
- * same float32 inputs, rounded once), on random shapes, broadcasts and non-contiguous layouts.
+ * The WebAssembly elementwise, sum, max/min and softmax kernels against the reference kernels (float64 arithmetic
+ * on the same float32 inputs, rounded once), on random shapes, broadcasts and non-contiguous layouts.
  *
  * Tolerances (u = 2^-24, ulp(x) ~ 2u |x|):
  * - add/sub/mul/div/maximum/minimum, neg/abs/square/sqrt/relu: exactly equal. One IEEE operation on float32
@@ -56,6 +56,16 @@ function expectTol(got: T.Tensor, want: T.Tensor, tol: (ref: number, i: number) 
   }
 }
 
+/** Every element the same value as the reference's, signed zeros and NaN included. */
+function expectSame(got: T.Tensor, want: T.Tensor): void {
+  expect(got.shape).toEqual(want.shape);
+  const g = dataOf(got);
+  const w = dataOf(want);
+  for (let i = 0; i < g.length; i++) {
+    if (!(Object.is(g[i], w[i]) || (Number.isNaN(g[i]) && Number.isNaN(w[i])))) throw new Error(`element ${i}: got ${g[i]}, reference ${w[i]}`);
+  }
+}
+
 const exact = () => 0;
 const ulps = (k: number) => (ref: number) => k * 2 * U * Math.abs(ref) + 1e-38;
 
@@ -96,9 +106,7 @@ describe('wasm binary ops', () => {
     const a = T.tensor(specials.flatMap((x) => specials.map(() => x)));
     const b = T.tensor(specials.flatMap(() => specials));
     for (const op of ops) {
-      const got = dataOf(T[op](a, b));
-      const want = dataOf(withReference(() => T[op](a, b)));
-      for (let i = 0; i < got.length; i++) expect(Object.is(got[i], want[i]) || (Number.isNaN(got[i]) && Number.isNaN(want[i]))).toBe(true);
+      expectSame(T[op](a, b), withReference(() => T[op](a, b)));
       expectTol(T[op](a, 2.5), withReference(() => T[op](a, 2.5)), exact);
     }
   });
@@ -210,16 +218,6 @@ describe('wasm sum and softmax', () => {
 });
 
 describe('wasm max and min', () => {
-  /** Every element the same value as the reference's, signed zeros and NaN included. */
-  function expectSame(got: T.Tensor, want: T.Tensor): void {
-    expect(got.shape).toEqual(want.shape);
-    const g = dataOf(got);
-    const w = dataOf(want);
-    for (let i = 0; i < g.length; i++) {
-      if (!(Object.is(g[i], w[i]) || (Number.isNaN(g[i]) && Number.isNaN(w[i])))) throw new Error(`element ${i}: got ${g[i]}, reference ${w[i]}`);
-    }
-  }
-
   it('equal the reference bit for bit over any axes and layouts, with NaN, infinities and signed zeros anywhere', () => {
     // Values of one sign make a zero the max (or min) of many rows: the reference then gives the row's first zero.
     const caseArb = shapeArb({ minRank: 1, maxRank: 4, maxDim: 23 }).chain((shape) =>

@@ -277,15 +277,16 @@ function extremumKernel(rt: () => WasmRuntime, isMax: boolean): KernelFn {
       const blocks = Math.ceil(inner / SUM_BLOCK);
       const pd = r.alloc(outer * blocks * 4);
       const fn = isMax ? 'rowMax' : 'rowMin';
+      const threads = threadsForElements(r, outer * inner);
       const calls: Call[] = [];
       if (blocks === 1) {
-        for (const [s, e] of splitRange(outer, pieces(threadsForElements(r, outer * inner)), 1)) calls.push({ fn, args: [px + s * inner * 4, e - s, inner, pd + s * 4] });
+        for (const [s, e] of splitRange(outer, pieces(threads), 1)) calls.push({ fn, args: [px + s * inner * 4, e - s, inner, pd + s * 4] });
       } else {
         for (let row = 0; row < outer; row++) {
           for (let k = 0; k < blocks; k++) calls.push({ fn, args: [px + (row * inner + k * SUM_BLOCK) * 4, 1, Math.min(SUM_BLOCK, inner - k * SUM_BLOCK), pd + (row * blocks + k) * 4] });
         }
       }
-      r.run(spread(calls, threadsForElements(r, outer * inner)));
+      r.run(spread(calls, threads));
       const partial = r.f32(pd, outer * blocks);
       const out = new Float32Array(outer);
       for (let row = 0; row < outer; row++) {
