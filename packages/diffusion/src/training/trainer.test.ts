@@ -8,7 +8,7 @@ import { UNet2D } from '../models/unet.js';
 import { DDIMScheduler } from '../schedulers/ddim.js';
 import { DDPMScheduler } from '../schedulers/ddpm.js';
 import { sample } from '../sampling/sample.js';
-import { Trainer, type TrainerConfig } from './trainer.js';
+import { NonFiniteError, Trainer, type TrainerConfig } from './trainer.js';
 import type { LossHookContext } from './hooks.js';
 
 function imageData(n: number, seed: number): ImageDataset {
@@ -189,5 +189,89 @@ describe('Trainer', () => {
     const data = new ArrayDataset(new Float32Array(8), [2]);
     expect(() => new Trainer({ model: new MLPDenoiser({ dataDim: 2, numClasses: 2 }), scheduler: new DDPMScheduler(), dataset: data, config: { batchSize: 2, numSteps: 1 } })).toThrow(/conditional \(2 classes\) but the dataset has no labels/);
     expect(() => new Trainer({ model: new MLPDenoiser({ dataDim: 2 }), scheduler: new DDPMScheduler(), dataset: data, config: { batchSize: 0, numSteps: 1 } })).toThrow(/batchSize must be a positive integer/);
+  });
+});
+
+describe('Trainer: non-finite losses and gradients', () => {
+  const toy = () => gaussianMixtureDataset([{ mean: [1, 1], std: 0.2, count: 40 }], new Generator(2));
+  /** A trainer whose loss hook returns `term(step)` (a number; NaN/Infinity to diverge at that step). */
+  const make = (term: (step: number) => number | null, config: Partial<TrainerConfig> = {}) =>
+    new Trainer({
+      model: new MLPDenoiser({ dataDim: 2, hidden: 8, numLayers: 1, seed: 1 }),
+      scheduler: new DDPMScheduler({ numTrainTimesteps: 50 }),
+      dataset: toy(),
+      config: { batchSize: 4, numSteps: 10, lr: 1e-2, emaDecay: 0.9, seed: 3, ...config },
+      lossHook: (ctx) => {
+        const v = term(ctx.step);
+        return v === null ? null : ctx.prediction.mul(0).sum().add(v);
+      },
+    });
+  const weights = (t: Trainer) => Object.values(t.model.stateDict()).map((p) => bits(p));
+
+  it("policy 'stop' (default): the step that yields a NaN term throws a NonFiniteError naming the step and the quantity", () => {
+    const t = make((step) => (step === 2 ? NaN : 0));
+    t.step();
+    t.step();
+    const before = weights(t);
+    let err: unknown;
+    try {
+      t.step();
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(NonFiniteError);
+    expect((err as NonFiniteError).step).toBe(3);
+    expect((err as NonFiniteError).quantity).toBe('extraLoss');
+    expect((err as Error).message).toMatch(/loss hook's term \(extraLoss\) is NaN at step 3/);
+    expect(t.stepCount).toBe(2);
+    expect(weights(t)).toEqual(before); // no update with the bad gradient
+  });
+
+  it('a huge learning rate is caught at the first step whose loss is not finite, with the cause in the message', () => {
+    const t = new Trainer({ model: new MLPDenoiser({ dataDim: 2, hidden: 8, numLayers: 1, seed: 1 }), scheduler: new DDPMScheduler({ numTrainTimesteps: 50 }), dataset: toy(), config: { batchSize: 4, numSteps: 10, lr: 1e39, emaDecay: 0.9, seed: 3 } });
+    let err: NonFiniteError | null = null;
+    for (let i = 0; i < 5 && !err; i++) {
+      try {
+        t.step();
+      } catch (e) {
+        err = e as NonFiniteError;
+      }
+    }
+    expect(err).toBeInstanceOf(NonFiniteError);
+    expect(err!.quantity).toBe('mainLoss');
+    expect(err!.step).toBe(t.stepCount + 1);
+    expect(err!.message).toMatch(/weights are already non-finite/);
+  });
+
+  it('an infinite gradient with a finite loss is caught as gradNorm, with and without clipping', () => {
+    for (const gradClip of [1, null]) {
+      const t = new Trainer({
+        model: new MLPDenoiser({ dataDim: 2, hidden: 8, numLayers: 1, seed: 1 }),
+        scheduler: new DDPMScheduler({ numTrainTimesteps: 50 }),
+        dataset: toy(),
+        config: { batchSize: 4, numSteps: 10, gradClip, seed: 3 },
+        // sqrt(0) = 0 has an infinite derivative: a finite loss with a NaN gradient.
+        lossHook: (ctx) => ctx.prediction.mul(0).sum().sqrt(),
+      });
+      expect(() => t.step()).toThrow(/gradient norm is NaN at step 1/);
+    }
+  });
+
+  it("policy 'skip': skips the update, counts the skips, resets on a good step, stops after maxConsecutiveSkips in a row", () => {
+    const t = make((step) => (step === 1 || step === 2 ? Infinity : step >= 4 ? NaN : 0), { onNonFinite: 'skip', maxConsecutiveSkips: 3 });
+    t.step();
+    const before = weights(t);
+    const s2 = t.step();
+    const s3 = t.step();
+    expect([s2.skipped, s2.nonFinite, s3.skipped]).toEqual([true, 'extraLoss', true]);
+    expect(weights(t)).toEqual(before);
+    expect([t.stepCount, t.skippedSteps, t.consecutiveSkips]).toEqual([3, 2, 2]);
+    expect(t.step().skipped).toBeUndefined(); // step 4 is finite
+    expect(t.consecutiveSkips).toBe(0);
+    expect(t.snapshot().meta.skips).toEqual({ total: 2, consecutive: 0 });
+    t.step();
+    t.step();
+    expect(() => t.step()).toThrow(/3 steps in a row were non-finite/);
+    expect(() => make(() => 0, { onNonFinite: 'ignore' as 'skip' })).toThrow(/onNonFinite must be 'stop' or 'skip'/);
   });
 });

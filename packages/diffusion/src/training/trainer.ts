@@ -7,6 +7,13 @@
  * probability `labelDropProb` (per sample, the default), or the whole batch's labels at once ('per-batch', what
  * the released OC-LT code does).
  *
+ * Divergence: a non-finite loss (the total, the regression loss or the loss hook's term) or gradient norm is
+ * detected at the step it happens, before the update. By `onNonFinite` (default 'stop') the step throws a
+ * `NonFiniteError` naming the step and the quantity, leaving the weights as the previous step made them; or
+ * ('skip') the update is skipped (no optimizer or EMA update; the batch and the random draws are consumed and the
+ * step counts), `StepStats.skipped` says so, `skippedSteps` counts them, and `maxConsecutiveSkips` skipped steps in
+ * a row (default 10) throw a `NonFiniteError` after all.
+ *
  * Randomness: three seeded streams derived from `seed`: the data order (the batch sampler), the training draws
  * (timesteps, noise, label dropout, augmentation, hooks), and the model's dropout masks (the Dropout modules' own
  * generators). `snapshot()` captures all of them with the weights, the optimizer and the EMA, so `restore()`
@@ -21,6 +28,50 @@ import type { BatchSampler, LossHook, TargetHook, TargetHookResult } from './hoo
 import { ShuffledBatchSampler } from './sampler.js';
 
 export type LabelDropMode = 'per-sample' | 'per-batch';
+
+/** What a step does with a non-finite loss or gradient norm: throw (the default) or skip the update. */
+export type NonFinitePolicy = 'stop' | 'skip';
+
+/** The quantities checked for finiteness: at each step, and in the tensors of a checkpoint (`tensor <name>`). */
+export type NonFiniteQuantity = 'loss' | 'mainLoss' | 'extraLoss' | 'gradNorm' | `tensor ${string}`;
+
+/**
+ * A non-finite value where training needs a finite one: a step's loss or gradient norm (`step` is the 1-based
+ * number of the step being taken, as in the logs), or a tensor of a checkpoint being written or read.
+ */
+export class NonFiniteError extends Error {
+  constructor(
+    message: string,
+    readonly quantity: NonFiniteQuantity,
+    readonly value: number,
+    readonly step: number | null,
+    /** The file concerned (a checkpoint), when there is one. */
+    readonly file: string | null = null,
+  ) {
+    super(message);
+    this.name = 'NonFiniteError';
+  }
+}
+
+/** The first non-finite element of the tensors, in key order, or null when all are finite. */
+export function findNonFinite(tensors: Record<string, Tensor>): { name: string; index: number; value: number; count: number; size: number } | null {
+  for (const [name, t] of Object.entries(tensors)) {
+    if (t.dtype !== 'float32' && t.dtype !== 'float64') continue;
+    const v = t.isContiguous ? t.borrowData() : t.toTypedArray();
+    let first = -1;
+    let count = 0;
+    for (let i = 0; i < v.length; i++) {
+      const x = v[i]!;
+      // x - x is 0 for finite x and NaN for NaN and +-Infinity: one test per element.
+      if (x - x !== 0) {
+        if (first < 0) first = i;
+        count++;
+      }
+    }
+    if (first >= 0) return { name, index: first, value: v[first]!, count, size: v.length };
+  }
+  return null;
+}
 
 export interface TrainerConfig {
   batchSize: number;
@@ -46,6 +97,13 @@ export interface TrainerConfig {
   labelDropMode?: LabelDropMode;
   /** Seed of every random stream of the run (default 0). */
   seed?: number;
+  /**
+   * A non-finite loss or gradient norm: 'stop' (default) throws a NonFiniteError, 'skip' skips the update. Not part
+   * of the snapshot's config (it does not change a healthy run).
+   */
+  onNonFinite?: NonFinitePolicy;
+  /** With 'skip': this many skipped steps in a row throw after all (default 10). */
+  maxConsecutiveSkips?: number;
 }
 
 export interface TrainerOptions {
@@ -69,6 +127,9 @@ export interface StepStats {
   lr: number;
   /** Diagnostics of the target hook (averaged scalars). */
   diagnostics?: Record<string, number>;
+  /** Set (with onNonFinite 'skip') when the update was skipped: `nonFinite` names the quantity. */
+  skipped?: boolean;
+  nonFinite?: NonFiniteQuantity;
 }
 
 /** JSON part of a trainer snapshot (tensors go to safetensors). */
@@ -81,13 +142,21 @@ export interface TrainerStateMeta {
   generators: { train: number[]; dropout: number[][] };
   optimizer: OptimizerState['scalars'];
   ema: EMAState['scalars'] | null;
+  /** Skipped (non-finite) steps so far and in a row at the end; absent in older snapshots (read as 0). */
+  skips?: { total: number; consecutive: number };
 }
 
 export class Trainer {
   readonly model: Denoiser;
   readonly scheduler: SchedulerBase;
   readonly dataset: Dataset;
-  readonly config: Required<Omit<TrainerConfig, 'lrSchedule'>> & { lrSchedule?: LrSchedule };
+  readonly config: Required<Omit<TrainerConfig, 'lrSchedule' | 'onNonFinite' | 'maxConsecutiveSkips'>> & { lrSchedule?: LrSchedule };
+  /** What a non-finite loss or gradient norm does (see the module comment). */
+  readonly onNonFinite: NonFinitePolicy;
+  readonly maxConsecutiveSkips: number;
+  /** Steps whose update was skipped (onNonFinite 'skip'), in all and in a row up to now. */
+  skippedSteps = 0;
+  consecutiveSkips = 0;
   readonly sampler: BatchSampler;
   readonly optimizer: Adam;
   readonly ema: EMA | null;
@@ -101,7 +170,11 @@ export class Trainer {
   private readonly dropoutGenerators: Generator[];
 
   constructor(opts: TrainerOptions) {
-    const c = opts.config;
+    const { onNonFinite = 'stop', maxConsecutiveSkips = 10, ...c } = opts.config;
+    if (onNonFinite !== 'stop' && onNonFinite !== 'skip') throw new RangeError(`Trainer: onNonFinite must be 'stop' or 'skip', got '${String(onNonFinite)}'`);
+    if (!Number.isInteger(maxConsecutiveSkips) || maxConsecutiveSkips < 1) throw new RangeError(`Trainer: maxConsecutiveSkips must be a positive integer, got ${maxConsecutiveSkips}`);
+    this.onNonFinite = onNonFinite;
+    this.maxConsecutiveSkips = maxConsecutiveSkips;
     this.config = {
       lr: 2e-4,
       warmupSteps: 0,
@@ -220,19 +293,57 @@ export class Trainer {
       }
     }
 
-    this.optimizer.zeroGrad();
-    loss.backward();
-    const gradNorm = this.config.gradClip === null ? undefined : clipGradNorm(this.optimizer.params, this.config.gradClip);
     const lr = this.schedule(step);
+    const lossValue = loss.item();
+    const mainValue = mainLoss.item();
+    // Checked before the update, in this order: the most specific quantity is named.
+    let bad: { quantity: NonFiniteQuantity; value: number } | null = null;
+    if (!Number.isFinite(mainValue)) bad = { quantity: 'mainLoss', value: mainValue };
+    else if (extra !== undefined && !Number.isFinite(extra)) bad = { quantity: 'extraLoss', value: extra };
+    else if (!Number.isFinite(lossValue)) bad = { quantity: 'loss', value: lossValue };
+    let gradNorm: number | undefined;
+    if (!bad) {
+      this.optimizer.zeroGrad();
+      loss.backward();
+      // Without clipping the norm is still computed (maxNorm Infinity never scales), to check it.
+      const norm = clipGradNorm(this.optimizer.params, this.config.gradClip ?? Infinity);
+      if (this.config.gradClip !== null) gradNorm = norm;
+      if (!Number.isFinite(norm)) bad = { quantity: 'gradNorm', value: norm };
+    }
+    const stats: StepStats = { step: step + 1, loss: lossValue, mainLoss: mainValue, lr };
+    if (extra !== undefined) stats.extraLoss = extra;
+    if (gradNorm !== undefined) stats.gradNorm = gradNorm;
+    if (diagnostics) stats.diagnostics = diagnostics;
+    if (bad) return this.nonFiniteStep(stats, bad.quantity, bad.value);
     this.optimizer.lr = lr;
     this.optimizer.step();
     this.ema?.update(this.model);
     this.stepCount++;
-    const stats: StepStats = { step: this.stepCount, loss: loss.item(), mainLoss: mainLoss.item(), lr };
-    if (extra !== undefined) stats.extraLoss = extra;
-    if (gradNorm !== undefined) stats.gradNorm = gradNorm;
-    if (diagnostics) stats.diagnostics = diagnostics;
+    this.consecutiveSkips = 0;
     return stats;
+  }
+
+  /**
+   * A step whose loss or gradient norm is not finite: throws (policy 'stop', or too many skips in a row) or skips
+   * the update. After a throw the random streams have advanced past the failed step: restore a checkpoint to go on.
+   */
+  private nonFiniteStep(stats: StepStats, quantity: NonFiniteQuantity, value: number): StepStats {
+    this.optimizer.zeroGrad();
+    const what = quantity === 'gradNorm' ? 'the gradient norm' : quantity === 'extraLoss' ? "the loss hook's term (extraLoss)" : quantity === 'mainLoss' ? 'the regression loss (mainLoss)' : 'the loss';
+    const where = `${what} is ${value} at step ${stats.step} (lr ${stats.lr})`;
+    if (this.onNonFinite === 'skip' && this.consecutiveSkips + 1 < this.maxConsecutiveSkips) {
+      this.stepCount++;
+      this.skippedSteps++;
+      this.consecutiveSkips++;
+      return { ...stats, skipped: true, nonFinite: quantity };
+    }
+    const bad = findNonFinite(this.model.stateDict());
+    const cause = bad ? `; the weights are already non-finite (${bad.count} of ${bad.size} elements of ${bad.name}, e.g. [${bad.index}] = ${bad.value}): an earlier update diverged` : '';
+    const policy =
+      this.onNonFinite === 'skip'
+        ? `; ${this.maxConsecutiveSkips} steps in a row were non-finite (onNonFinite 'skip', maxConsecutiveSkips ${this.maxConsecutiveSkips})`
+        : " (onNonFinite 'stop'); lower the learning rate or clip the gradients, or pass onNonFinite 'skip'";
+    throw new NonFiniteError(`Trainer: training diverged: ${where}${cause}${policy}`, quantity, value, stats.step);
   }
 
   /** A hook's replacement noise eps' as a target of the scheduler's prediction type (x0' implied by x_t and eps'). */
@@ -268,6 +379,7 @@ export class Trainer {
         generators: { train: this.rng.getState(), dropout: this.dropoutGenerators.map((g) => g.getState()) },
         optimizer: opt.scalars,
         ema: ema?.scalars ?? null,
+        skips: { total: this.skippedSteps, consecutive: this.consecutiveSkips },
       },
     };
   }
@@ -293,6 +405,8 @@ export class Trainer {
       for (let i = 0; i < meta.step; i++) this.sampler.nextBatch();
     }
     this.stepCount = meta.step;
+    this.skippedSteps = meta.skips?.total ?? 0;
+    this.consecutiveSkips = meta.skips?.consecutive ?? 0;
   }
 }
 
