@@ -22,7 +22,9 @@ describe('recipes', () => {
         fc.boolean(),
         (method, resample, cut, uncond) => {
           const transfers = !['baseline', 'cbdm'].includes(method);
-          const spec = method + (resample ? '+resample' : '') + (cut !== undefined && transfers ? `+cut=${cut}` : '') + (uncond && method !== 'cbdm' ? '+uncond' : '');
+          // Full-gated recipes (full, beta without a gate) must say that their cut applies to Full.
+          const cutFull = method === 'full' || method.startsWith('beta') ? '+cut-full' : '';
+          const spec = method + (resample ? '+resample' : '') + (cut !== undefined && transfers ? `+cut=${cut}${cutFull}` : '') + (uncond && method !== 'cbdm' ? '+uncond' : '');
           expect(recipeName(parseRecipe(spec))).toBe(spec);
         },
       ),
@@ -37,6 +39,26 @@ describe('recipes', () => {
     expect(() => parseRecipe('baseline+cut=500')).toThrow(/cut time only applies/);
     expect(() => parseRecipe('t2h+fast')).toThrow(/unknown flag '\+fast'/);
     expect(() => parseRecipe('t2h+gate=h2t')).toThrow(/only for method 'beta'/);
+    // A cut on the Full gate is ignored by the released OC_LT code: the recipe must choose explicitly.
+    expect(() => parseRecipe('full+cut=700')).toThrow(/ignores \(it cuts T2H and H2T only\)[\s\S]*\+cut-full/);
+    expect(() => parseRecipe('beta:1+cut=700')).toThrow(/\+cut-full/);
+    expect(() => parseRecipe('t2h+cut=700+cut-full')).toThrow(/\+cut-full only goes with/);
+    expect(() => parseRecipe('full+cut-full')).toThrow(/\+cut-full only goes with/);
+    expect(parseRecipe('full+cut=700+cut-full')).toEqual({ method: 'full', cutTime: 700, cutTimeAppliesToFull: true, batchResample: false, conditional: true });
+    expect(parseRecipe('beta:1+gate=h2t+cut=700').cutTimeAppliesToFull).toBeUndefined();
+  });
+
+  it('full+cut=<t>+cut-full hands cutTimeAppliesToFull to selectTargets; t2h cuts without it', () => {
+    const gen = new Generator(6);
+    const x0 = randn([8, 5], gen);
+    // Half the rows at t = 100 (below the cut), half at t = 900 (above it), mid-schedule so that draws move.
+    const batch = makeNoisyBatch(x0, Int32Array.from({ length: 8 }, (_, i) => (i % 2 ? 900 : 100)), abarTable, gen);
+    const batchLabels = Array.from({ length: 8 }, (_, i) => i % 4);
+    for (const spec of ['full+cut=500+cut-full', 't2h+cut=500']) {
+      const setup = setupRecipe(spec, { labels, numClasses: 4, batchSize: 8, alphasCumprod: abarTable, gen: new Generator(1) });
+      const out = setup.replaceTargets!({ ...batch, labels: batchLabels, gen: new Generator(3) });
+      for (let i = 0; i < 8; i++) expect(out.selectedIndex[i]! >= 0).toBe(batch.timesteps[i]! < 500);
+    }
   });
 
   it('baseline and cbdm keep targets; t2h/h2t/full/beta replace them exactly like selectTargets', () => {

@@ -3,11 +3,15 @@
  * the pieces a diffusion trainer needs: a batch sampler, a per-batch target-replacement hook (Eq. 8 / Eq. 7)
  * and an added-loss hook (CBDM).
  *
- * Recipe strings: `<method>[+resample][+cut=<t>][+uncond][+gate=<gate>]`, where method is one of
+ * Recipe strings: `<method>[+resample][+cut=<t>[+cut-full]][+uncond][+gate=<gate>]`, where method is one of
  *   baseline | cbdm | t2h | h2t | full | beta:<value>
  * e.g. `t2h`, `h2t+resample+uncond`, `t2h+resample+cut=700`, `beta:-1+resample+uncond`, `beta:1+gate=t2h`.
  * `+resample` draws exactly class-balanced batches (the paper's Batch Re-sample); `+cut=<t>` allows transfers
- * only for t < cut; `+uncond` trains without labels (CBDM needs labels, so `cbdm+uncond` is refused).
+ * only for t < cut (strictly); `+uncond` trains without labels (CBDM needs labels, so `cbdm+uncond` is refused).
+ * The released OC_LT code applies its cut time to T2H and H2T only and ignores it for Full (see
+ * `cutTimeAppliesToFull` in target-selection.ts), so a cut on a Full-gated recipe (`full`, or `beta:<b>` without a
+ * T2H/H2T gate) would be a silent no-op there: such a recipe must say `+cut-full` to cut Full too, and is refused
+ * without it.
  */
 import { Generator, Tensor } from '@oclt/tensor';
 import { cbdmLoss, type CbdmOptions, type ConditionalDenoiser } from './cbdm.js';
@@ -27,6 +31,11 @@ export interface TrainingRecipe {
   batchResample: boolean;
   /** Transfers only for t < cutTime. */
   cutTime?: number;
+  /**
+   * Whether cutTime also applies to the 'full' gate (`+cut-full`; default false, as the released OC_LT code, which
+   * ignores the cut for Full). A recipe whose gate is 'full' and that has a cutTime must set it to true.
+   */
+  cutTimeAppliesToFull?: boolean;
   /** Conditional (labels fed to the model) or unconditional training. */
   conditional: boolean;
   /** CBDM settings (method 'cbdm'). */
@@ -54,8 +63,9 @@ export function parseRecipe(spec: string | TrainingRecipe): TrainingRecipe {
     else if (key === 'uncond' && value === undefined) recipe.conditional = false;
     else if (key === 'cond' && value === undefined) recipe.conditional = true;
     else if (key === 'cut' && value !== undefined) recipe.cutTime = Number(value);
+    else if (key === 'cut-full' && value === undefined) recipe.cutTimeAppliesToFull = true;
     else if (key === 'gate' && value !== undefined) recipe.betaGate = value as TransferGate;
-    else throw new RangeError(`parseRecipe: unknown flag '+${flag}' in '${spec}'; expected +resample, +cut=<t>, +uncond, +cond or +gate=<t2h|h2t|full>`);
+    else throw new RangeError(`parseRecipe: unknown flag '+${flag}' in '${spec}'; expected +resample, +cut=<t>, +cut-full, +uncond, +cond or +gate=<t2h|h2t|full>`);
   }
   return validateRecipe(recipe);
 }
@@ -69,6 +79,17 @@ function validateRecipe(recipe: TrainingRecipe): TrainingRecipe {
   }
   if (recipe.cutTime !== undefined && !(Number.isInteger(recipe.cutTime) && recipe.cutTime >= 0)) throw new RangeError(`parseRecipe: cut time must be a non-negative integer, got ${recipe.cutTime}`);
   if (recipe.cutTime !== undefined && (recipe.method === 'baseline' || recipe.method === 'cbdm')) throw new RangeError(`parseRecipe: a cut time only applies to target transfer (t2h, h2t, full, beta), not '${recipe.method}'`);
+  const fullGate = recipe.method === 'full' || (recipe.method === 'beta' && (recipe.betaGate ?? 'full') === 'full');
+  if (recipe.cutTimeAppliesToFull !== undefined && typeof recipe.cutTimeAppliesToFull !== 'boolean') throw new RangeError(`parseRecipe: cutTimeAppliesToFull must be a boolean, got ${String(recipe.cutTimeAppliesToFull)}`);
+  if (recipe.cutTimeAppliesToFull && (recipe.cutTime === undefined || !fullGate)) {
+    throw new RangeError(`parseRecipe: +cut-full only goes with a cut time (+cut=<t>) on a Full-gated recipe (full, or beta without +gate=t2h/h2t), got '${recipeName(recipe)}'`);
+  }
+  if (recipe.cutTime !== undefined && fullGate && !recipe.cutTimeAppliesToFull) {
+    throw new RangeError(
+      `parseRecipe: '${recipeName(recipe)}' has a cut time on the Full gate, which the released OC_LT code ignores (it cuts T2H and H2T only); ` +
+        'add +cut-full (cutTimeAppliesToFull: true) to cut Full as well, or drop the cut',
+    );
+  }
   if (recipe.method === 'cbdm' && !recipe.conditional) throw new RangeError("parseRecipe: 'cbdm' regularises between labels and needs conditional training; drop +uncond");
   return recipe;
 }
@@ -79,6 +100,7 @@ export function recipeName(recipe: TrainingRecipe): string {
   if (recipe.betaGate !== undefined) s += `+gate=${recipe.betaGate}`;
   if (recipe.batchResample) s += '+resample';
   if (recipe.cutTime !== undefined) s += `+cut=${recipe.cutTime}`;
+  if (recipe.cutTimeAppliesToFull) s += '+cut-full';
   if (!recipe.conditional) s += '+uncond';
   return s;
 }
@@ -131,7 +153,10 @@ export interface RecipeSetupOptions {
   alphasCumprod: ArrayLike<number>;
   /** Seeds the batch sampler (which gets a generator spawned from it). */
   gen: Generator;
-  /** Which balanced sampler +resample uses (default 'exactly-balanced'; the released code's is 'class-balanced'). */
+  /**
+   * Which balanced sampler +resample uses (default 'exactly-balanced', the paper's Algorithm 1). The released OC_LT
+   * code has no re-sampler at all (its `bal_sample` flag is never read; batches come from a shuffled DataLoader).
+   */
   resampler?: Exclude<SamplerKind, 'shuffled'>;
   /** n_c^-alpha for the class-balanced resampler (default 1). */
   resampleAlpha?: number;
@@ -162,7 +187,7 @@ export function setupRecipe(spec: string | TrainingRecipe, options: RecipeSetupO
   const gate = recipeGate(recipe);
   if (gate !== null) {
     setup.replaceTargets = (input) =>
-      selectTargets({ ...input, alphasCumprod: input.alphasCumprod ?? alphasCumprod, classFrequencies: q, gate, cutTime: recipe.cutTime, beta: recipe.method === 'beta' ? recipe.beta : 0 });
+      selectTargets({ ...input, alphasCumprod: input.alphasCumprod ?? alphasCumprod, classFrequencies: q, gate, cutTime: recipe.cutTime, cutTimeAppliesToFull: recipe.cutTimeAppliesToFull ?? false, beta: recipe.method === 'beta' ? recipe.beta : 0 });
   }
   if (recipe.method === 'cbdm') {
     const numTimesteps = alphasCumprod.length;

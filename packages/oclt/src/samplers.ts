@@ -3,7 +3,10 @@
  *
  * - `shuffledSampler`: plain epochs of a seeded permutation (the long-tailed baseline; batches follow q(y)).
  * - `classBalancedSampler`: each sample drawn with replacement with weight n_c^-alpha (alpha = 1: every class
- *   equally likely; the only sampler found in the released OC-LT code).
+ *   equally likely). A generic re-weighting sampler of this project; it is NOT from the released OC_LT code, which
+ *   has no class-weighted or balanced sampler at all: its main.py defines a `bal_sample` flag that nothing reads and
+ *   trains from a plain `DataLoader(..., shuffle=True)`, so its T2H command trains on long-tailed shuffled batches
+ *   (what `shuffledSampler` gives).
  * - `exactlyBalancedSampler`: every batch holds each class the same number of times (+-1 when the batch size
  *   is not a multiple of the class count). This is the paper's "Batch Re-sample" (Algorithm 1: "Sample
  *   mini-batch with balanced distribution"), which undoes the q(y_H) q(y_T) factor of Proposition 3.1 (Eq. 9).

@@ -56,10 +56,11 @@ describe('selectTargets (Eq. 8 with gates, cut time and Eq. 7 beta)', () => {
         fc.constantFrom(...gates),
         fc.option(fc.integer({ min: 0, max: 1000 }), { nil: undefined }),
         fc.constantFrom(0, 1, -1),
-        (B, D, seed, gate, cutTime, beta) => {
+        fc.option(fc.boolean(), { nil: undefined }),
+        (B, D, seed, gate, cutTime, beta, cutTimeAppliesToFull) => {
           // Times in the middle of the schedule, where p_sel is far from one-hot and transfers happen.
           const c = randomCase(seed, B, D, [300, 999]);
-          const out = selectTargets({ ...c, alphasCumprod: abarTable, gate, cutTime, beta, gen: new Generator(seed + 1) });
+          const out = selectTargets({ ...c, alphasCumprod: abarTable, gate, cutTime, cutTimeAppliesToFull, beta, gen: new Generator(seed + 1) });
           const xt = c.xt.toTypedArray();
           const x0 = c.x0.toTypedArray();
           const eps = c.noise.toTypedArray();
@@ -70,7 +71,9 @@ describe('selectTargets (Eq. 8 with gates, cut time and Eq. 7 beta)', () => {
           const targets = out.targets.toTypedArray();
           expect(out.targets.shape).toEqual(c.noise.shape);
           for (let i = 0; i < B; i++) {
-            const belowCut = cutTime === undefined || c.timesteps[i]! < cutTime;
+            // The cut never applies to Full unless asked (the released OC_LT code ignores it there).
+            const cutApplies = cutTime !== undefined && (gate !== 'full' || cutTimeAppliesToFull === true);
+            const belowCut = !cutApplies || c.timesteps[i]! < cutTime;
             if (!belowCut) {
               expect(out.selectedIndex[i]).toBe(-1);
               expect(out.transferred[i]).toBe(0);
@@ -102,6 +105,56 @@ describe('selectTargets (Eq. 8 with gates, cut time and Eq. 7 beta)', () => {
       ),
       { numRuns: 50 },
     );
+  });
+
+  it('the cut time is strict: a transfer at t = cut - 1, none at t = cut (t < t_cut, not t <= t_cut)', () => {
+    // Row 0 (a tail sample) is made from x0 of row 1 (a head sample) with tiny noise, so p_sel(1 | 0) is ~1 and
+    // the drawn source of row 0 is row 1, which every gate but 'none' lets through (T2H: q(head) >= q(tail)).
+    // PAPER.md and the paper: transfers "only allowed below this diffusion step"; OC_LT: `t < self.cut_time`.
+    const cut = 40;
+    const x0 = tensor([[3, -1, 2, 0.5], [-2, 1, -3, 1.5]]);
+    const classFrequencies = [0.9, 0.1];
+    const labels = [1, 0];
+    for (const gate of ['t2h', 'full'] as const) {
+      for (const [t, expectDrawn] of [[cut - 1, true], [cut, false], [cut + 1, false]] as const) {
+        const abar = abarTable[t]!;
+        const head = Array.from(x0.toTypedArray().slice(4, 8));
+        const xt = tensor([head.map((v, k) => Math.sqrt(abar) * v + Math.sqrt(1 - abar) * 1e-3 * (k - 1.5)), head.map((v) => Math.sqrt(abar) * v)]);
+        const noise = tensor([[0.1, 0.2, 0.3, 0.4], [0, 0, 0, 0]]);
+        const input = { x0, xt, noise, timesteps: [t, t], labels, classFrequencies, alphasCumprod: abarTable, gate, cutTime: cut, cutTimeAppliesToFull: true, gen: new Generator(5) };
+        const out = selectTargets(input);
+        expect(out.selectedIndex[0]).toBe(expectDrawn ? 1 : -1);
+        expect(out.transferred[0]).toBe(expectDrawn ? 1 : 0);
+        if (!expectDrawn) expect(Array.from(out.targets.toTypedArray().slice(0, 4))).toEqual(Array.from(noise.toTypedArray().slice(0, 4)));
+        else expect(Array.from(out.targets.toTypedArray().slice(0, 4))).not.toEqual(Array.from(noise.toTypedArray().slice(0, 4)));
+      }
+    }
+    // Rows at random times around the cut: drawn exactly when t < cut (fixed seeds; every t in [cut-3, cut+3] occurs).
+    const gen = new Generator(9);
+    const timesteps = Int32Array.from({ length: 64 }, (_, i) => cut - 3 + (i % 7));
+    const c = makeNoisyBatch(randn([64, 3], gen), timesteps, abarTable, gen);
+    const out = selectTargets({ ...c, labels: Int32Array.from({ length: 64 }, (_, i) => i % 2), classFrequencies, alphasCumprod: abarTable, gate: 'h2t', cutTime: cut, gen });
+    for (let i = 0; i < 64; i++) expect(out.selectedIndex[i]! >= 0).toBe(timesteps[i]! < cut);
+  });
+
+  it("Full ignores the cut time by default, as the released OC_LT code does; cutTimeAppliesToFull cuts it", () => {
+    const c = randomCase(21, 12, 4, [300, 999]);
+    const cutTime = 600;
+    const reference = selectTargets({ ...c, alphasCumprod: abarTable, gate: 'full', cutTime, gen: new Generator(2) });
+    const noCut = selectTargets({ ...c, alphasCumprod: abarTable, gate: 'full', gen: new Generator(2) });
+    // Default: the same draws and targets as with no cut at all.
+    expect(Array.from(reference.selectedIndex)).toEqual(Array.from(noCut.selectedIndex));
+    expect(Array.from(reference.targets.toTypedArray())).toEqual(Array.from(noCut.targets.toTypedArray()));
+    expect(c.timesteps.some((t) => t >= cutTime) && c.timesteps.some((t) => t < cutTime)).toBe(true);
+    const cut = selectTargets({ ...c, alphasCumprod: abarTable, gate: 'full', cutTime, cutTimeAppliesToFull: true, gen: new Generator(2) });
+    for (let i = 0; i < 12; i++) expect(cut.selectedIndex[i]! >= 0).toBe(c.timesteps[i]! < cutTime);
+    // T2H and H2T honour the cut either way.
+    for (const gate of ['t2h', 'h2t'] as const) {
+      for (const cutTimeAppliesToFull of [false, true]) {
+        const out = selectTargets({ ...c, alphasCumprod: abarTable, gate, cutTime, cutTimeAppliesToFull, gen: new Generator(2) });
+        for (let i = 0; i < 12; i++) expect(out.selectedIndex[i]! >= 0).toBe(c.timesteps[i]! < cutTime);
+      }
+    }
   });
 
   it('gate semantics: T2H never moves to a rarer class, H2T never to a more frequent one, ties pass', () => {

@@ -7,6 +7,10 @@
  *   p_sel(j | i) = softmax_j(logits_ij)          (reference set = the batch, self included; Eq. 8)
  *   z ~ Categorical(p_sel(. | i)); if z != i and gate(q(y_i), q(y_z)) and t_i < t_cut:
  *     target_i = (x_t,i - sqrt(abar_i) x0_z) / sqrt(1 - abar_i)     else target_i = eps_i.
+ * The cut is strict, t_i < t_cut (t 0-indexed): the paper's "only allowed below this diffusion step" (Sec. 4,
+ * Fig. 7 right) and the released code's `torch.where(t < self.cut_time, ...)` (OC_LT diffusion.py,
+ * GaussianDiffusionTrainer.do_transfer_x0). There the test sits in the T2H and H2T branches only: Full keeps every
+ * draw whatever the cut, and so does Full here unless `cutTimeAppliesToFull` is set.
  * The conditioning label of sample i stays y_i; only the regression target changes, so this works for
  * conditional and unconditional training alike.
  *
@@ -63,8 +67,18 @@ export interface SelectTargetsInput {
   /** q(y) of the training set, indexed by label (see `classFrequencies`). */
   classFrequencies: ArrayLike<number>;
   gate: TransferGate;
-  /** Transfer cut time: targets may change only for t_i < cutTime (default: no cut). Rows at or above it are skipped. */
+  /**
+   * Transfer cut time: targets may change only for t_i < cutTime, strictly (default: no cut). Rows at or above it
+   * are not drawn. With the 'full' gate the cut is ignored unless `cutTimeAppliesToFull` is true.
+   */
   cutTime?: number;
+  /**
+   * Whether `cutTime` also restricts the 'full' gate (default false). The default is what the released OC_LT code
+   * does: in `do_transfer_x0` (diffusion.py) the `t < cut_time` test is applied in the 't2h' and 'h2t' branches,
+   * while 'full' takes every drawn index at every t (and the paper names the cut for T2H and H2T only). Set true to
+   * cut Full as well, e.g. to compare the gates at one cut time. Gates 't2h', 'h2t' and 'none' always honour the cut.
+   */
+  cutTimeAppliesToFull?: boolean;
   /** Eq. 7 exponent: kernel weights multiplied by q(y_j)^beta (default 0: the plain kernel). */
   beta?: number;
   /** Draws z; one uniform per row below the cut time, in row order. */
@@ -74,7 +88,7 @@ export interface SelectTargetsInput {
 export interface TargetSelection {
   /** The regression targets [B, ...] (dtype of `noise`); row i is exactly eps_i where nothing was transferred. */
   targets: Tensor;
-  /** z_i, the drawn source index (i itself is possible); -1 for rows at or above the cut time (not drawn). */
+  /** z_i, the drawn source index (i itself is possible); -1 for rows the cut time applies to, at or above it (not drawn). */
   selectedIndex: Int32Array;
   /** 1 where the target was replaced: z_i != i and the gate allowed it (and t_i < cutTime). */
   transferred: Uint8Array;
@@ -303,8 +317,12 @@ export function selectTargets(input: SelectTargetsInput): TargetSelection {
     const q = input.classFrequencies;
     checkLabels(caller, labels, q);
     const alphaBar = alphaBarPerSample(caller, timesteps, toNumbers(caller, 'alphasCumprod', input.alphasCumprod));
-    const cutTime = input.cutTime ?? Infinity;
-    if (!(cutTime >= 0)) throw new RangeError(`${caller}: cutTime must be >= 0, got ${cutTime}`);
+    const requestedCut = input.cutTime ?? Infinity;
+    if (!(requestedCut >= 0)) throw new RangeError(`${caller}: cutTime must be >= 0, got ${requestedCut}`);
+    const cutTimeAppliesToFull = input.cutTimeAppliesToFull ?? false;
+    if (typeof cutTimeAppliesToFull !== 'boolean') throw new RangeError(`${caller}: cutTimeAppliesToFull must be a boolean, got ${String(cutTimeAppliesToFull)}`);
+    // The reference ignores the cut for Full (see `cutTimeAppliesToFull`): every row is drawn then.
+    const cutTime = input.gate === 'full' && !cutTimeAppliesToFull ? Infinity : requestedCut;
 
     const rows: number[] = [];
     for (let i = 0; i < batch; i++) if (timesteps[i]! < cutTime) rows.push(i);
