@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -64,5 +64,107 @@ describe('CheckpointStore', () => {
     new CheckpointStore(dir).save(0, new Uint8Array(3), null);
     expect(fs.readdirSync(dir).filter((f) => f.includes('.tmp-'))).toEqual([]);
     fs.rmSync(dir, { recursive: true });
+  });
+});
+
+/** Rewrites the manifest of `step` with `edit` applied to its body and a correct body checksum (what a hostile writer can do). */
+function forgeManifest(dir: string, step: number, edit: (body: Record<string, unknown>) => unknown): string {
+  const file = path.join(dir, `ckpt-${String(step).padStart(8, '0')}.json`);
+  const { body } = JSON.parse(fs.readFileSync(file, 'utf8'));
+  const forged = edit(body) ?? body;
+  fs.writeFileSync(file, JSON.stringify({ body: forged, bodySha256: crypto.createHash('sha256').update(JSON.stringify(forged)).digest('hex') }));
+  return file;
+}
+
+describe('CheckpointStore: hostile manifests and payloads (each refused naming the file; loadLatest falls back)', () => {
+  const GiB = 2 ** 30;
+  const cases: { name: string; forge: (dir: string) => void; error: RegExp }[] = [
+    { name: "payloadFile '../' outside the directory", forge: (d) => void forgeManifest(d, 2, (b) => void (b.payloadFile = '../outside.safetensors')), error: /payloadFile "\.\.\/outside\.safetensors" is not a plain file name/ },
+    { name: 'payloadFile an absolute path', forge: (d) => void forgeManifest(d, 2, (b) => void (b.payloadFile = '/etc/passwd')), error: /payloadFile "\/etc\/passwd" is not a plain file name/ },
+    { name: "payloadFile '..'", forge: (d) => void forgeManifest(d, 2, (b) => void (b.payloadFile = '..')), error: /payloadFile "\.\." is not a plain file name/ },
+    { name: 'payloadFile in a subdirectory', forge: (d) => void forgeManifest(d, 2, (b) => void (b.payloadFile = 'sub\\x')), error: /payloadFile "sub\\\\x" is not a plain file name/ },
+    { name: 'payloadFile not a string', forge: (d) => void forgeManifest(d, 2, (b) => void (b.payloadFile = 42)), error: /payloadFile 42 is not a plain file name/ },
+    { name: 'payloadBytes negative', forge: (d) => void forgeManifest(d, 2, (b) => void (b.payloadBytes = -1)), error: /payloadBytes -1 is not a byte count/ },
+    { name: 'payloadBytes a string', forge: (d) => void forgeManifest(d, 2, (b) => void (b.payloadBytes = '10')), error: /payloadBytes "10" is not a byte count/ },
+    { name: 'payloadBytes over 2 GiB', forge: (d) => void forgeManifest(d, 2, (b) => void (b.payloadBytes = 3 * GiB)), error: /payloadBytes 3221225472 exceeds the 2147483647-byte limit/ },
+    { name: 'payloadSha256 not a digest', forge: (d) => void forgeManifest(d, 2, (b) => void (b.payloadSha256 = 'abc')), error: /payloadSha256 is not a SHA-256 hex digest/ },
+    { name: 'body not an object', forge: (d) => void forgeManifest(d, 2, () => 'x'), error: /manifest body is not an object/ },
+    { name: 'another step in the body', forge: (d) => void forgeManifest(d, 2, (b) => void (b.step = 1)), error: /unexpected format 'oclt-checkpoint' or step 1/ },
+    {
+      name: 'a 3 GiB (sparse) payload where the manifest says 100 bytes',
+      forge: (d) => fs.truncateSync(path.join(d, 'ckpt-00000002.safetensors'), 3 * GiB),
+      error: /ckpt-00000002\.safetensors is corrupt: 3221225472 bytes, manifest says 100/,
+    },
+    {
+      name: 'a directory in place of the payload',
+      forge: (d) => {
+        fs.rmSync(path.join(d, 'ckpt-00000002.safetensors'));
+        fs.mkdirSync(path.join(d, 'ckpt-00000002.safetensors'));
+      },
+      error: /ckpt-00000002\.safetensors is corrupt: is not a regular file \(a directory\)/,
+    },
+    {
+      name: 'a directory in place of the manifest',
+      forge: (d) => {
+        fs.rmSync(path.join(d, 'ckpt-00000002.json'));
+        fs.mkdirSync(path.join(d, 'ckpt-00000002.json'));
+      },
+      error: /ckpt-00000002\.json is corrupt: manifest is not a regular file \(a directory\)/,
+    },
+    { name: 'a 100 MB (sparse) manifest', forge: (d) => fs.truncateSync(path.join(d, 'ckpt-00000002.json'), 100e6), error: /ckpt-00000002\.json is corrupt: manifest is 100000000 bytes/ },
+    { name: 'the manifest is JSON null', forge: (d) => fs.writeFileSync(path.join(d, 'ckpt-00000002.json'), 'null'), error: /ckpt-00000002\.json is corrupt: manifest lacks body/ },
+    { name: 'meta refused by validateMeta', forge: (d) => void forgeManifest(d, 2, (b) => void (b.meta = { run: {} })), error: /ckpt-00000002\.json is corrupt: meta\.trainer is missing/ },
+  ];
+
+  it.each(cases)('$name', ({ forge, error }) => {
+    const dir = tmpdir();
+    fs.writeFileSync(path.join(path.dirname(dir), 'outside.safetensors'), new Uint8Array(100));
+    const store = new CheckpointStore(dir, { validateMeta: (m) => ((m as { trainer?: unknown })?.trainer ? null : 'meta.trainer is missing') });
+    store.save(1, new Uint8Array(100).fill(1), { trainer: 1 });
+    store.save(2, new Uint8Array(100).fill(2), { trainer: 2 });
+    forge(dir);
+    const read = vi.spyOn(fs, 'readFileSync');
+    try {
+      expect(() => store.load(2)).toThrow(CheckpointCorruptError);
+      expect(() => store.load(2)).toThrow(error);
+      // Nothing of the hostile payload was read: only manifests (the spy does see payload reads).
+      expect(read.mock.calls.filter(([f]) => !String(f).endsWith('.json'))).toEqual([]);
+      store.load(1);
+      expect(read.mock.calls.filter(([f]) => String(f).endsWith('ckpt-00000001.safetensors'))).toHaveLength(1);
+    } finally {
+      read.mockRestore();
+    }
+    const reported: string[] = [];
+    expect(store.loadLatest((e) => reported.push(e.message))!.step).toBe(1);
+    expect(reported).toHaveLength(1);
+    expect(reported[0]).toMatch(/ckpt-00000002\.(json|safetensors) is corrupt/);
+    fs.rmSync(dir, { recursive: true });
+  });
+
+  it('a failed save leaves no temporary file and no half checkpoint; orphans of killed writers are removed on the next save', () => {
+    const dir = tmpdir();
+    const store = new CheckpointStore(dir, { keepLast: 5 });
+    store.save(1, new Uint8Array(3), null);
+    const deadPid = 2147483646; // no such process
+    const orphans = {
+      dead: `.ckpt-00000002.safetensors.tmp-${deadPid}-0a1b2c3d`,
+      liveFresh: `.ckpt-00000002.json.tmp-${process.pid}-00ff00ff`,
+      liveOld: `.ckpt-00000003.safetensors.tmp-${process.pid}-12345678`,
+      unrelated: `.notes.txt.tmp-${deadPid}-aa`,
+    };
+    for (const f of Object.values(orphans)) fs.writeFileSync(path.join(dir, f), 'x');
+    const hourAgo = new Date(Date.now() - 3600e3);
+    fs.utimesSync(path.join(dir, orphans.liveOld), hourAgo, hourAgo);
+    // A store opened later (after a kill) cleans up at its first save.
+    const reopened = new CheckpointStore(dir, { keepLast: 5 });
+    reopened.save(4, new Uint8Array(3), null);
+    expect(fs.readdirSync(dir).filter((f) => f.includes('.tmp-')).sort()).toEqual([orphans.liveFresh, orphans.unrelated].sort());
+    expect(reopened.steps()).toEqual([1, 4]);
+    // A write that fails (here the rename: a non-empty directory holds the name) leaves neither a temporary file nor a manifest.
+    fs.mkdirSync(path.join(dir, 'ckpt-00000005.safetensors'));
+    fs.writeFileSync(path.join(dir, 'ckpt-00000005.safetensors', 'x'), 'x');
+    expect(() => reopened.save(5, new Uint8Array(3), null)).toThrow();
+    expect(fs.readdirSync(dir).filter((f) => f.includes('.tmp-')).sort()).toEqual([orphans.liveFresh, orphans.unrelated].sort());
+    expect(reopened.steps()).toEqual([1, 4]);
   });
 });

@@ -7,8 +7,9 @@ import { Generator, tensor, type Tensor } from '@oclt/tensor';
 import { gaussianMixtureDataset } from '../data/toy.js';
 import { MLPDenoiser } from '../models/mlp.js';
 import { DDPMScheduler } from '../schedulers/ddpm.js';
-import { Trainer } from '../training/trainer.js';
-import { loadModelFromRun, runTraining } from './train-node.js';
+import { encodeSafetensors } from '@oclt/autograd';
+import { NonFiniteError, Trainer, type TrainerConfig } from '../training/trainer.js';
+import { checkpointStore, loadModelFromRun, runTraining, saveTrainerCheckpoint, type CheckpointMeta, type TrainRunResult } from './train-node.js';
 import { saveImageGrid } from './images.js';
 import { ProgressBar, formatDuration } from './progress.js';
 
@@ -23,6 +24,14 @@ const makeTrainer = () => new Trainer(makeTrainerOptions());
 const bits = (t: Tensor) => [...new Uint32Array(Float32Array.from(t.toTypedArray()).buffer)];
 const tmpdir = () => fs.mkdtempSync(path.join(os.tmpdir(), 'oclt-run-'));
 const quiet = { progress: false, logEvery: 1, checkpointEvery: 4 };
+
+/** The reference run of 12 steps (shared by the tests below). */
+const refTrainer = makeTrainer();
+const refRunResult: Promise<TrainRunResult> = runTraining(refTrainer, { dir: tmpdir(), ...quiet });
+const refFinished = async () => {
+  await refRunResult;
+  return refTrainer;
+};
 
 function expectSameState(a: Trainer, b: Trainer): void {
   const sa = a.snapshot();
@@ -109,5 +118,70 @@ describe('image and progress output', () => {
     expect(bar.render(5, 2.5, 'loss 0.1')).toBe('[#####.....] 5/10 2.00 it/s ETA 00:03 loss 0.1');
     expect(bar.render(1, 4)).toBe('[#.........] 1/10 4.00 s/it ETA 00:36');
     expect(formatDuration(3725)).toBe('1:02:05');
+  });
+});
+
+describe('runTraining: divergence', () => {
+  /** The reference trainer whose loss hook turns NaN from step `from` (1-based) on. */
+  const diverging = (from: number, config: Partial<TrainerConfig> = {}) =>
+    new Trainer({ ...makeTrainerOptions(), config: { ...makeTrainerOptions().config, ...config }, lossHook: (ctx) => ctx.prediction.mul(0).sum().add(ctx.step + 1 >= from ? NaN : 0) });
+  const events = (dir: string) => fs.readFileSync(path.join(dir, 'train.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  const manifests = (dir: string) => fs.readdirSync(path.join(dir, 'checkpoints')).filter((f) => f.endsWith('.json')).sort();
+
+  it('stops at the step that diverges, logs it, writes no checkpoint and keeps the good ones (keepLast included)', async () => {
+    const dir = tmpdir();
+    const run = runTraining(diverging(7), { dir, ...quiet, checkpointEvery: 2, keepLast: 2 });
+    await expect(run).rejects.toThrow(NonFiniteError);
+    await expect(run).rejects.toThrow(/NaN at step 7/);
+    expect(manifests(dir)).toEqual(['ckpt-00000004.json', 'ckpt-00000006.json']);
+    const last = events(dir).at(-1);
+    expect(last).toMatchObject({ event: 'diverged', step: 7, quantity: 'extraLoss', value: 'NaN', lastGoodCheckpoint: 6 });
+    // Resuming re-runs the bad step and stops again: the good checkpoints survive every attempt.
+    await expect(runTraining(diverging(7), { dir, ...quiet, checkpointEvery: 2, keepLast: 2 })).rejects.toThrow(/NaN at step 7/);
+    expect(manifests(dir)).toEqual(['ckpt-00000004.json', 'ckpt-00000006.json']);
+  });
+
+  it("policy 'skip' logs each skipped step and reports the count", async () => {
+    const dir = tmpdir();
+    const t = new Trainer({ ...makeTrainerOptions(), config: { ...makeTrainerOptions().config, onNonFinite: 'skip' }, lossHook: (ctx) => ctx.prediction.mul(0).sum().add(ctx.step === 4 ? NaN : 0) });
+    const res = await runTraining(t, { dir, ...quiet });
+    expect(res).toMatchObject({ stoppedBy: 'completed', step: 12, skippedSteps: 1 });
+    expect(events(dir).filter((e) => e.event === 'skip')).toMatchObject([{ step: 5, quantity: 'extraLoss' }]);
+  });
+
+  it('saveTrainerCheckpoint refuses non-finite weights (nothing written or pruned); resume and loadModelFromRun refuse such a checkpoint', async () => {
+    const dir = tmpdir();
+    const t = makeTrainer();
+    await runTraining(t, { dir, ...quiet, onStep: (s) => s.step === 8 && process.emit('SIGINT') });
+    expect(manifests(dir)).toEqual(['ckpt-00000004.json', 'ckpt-00000008.json']);
+    const store = checkpointStore(dir);
+    t.step();
+    const w = t.optimizer.params[0]!;
+    w.dataSync()[3] = NaN;
+    expect(() => saveTrainerCheckpoint(t, store)).toThrow(/refusing to write the checkpoint of step 9 .*tensor model\.\S+ has 1 non-finite/);
+    expect(manifests(dir)).toEqual(['ckpt-00000004.json', 'ckpt-00000008.json']);
+    expect(fs.readdirSync(path.join(dir, 'checkpoints')).filter((f) => f.includes('.tmp-'))).toEqual([]);
+
+    // A checkpoint with NaN weights that an older version wrote: refused by sampling, skipped by resume.
+    const { tensors, meta } = t.snapshot();
+    store.save(9, encodeSafetensors(tensors), { trainer: meta, run: {} } satisfies CheckpointMeta);
+    const m = new MLPDenoiser({ dataDim: 2, hidden: 16, numLayers: 1, numClasses: 2, seed: 77 });
+    expect(() => loadModelFromRun(m, dir)).toThrow(/ckpt-00000009\.safetensors holds non-finite weights: tensor (model|optim|ema)\./);
+    const warnings: string[] = [];
+    const resumed = makeTrainer();
+    const res = await runTraining(resumed, { dir, ...quiet, warn: (msg) => warnings.push(msg) });
+    expect(res.resumedFrom).toBe(8);
+    expect(warnings.join('\n')).toMatch(/ckpt-00000009\.safetensors holds non-finite weights.*falling back/);
+    expectSameState(await refFinished(), resumed);
+  });
+
+  it('the losses of the last steps travel in the checkpoints, so a resumed run reports the same ones', async () => {
+    const full = (await refRunResult).recentSteps;
+    expect(full.map((r) => r.step)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+    const dir = tmpdir();
+    await runTraining(makeTrainer(), { dir, ...quiet, onStep: (s) => s.step === 5 && process.emit('SIGINT') });
+    expect((await runTraining(makeTrainer(), { dir, ...quiet })).recentSteps).toEqual(full);
+    // Resumed at the last step: no step taken, the history still comes from the checkpoint.
+    expect((await runTraining(makeTrainer(), { dir, ...quiet })).recentSteps).toEqual(full);
   });
 });

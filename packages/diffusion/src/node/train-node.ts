@@ -5,19 +5,34 @@
  * On SIGINT/SIGTERM the loop finishes the current step, writes a checkpoint and returns with `stoppedBy` set to
  * the signal (the caller exits; conventionally with 128 + signal number). Resuming loads the newest checkpoint
  * that verifies (a corrupt one is reported and the previous one used) and continues bit for bit.
+ *
+ * Divergence: a step whose loss or gradient norm is not finite throws the trainer's NonFiniteError (its policy
+ * 'stop', the default); the run logs a 'diverged' event naming the step and the quantity and rethrows, writing no
+ * checkpoint, so the earlier (good) ones stay. No checkpoint with a non-finite tensor is ever written
+ * (`saveTrainerCheckpoint` refuses) or used: resume skips one (with a warning, as a corrupt one) and
+ * `loadModelFromRun` refuses it, naming the file and the tensor.
  */
-import { decodeSafetensors, encodeSafetensors } from '@oclt/autograd';
+import { SafetensorsError, decodeSafetensors, encodeSafetensors } from '@oclt/autograd';
 import type { Tensor } from '@oclt/tensor';
 import path from 'node:path';
 import type { Denoiser } from '../models/embeddings.js';
-import type { StepStats, Trainer, TrainerStateMeta } from '../training/trainer.js';
-import { CheckpointStore, type LoadedCheckpoint } from './checkpoint.js';
+import { NonFiniteError, findNonFinite, type StepStats, type Trainer, type TrainerStateMeta } from '../training/trainer.js';
+import { CheckpointCorruptError, CheckpointStore, type LoadedCheckpoint } from './checkpoint.js';
 import { JsonlLogger, ProgressBar } from './progress.js';
 
 export interface CheckpointMeta {
   trainer: TrainerStateMeta;
   /** Free-form description of the run (model config, dataset, recipe, ...), stored for reproducibility. */
   run: Record<string, unknown>;
+  /** The losses of the last steps up to this checkpoint (at most `TrainRunOptions.lossHistory`), oldest first. */
+  recentSteps?: RecentStep[];
+}
+
+/** One step's losses, as kept in checkpoints so that a resumed run can report the same final loss. */
+export interface RecentStep {
+  step: number;
+  loss: number | null;
+  mainLoss: number | null;
 }
 
 export interface TrainRunOptions {
@@ -40,6 +55,8 @@ export interface TrainRunOptions {
   onStep?: (stats: StepStats) => void;
   /** Warnings (corrupt checkpoints); default console.warn. */
   warn?: (message: string) => void;
+  /** Losses of this many last steps are kept in each checkpoint and returned as `recentSteps` (default 100). */
+  lossHistory?: number;
 }
 
 export interface TrainRunResult {
@@ -47,21 +64,98 @@ export interface TrainRunResult {
   stoppedBy: 'completed' | 'SIGINT' | 'SIGTERM';
   resumedFrom: number | null;
   lastCheckpoint: string | null;
+  /** The losses of the last `lossHistory` steps, across resumes (from the checkpoint), oldest first. */
+  recentSteps: RecentStep[];
+  /** Steps whose update the trainer skipped (onNonFinite 'skip'), over the whole run. */
+  skippedSteps: number;
+}
+
+/** Why a manifest's metadata cannot be a trainer checkpoint's, or null (the store refuses such a manifest). */
+export function checkpointMetaProblem(meta: unknown): string | null {
+  if (typeof meta !== 'object' || meta === null || Array.isArray(meta)) return 'meta is not an object';
+  const t = (meta as { trainer?: unknown }).trainer;
+  if (typeof t !== 'object' || t === null || Array.isArray(t)) return 'meta.trainer is missing (not a trainer checkpoint)';
+  const m = t as Partial<Record<keyof TrainerStateMeta, unknown>>;
+  if (!Number.isSafeInteger(m.step) || (m.step as number) < 0) return `meta.trainer.step ${JSON.stringify(m.step)} is not a step count`;
+  if (typeof m.config !== 'object' || m.config === null) return 'meta.trainer.config is missing';
+  const g = m.generators as { train?: unknown; dropout?: unknown } | undefined;
+  if (typeof g !== 'object' || g === null || !Array.isArray(g.train) || !Array.isArray(g.dropout)) return 'meta.trainer.generators is missing or malformed';
+  if (typeof m.optimizer !== 'object' || m.optimizer === null) return 'meta.trainer.optimizer is missing';
+  const r = (meta as { recentSteps?: unknown }).recentSteps;
+  if (r !== undefined && !Array.isArray(r)) return 'meta.recentSteps is not an array';
+  return null;
 }
 
 export function checkpointStore(dir: string, keepLast = 3): CheckpointStore<CheckpointMeta> {
-  return new CheckpointStore<CheckpointMeta>(path.join(dir, 'checkpoints'), { keepLast });
+  return new CheckpointStore<CheckpointMeta>(path.join(dir, 'checkpoints'), { keepLast, validateMeta: checkpointMetaProblem });
 }
 
-/** Encodes the trainer's state and writes it as a checkpoint; returns the manifest path. */
-export function saveTrainerCheckpoint(trainer: Trainer, store: CheckpointStore<CheckpointMeta>, runInfo: Record<string, unknown> = {}): string {
+/**
+ * Encodes the trainer's state and writes it as a checkpoint; returns the manifest path. Refuses (a NonFiniteError
+ * naming the tensor; nothing is written, nothing pruned) when a tensor holds NaN or an infinity.
+ */
+export function saveTrainerCheckpoint(trainer: Trainer, store: CheckpointStore<CheckpointMeta>, runInfo: Record<string, unknown> = {}, recentSteps?: RecentStep[]): string {
   const { tensors, meta } = trainer.snapshot();
-  return store.save(meta.step, encodeSafetensors(tensors), { trainer: meta, run: runInfo });
+  const bad = findNonFinite(tensors);
+  if (bad) {
+    throw new NonFiniteError(
+      `saveTrainerCheckpoint: refusing to write the checkpoint of step ${meta.step} into ${store.dir}: tensor ${bad.name} has ${bad.count} non-finite of ${bad.size} elements (e.g. [${bad.index}] = ${bad.value}); the earlier checkpoints are kept`,
+      `tensor ${bad.name}`,
+      bad.value,
+      meta.step,
+    );
+  }
+  const m: CheckpointMeta = { trainer: meta, run: runInfo };
+  if (recentSteps) m.recentSteps = recentSteps;
+  return store.save(meta.step, encodeSafetensors(tensors), m);
 }
 
-/** Restores a loaded checkpoint into a trainer. */
-export function restoreTrainerCheckpoint(trainer: Trainer, ckpt: LoadedCheckpoint<CheckpointMeta>): void {
-  const { tensors } = decodeSafetensors(ckpt.payload, ckpt.payloadPath);
+/**
+ * Decodes a checkpoint's tensors and checks that all are finite: a payload that does not decode is a
+ * CheckpointCorruptError, a non-finite tensor a NonFiniteError; both name the file.
+ */
+export function decodeCheckpointTensors(ckpt: LoadedCheckpoint<CheckpointMeta>): Record<string, Tensor> {
+  let tensors: Record<string, Tensor>;
+  try {
+    ({ tensors } = decodeSafetensors(ckpt.payload, ckpt.payloadPath));
+  } catch (err) {
+    if (err instanceof SafetensorsError) throw new CheckpointCorruptError(ckpt.payloadPath, err.message);
+    throw err;
+  }
+  const bad = findNonFinite(tensors);
+  if (bad) {
+    throw new NonFiniteError(
+      `checkpoint ${ckpt.payloadPath} holds non-finite weights: tensor ${bad.name} has ${bad.count} non-finite of ${bad.size} elements (e.g. [${bad.index}] = ${bad.value}); it was written by a diverged run`,
+      `tensor ${bad.name}`,
+      bad.value,
+      ckpt.step,
+      ckpt.payloadPath,
+    );
+  }
+  return tensors;
+}
+
+/**
+ * The newest checkpoint that verifies and whose tensors are finite, with its tensors; corrupt and non-finite ones
+ * are reported through `warn` and the previous one is tried. Null when there is none.
+ */
+export function loadLatestUsable(store: CheckpointStore<CheckpointMeta>, warn: (message: string) => void): { ckpt: LoadedCheckpoint<CheckpointMeta>; tensors: Record<string, Tensor> } | null {
+  const steps = store.steps();
+  for (let i = steps.length - 1; i >= 0; i--) {
+    try {
+      const ckpt = store.load(steps[i]!);
+      return { ckpt, tensors: decodeCheckpointTensors(ckpt) };
+    } catch (err) {
+      if (err instanceof CheckpointCorruptError || err instanceof NonFiniteError) warn(`${err.message}; falling back to the previous checkpoint`);
+      else throw err;
+    }
+  }
+  return null;
+}
+
+/** Restores a loaded checkpoint into a trainer (refusing non-finite tensors, naming the file and the tensor). */
+export function restoreTrainerCheckpoint(trainer: Trainer, ckpt: LoadedCheckpoint<CheckpointMeta>, decoded?: Record<string, Tensor>): void {
+  const tensors = decoded ?? decodeCheckpointTensors(ckpt);
   try {
     trainer.restore(tensors, ckpt.meta.trainer);
   } catch (err) {
@@ -77,7 +171,7 @@ export function loadModelFromRun(model: Denoiser, dir: string, opts: { ema?: boo
   const store = checkpointStore(dir);
   const ckpt = opts.step !== undefined ? store.load(opts.step) : store.loadLatest();
   if (!ckpt) throw new Error(`loadModelFromRun: no checkpoint in ${path.join(dir, 'checkpoints')}`);
-  const { tensors } = decodeSafetensors(ckpt.payload, ckpt.payloadPath);
+  const tensors = decodeCheckpointTensors(ckpt);
   const useEma = opts.ema ?? true;
   const prefix = useEma && Object.keys(tensors).some((k) => k.startsWith('ema.')) ? 'ema.' : 'model.';
   if (useEma && prefix !== 'ema.') throw new Error(`loadModelFromRun: ${ckpt.payloadPath} has no EMA weights; pass { ema: false }`);
@@ -98,16 +192,23 @@ export async function runTraining(trainer: Trainer, opts: TrainRunOptions): Prom
   const logEvery = opts.logEvery ?? 50;
   const warn = opts.warn ?? ((m: string) => console.warn(m));
   const runInfo = opts.runInfo ?? {};
+  const historySize = opts.lossHistory ?? 100;
+  if (!Number.isInteger(every) || every < 1) throw new RangeError(`runTraining: checkpointEvery must be a positive integer, got ${every}`);
+  if (!Number.isInteger(logEvery) || logEvery < 1) throw new RangeError(`runTraining: logEvery must be a positive integer, got ${logEvery}`);
+  if (!Number.isInteger(historySize) || historySize < 0) throw new RangeError(`runTraining: lossHistory must be a non-negative integer, got ${historySize}`);
   let resumedFrom: number | null = null;
+  let recentSteps: RecentStep[] = [];
   if (opts.resume ?? true) {
-    const ckpt = store.loadLatest((e) => warn(`[train] ${e.message}; falling back to the previous checkpoint`));
-    if (ckpt) {
+    const found = loadLatestUsable(store, (m) => warn(`[train] ${m}`));
+    if (found) {
+      const { ckpt } = found;
       const saved = ckpt.meta.trainer.config as unknown as Record<string, unknown>;
       const current = trainer.snapshot().meta.config as unknown as Record<string, unknown>;
       const changed = Object.keys({ ...saved, ...current }).filter((k) => JSON.stringify(saved[k]) !== JSON.stringify(current[k]));
       if (changed.length) warn(`[train] resuming ${ckpt.manifestPath} with a changed config (${changed.map((k) => `${k}: ${JSON.stringify(saved[k])} -> ${JSON.stringify(current[k])}`).join(', ')}); the run will not match an uninterrupted one`);
-      restoreTrainerCheckpoint(trainer, ckpt);
+      restoreTrainerCheckpoint(trainer, ckpt, found.tensors);
       resumedFrom = ckpt.step;
+      recentSteps = (ckpt.meta.recentSteps ?? []).filter((r) => r && Number.isInteger(r.step) && r.step <= ckpt.step).slice(-historySize);
     }
   }
   const logger = new JsonlLogger(path.join(opts.dir, 'train.jsonl'));
@@ -126,25 +227,41 @@ export async function runTraining(trainer: Trainer, opts: TrainRunOptions): Prom
   let lastCheckpoint: string | null = null;
   let lossSum = 0;
   let lossCount = 0;
+  const finite = (x: number) => (Number.isFinite(x) ? x : null);
   try {
     while (trainer.stepCount < total && stopSignal === null) {
       const stats = trainer.step();
-      lossSum += stats.loss;
-      lossCount++;
+      if (stats.skipped) {
+        logger.log({ event: 'skip', step: stats.step, quantity: stats.nonFinite, loss: String(stats.loss), mainLoss: String(stats.mainLoss), gradNorm: stats.gradNorm === undefined ? undefined : String(stats.gradNorm), skippedSteps: trainer.skippedSteps, consecutive: trainer.consecutiveSkips });
+      } else {
+        lossSum += stats.loss;
+        lossCount++;
+      }
+      if (historySize > 0) {
+        recentSteps.push({ step: stats.step, loss: finite(stats.loss), mainLoss: finite(stats.mainLoss) });
+        if (recentSteps.length > historySize) recentSteps.shift();
+      }
       opts.onStep?.(stats);
       if (stats.step % logEvery === 0 || stats.step === total) {
-        logger.log({ event: 'step', ...stats, lossAvg: lossSum / lossCount });
+        logger.log({ event: 'step', ...stats, lossAvg: lossCount ? lossSum / lossCount : null });
         lossSum = 0;
         lossCount = 0;
       }
-      bar.update(stats.step, `loss ${stats.loss.toFixed(4)}`);
-      if (stats.step % every === 0 && stats.step < total) lastCheckpoint = saveTrainerCheckpoint(trainer, store, runInfo);
+      bar.update(stats.step, stats.skipped ? `skipped (${stats.nonFinite} non-finite)` : `loss ${stats.loss.toFixed(4)}`);
+      if (stats.step % every === 0 && stats.step < total) lastCheckpoint = saveTrainerCheckpoint(trainer, store, runInfo, recentSteps);
       await yieldToEventLoop(); // lets signal handlers run between steps
     }
-    lastCheckpoint = saveTrainerCheckpoint(trainer, store, runInfo);
+    lastCheckpoint = saveTrainerCheckpoint(trainer, store, runInfo, recentSteps);
     const stoppedBy = stopSignal ?? 'completed';
-    logger.log({ event: stoppedBy === 'completed' ? 'done' : 'interrupted', signal: stopSignal, step: trainer.stepCount, checkpoint: lastCheckpoint });
-    return { step: trainer.stepCount, stoppedBy, resumedFrom, lastCheckpoint };
+    logger.log({ event: stoppedBy === 'completed' ? 'done' : 'interrupted', signal: stopSignal, step: trainer.stepCount, checkpoint: lastCheckpoint, skippedSteps: trainer.skippedSteps });
+    return { step: trainer.stepCount, stoppedBy, resumedFrom, lastCheckpoint, recentSteps: [...recentSteps], skippedSteps: trainer.skippedSteps };
+  } catch (err) {
+    // The log records why the run ended; no checkpoint is written, so the earlier (good) ones stay as they are.
+    const kept = store.steps();
+    const record: Record<string, unknown> = { step: err instanceof NonFiniteError && err.step !== null ? err.step : trainer.stepCount, message: (err as Error).message, lastGoodCheckpoint: kept.length ? kept[kept.length - 1] : null };
+    if (err instanceof NonFiniteError) logger.log({ event: 'diverged', quantity: err.quantity, value: String(err.value), ...record });
+    else logger.log({ event: 'error', ...record });
+    throw err;
   } finally {
     bar.end();
     logger.close();
