@@ -6,3 +6,4 @@ export * from './theory.js';
 export * from './diagnostics.js';
 export * from './recipes.js';
 export * from './trainer-hooks.js';
+export * from './reference-sampling.js';

@@ -85,7 +85,11 @@ export function guidedOutput(model: Denoiser, x: Tensor, t: number, labels: Int3
   return cond.mul(1 + w).sub(uncond.mul(w));
 }
 
-/** Draws samples [numSamples, ...sampleShape]. */
+/**
+ * Draws samples [numSamples, ...sampleShape]. Whether x0 is clipped at every step is the scheduler's `clipSample`
+ * (default: never, as the OC_LT reference sampler); the returned samples are not clipped: clamp them to [-1, 1]
+ * for images and metrics, as OC_LT does with its final samples.
+ */
 export function sample(model: Denoiser, scheduler: SchedulerBase, opts: SampleOptions): Tensor {
   const n = opts.numSamples;
   if (!Number.isInteger(n) || n < 1) throw new RangeError(`sample: numSamples must be a positive integer, got ${n}`);

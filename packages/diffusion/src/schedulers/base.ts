@@ -19,7 +19,17 @@ export interface SchedulerConfig extends NoiseScheduleConfig {
   timestepSpacing?: TimestepSpacing;
   /** Added to every timestep with 'leading' spacing (diffusers' steps_offset; default 0). */
   stepsOffset?: number;
-  /** Clip the predicted x0 to [-clipSample, clipSample]; null (default) disables clipping. Use 1 for images in [-1, 1]. */
+  /**
+   * Clip the predicted x0 of every step to [-clipSample, clipSample]; null (the default) never clips.
+   * - The default is the OC_LT reference: its evaluation sampler (ddpm_gen.py -> GaussianDiffusionSamplerOld in
+   *   diffusion.py, DDIM with skip 10) has the x0 clip commented out and clips only the final sample to [-1, 1]; its
+   *   training-time DDPM sampler (GaussianDiffusionSampler) clips x0 only after the posterior mean was computed from
+   *   the unclipped x0, so it has no effect either. The DDIM authors' code (ermongroup/ddim) does not clip.
+   * - diffusers' DDIMScheduler and DDPMScheduler default to `clip_sample=True` with `clip_sample_range=1.0`: pass
+   *   `clipSample: 1` for that. What the step does with eps after clipping is DDIM's `useClippedModelOutput`.
+   * Clipping the final sample for display or metrics is separate (e.g. `x.clamp(-1, 1)`); `sample()` returns it
+   * unclipped.
+   */
   clipSample?: number | null;
 }
 
@@ -79,6 +89,9 @@ export abstract class SchedulerBase {
     this.timestepSpacing = config.timestepSpacing ?? 'leading';
     this.stepsOffset = config.stepsOffset ?? 0;
     this.clipSample = config.clipSample ?? null;
+    if (this.clipSample !== null && !(typeof this.clipSample === 'number' && this.clipSample > 0)) {
+      throw new RangeError(`${this.constructor.name}: clipSample must be a positive number or null (no clipping), got ${String(config.clipSample)}`);
+    }
     const T = this.schedule.numTrainTimesteps;
     this.numInferenceSteps = T;
     this.timesteps = spacedTimesteps(T, T, 'leading', 0);
@@ -132,9 +145,11 @@ export abstract class SchedulerBase {
    * Converts a model output at timestep t (one for the whole batch) into (x0, eps) estimates.
    * epsilon: x0 = (x_t - sqrt(1-abar) eps) / sqrt(abar) (DDPM Eq. 15 solved for x0);
    * sample: eps = (x_t - sqrt(abar) x0) / sqrt(1-abar); v: x0 = sqrt(abar) x_t - sqrt(1-abar) v, eps = sqrt(abar) v + sqrt(1-abar) x_t.
-   * With clipSample, x0 is clipped and eps re-derived from the clipped x0 so that the two stay consistent.
+   * With clipSample, x0 is clipped; eps is then re-derived from the clipped x0, eps = (x_t - sqrt(abar) x0) /
+   * sqrt(1-abar), so that the two stay consistent (GLIDE; diffusers' use_clipped_model_output=True), unless
+   * `rederiveNoise` is false: then eps is the one implied by the unclipped prediction (diffusers' default).
    */
-  predictOriginalAndNoise(modelOutput: Tensor, t: number, sample: Tensor): { x0: Tensor; eps: Tensor } {
+  predictOriginalAndNoise(modelOutput: Tensor, t: number, sample: Tensor, rederiveNoise = true): { x0: Tensor; eps: Tensor } {
     const abar = this.schedule.alphasCumprod[this.schedule.checkT(`${this.constructor.name}.step`, t)]!;
     const sa = Math.sqrt(abar);
     const s1 = Math.sqrt(1 - abar);
@@ -152,7 +167,7 @@ export abstract class SchedulerBase {
     }
     if (this.clipSample !== null) {
       x0 = x0.clamp(-this.clipSample, this.clipSample);
-      eps = sample.sub(x0.mul(sa)).div(s1);
+      if (rederiveNoise) eps = sample.sub(x0.mul(sa)).div(s1);
     }
     return { x0, eps };
   }

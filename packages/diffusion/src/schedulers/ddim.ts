@@ -4,6 +4,11 @@
  *   x_s = sqrt(abar_s) x0_hat + sqrt(1 - abar_s - sigma^2) eps_hat + sigma z,
  * with DDIM Eq. 16: sigma = eta sqrt((1 - abar_s) / (1 - abar_t)) sqrt(1 - abar_t / abar_s).
  * eta = 0 is the deterministic sampler (an ODE discretisation); eta = 1 matches DDPM's fixed-small variance.
+ *
+ * x0_hat is not clipped unless `clipSample` is set (see SchedulerConfig). The released OC_LT sampler
+ * (GaussianDiffusionSamplerOld, method 'ddim', skip 10) is this class with its defaults except
+ * `setAlphaToOne: false`: timesteps 990, 980, ..., 0 ('leading' spacing, 100 steps), eta 0, no clipping, and a last
+ * step from t = 0 to abar_0 itself (the identity on x_0 there); OC_LT then clips the returned sample to [-1, 1].
  * Browser-safe.
  */
 import type { Generator, Tensor } from '@oclt/tensor';
@@ -14,19 +19,28 @@ export interface DDIMSchedulerConfig extends SchedulerConfig {
   eta?: number;
   /** abar after the last step: 1 (default, the clean data) or abar_0 when false (diffusers' set_alpha_to_one). */
   setAlphaToOne?: boolean;
+  /**
+   * Only with `clipSample`: whether the direction term sqrt(1 - abar_s - sigma^2) eps_hat uses the eps re-derived
+   * from the clipped x0 (true, the default: GLIDE, and what this scheduler always did) or the model's own eps
+   * (false: diffusers' DDIMScheduler.step default, `use_clipped_model_output=False`). Can be overridden per step.
+   */
+  useClippedModelOutput?: boolean;
 }
 
 export interface DDIMStepOptions extends StepOptions {
   eta?: number;
+  useClippedModelOutput?: boolean;
 }
 
 export class DDIMScheduler extends SchedulerBase {
   readonly eta: number;
   readonly finalAlphaCumprod: number;
+  readonly useClippedModelOutput: boolean;
 
   constructor(config: DDIMSchedulerConfig = {}) {
     super(config);
     this.eta = checkEta(config.eta ?? 0);
+    this.useClippedModelOutput = config.useClippedModelOutput ?? true;
     this.finalAlphaCumprod = config.setAlphaToOne === false ? this.schedule.alphasCumprod[0]! : 1;
   }
 
@@ -43,7 +57,7 @@ export class DDIMScheduler extends SchedulerBase {
     const eta = checkEta(opts?.eta ?? this.eta);
     const prevT = this.previousTimestep(t);
     const abarPrev = prevT >= 0 ? this.schedule.alphasCumprod[prevT]! : this.finalAlphaCumprod;
-    const { x0, eps } = this.predictOriginalAndNoise(modelOutput, t, sample);
+    const { x0, eps } = this.predictOriginalAndNoise(modelOutput, t, sample, opts?.useClippedModelOutput ?? this.useClippedModelOutput);
     const sigma = this.sigma(t, prevT, eta);
     const dirCoef = Math.sqrt(Math.max(1 - abarPrev - sigma * sigma, 0));
     let prev = x0.mul(Math.sqrt(abarPrev)).add(eps.mul(dirCoef));

@@ -298,3 +298,89 @@ describe('DDPM final step', () => {
     expect(out).toBeCloseTo(0.3, 6);
   });
 });
+
+describe('x0 clipping (clipSample) and the OC_LT reference sampler', () => {
+  // Point masses outside [-1, 1]: the exact x0_hat lies near them, so clipping it to [-1, 1] changes every step.
+  const points = [[2.5, -1.8], [-3, 1.2]];
+  const weights = [0.6, 0.4];
+
+  /**
+   * The released OC_LT DDIM loop (diffusion.py, GaussianDiffusionSamplerOld with method 'ddim', skip 10), written out
+   * in float64: for t = 990, 980, ..., 0 with s = max(t - 10, 0),
+   *   x_s = sqrt(abar_s) / sqrt(abar_t) x_t + (sqrt(1 - abar_s) - sqrt(abar_s) sqrt(1 - abar_t) / sqrt(abar_t)) eps(x_t, t),
+   * no clipping of x0 (the line is commented out there). Its final clip to [-1, 1] is left out to compare raw samples.
+   */
+  function ocltDdim(x: Float64Array, abarTable: Float64Array): Float64Array {
+    const out = Float64Array.from(x);
+    for (let t = 990; t >= 0; t -= 10) {
+      const s = Math.max(t - 10, 0);
+      const [c1, c2, c3, c4] = [Math.sqrt(abarTable[t]!), Math.sqrt(1 - abarTable[t]!), Math.sqrt(abarTable[s]!), Math.sqrt(1 - abarTable[s]!)];
+      const eps = pointSetEps(points, weights, abarTable[t]!)(Float32Array.from(out));
+      for (let i = 0; i < out.length; i++) out[i] = (c3 / c1) * out[i]! + (c4 - (c3 * c2) / c1) * eps[i]!;
+    }
+    return out;
+  }
+
+  function ours(s: DDIMScheduler, x: Float32Array): Float32Array {
+    let xt: Tensor = fromTypedArray(Float32Array.from(x), [x.length / 2, 2]);
+    for (const t of s.timesteps) xt = s.step(fromTypedArray(pointSetEps(points, weights, s.alphasCumprod[t]!)(xt.toTypedArray() as Float32Array), xt.shape), t, xt).prevSample;
+    return xt.toTypedArray() as Float32Array;
+  }
+
+  it('by default nothing is clipped: 100 leading steps with setAlphaToOne false are the OC_LT loop', () => {
+    const s = new DDIMScheduler({ setAlphaToOne: false }).setTimesteps(100);
+    expect(s.clipSample).toBeNull();
+    expect(s.timesteps[0]).toBe(990);
+    expect(s.timesteps[99]).toBe(0);
+    const x = new Float32Array(64);
+    new Generator(4).fillNormal(x);
+    const got = ours(s, x);
+    const want = ocltDdim(Float64Array.from(x), s.alphasCumprod);
+    // float32 steps against float64 ones; round-off amplified by up to 1/sqrt(abar_990) ~ 160 at the noisy end.
+    for (let i = 0; i < got.length; i++) expect(Math.abs(got[i]! - want[i]!)).toBeLessThan(1e-3 * (1 + Math.abs(want[i]!)));
+    // The samples reach the points outside [-1, 1] (which clipping would forbid).
+    expect(Math.max(...Array.from(got, Math.abs))).toBeGreaterThan(2);
+    // With clipSample = 1 they cannot: every x0_hat, the last one included, is in [-1, 1].
+    const clipped = ours(new DDIMScheduler({ clipSample: 1 }).setTimesteps(100), x);
+    for (const v of clipped) expect(Math.abs(v)).toBeLessThanOrEqual(1 + 1e-6);
+  });
+
+  it('one clipped step by hand: eps re-derived from the clipped x0 (default) or kept (diffusers: use_clipped_model_output=False)', () => {
+    const t = 500;
+    const prevT = 480;
+    const xt = [1.9, -0.4, 0.2];
+    const eps = [-0.7, 0.3, 0.1];
+    const base = new DDIMScheduler({ clipSample: 1 });
+    base.setTimesteps(50); // leading: 980, 960, ..., 500, 480, ...
+    expect(base.previousTimestep(t)).toBe(prevT);
+    const [a, ap] = [base.alphasCumprod[t]!, base.alphasCumprod[prevT]!];
+    const x0 = xt.map((x, i) => (x - Math.sqrt(1 - a) * eps[i]!) / Math.sqrt(a));
+    const x0c = x0.map((v) => Math.min(1, Math.max(-1, v)));
+    expect(x0.some((v) => Math.abs(v) > 1)).toBe(true);
+    const rederived = xt.map((x, i) => (x - Math.sqrt(a) * x0c[i]!) / Math.sqrt(1 - a));
+    const want = {
+      rederived: x0c.map((v, i) => Math.sqrt(ap) * v + Math.sqrt(1 - ap) * rederived[i]!),
+      kept: x0c.map((v, i) => Math.sqrt(ap) * v + Math.sqrt(1 - ap) * eps[i]!),
+      unclipped: x0.map((v, i) => Math.sqrt(ap) * v + Math.sqrt(1 - ap) * eps[i]!),
+    };
+    const run = (s: DDIMScheduler, opts?: { useClippedModelOutput?: boolean }) => {
+      s.setTimesteps(50);
+      const out = s.step(tensor(eps), t, tensor(xt), undefined, opts);
+      return { prev: Array.from(out.prevSample.toTypedArray()), x0: Array.from(out.predOriginalSample.toTypedArray()) };
+    };
+    const close = (got: number[], expected: number[]) => got.forEach((v, i) => expect(v).toBeCloseTo(expected[i]!, 5));
+    const r = run(base);
+    close(r.prev, want.rederived);
+    close(r.x0, x0c);
+    close(run(new DDIMScheduler({ clipSample: 1, useClippedModelOutput: false })).prev, want.kept);
+    close(run(base, { useClippedModelOutput: false }).prev, want.kept); // per-step override
+    close(run(new DDIMScheduler()).prev, want.unclipped); // no clipping: the choice does not matter
+    close(run(new DDIMScheduler({ useClippedModelOutput: false })).prev, want.unclipped);
+    expect(Math.abs(want.kept[0]! - want.rederived[0]!)).toBeGreaterThan(0.05); // the two semantics differ here
+  });
+
+  it('rejects a clip range that is not positive', () => {
+    expect(() => new DDIMScheduler({ clipSample: 0 })).toThrow(/clipSample must be a positive number or null/);
+    expect(() => new DDPMScheduler({ clipSample: -1 })).toThrow(/DDPMScheduler: clipSample/);
+  });
+});
