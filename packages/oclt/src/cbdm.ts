@@ -11,6 +11,9 @@
  * The term needs labels: samples whose label was dropped (classifier-free guidance) contribute nothing, and a
  * batch without any label skips the second forward altogether.
  *
+ * tau = 0 turns the term off exactly: `cbdmLoss` returns null without drawing y' or running the second forward, so
+ * a CBDM run with tau = 0 consumes the same random numbers and makes the same updates as the baseline, bit for bit.
+ *
  * In expectation over y' the pull on e_y is the paper's Proposition D.1: the minimiser of
  * ||e - eps||^2 + tau_t sum_y' ||e - e_y'||^2 / |Y| is (eps + tau_t mean_y' e_y') / (1 + tau_t) (`cbdmOptimum`).
  */
@@ -84,10 +87,15 @@ export interface CbdmLossInput {
 
 /**
  * The CBDM term for one batch: draws y', runs the second forward pass e_y' = eps_theta(x_t, t, y') and returns
- * `cbdmRegularizer` with w_t = tau t / T, or null when no sample has a label (no second forward then).
+ * `cbdmRegularizer` with w_t = tau t / T, or null when no sample has a label or tau = 0 (no draw and no second
+ * forward then: the term is identically zero, and skipping it keeps the generators where the baseline has them).
  */
 export function cbdmLoss(input: CbdmLossInput): Tensor | null {
   const { tau = 1, gamma = 0.25, labelDistribution = 'frequencies' } = input.options ?? {};
+  if (!(Number.isFinite(tau) && tau >= 0)) throw new RangeError(`cbdmLoss: tau must be a finite number >= 0, got ${tau}`);
+  if (!(Number.isFinite(gamma) && gamma >= 0)) throw new RangeError(`cbdmLoss: gamma must be a finite number >= 0, got ${gamma}`);
+  if (labelDistribution !== 'frequencies' && labelDistribution !== 'uniform') throw new RangeError(`cbdmLoss: labelDistribution must be 'frequencies' or 'uniform', got '${String(labelDistribution)}'`);
+  if (tau === 0) return null;
   const B = input.xt.shape[0]!;
   const kept = input.labelKept ? Array.from(input.labelKept, Boolean) : new Array<boolean>(B).fill(true);
   if (kept.length !== B) throw new RangeError(`cbdmLoss: labelKept has ${kept.length} entries, expected ${B}`);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Generator, fromTypedArray, randn } from '@oclt/tensor';
-import { DDPMScheduler, MLPDenoiser, Trainer, gaussianMixtureDataset } from '@oclt/diffusion';
+import { DDPMScheduler, ImageDataset, MLPDenoiser, Trainer, UNet2D, gaussianMixtureDataset } from '@oclt/diffusion';
 import { recipeTrainerHooks } from './trainer-hooks.js';
 import { linearAlphasCumprod, makeNoisyBatch } from './test-helpers.js';
 
@@ -85,5 +85,36 @@ describe('recipes inside the real @oclt/diffusion Trainer', () => {
       b.restore(savedTensors, JSON.parse(JSON.stringify(snap.meta)));
       expect([b.step().loss, b.step().loss]).toEqual(continued);
     }
+  });
+});
+
+describe('CBDM with tau = 0 is the baseline', () => {
+  // A UNet with dropout and per-sample label dropping: every random stream of the trainer is exercised (batches,
+  // times, noise, label drops, dropout masks). CBDM's extra draws (y') and its second forward (more dropout masks)
+  // would shift them; with tau = 0 neither may happen, so every weight must come out bit for bit the same.
+  const N = 24;
+  const pixels = Uint8Array.from({ length: N * 64 }, (_, i) => (i * 37 + (i >> 6) * 11) % 256);
+  const imageLabels = Int32Array.from({ length: N }, (_, i) => (i < 16 ? 0 : i < 21 ? 1 : 2));
+  const data = new ImageDataset(pixels, 1, 8, 8, imageLabels, 3);
+
+  function train(spec: Parameters<typeof recipeTrainerHooks>[0], steps: number) {
+    const hooks = recipeTrainerHooks(spec, { labels: imageLabels, numClasses: 3, batchSize: 4, alphasCumprod: abarTable, gen: new Generator(8) });
+    const model = new UNet2D({ sampleSize: 8, inChannels: 1, baseChannels: 8, channelMult: [1, 2], numResBlocks: 1, attentionResolutions: [4], dropout: 0.3, numClasses: 3, numGroups: 4, seed: 2 });
+    const trainer = new Trainer({ model, scheduler: new DDPMScheduler(), dataset: data, config: { batchSize: 4, numSteps: steps, seed: 6, labelDropProb: 0.25 }, sampler: hooks.sampler, lossHook: hooks.lossHook });
+    const losses = Array.from({ length: steps }, () => trainer.step().loss);
+    const bits = Object.fromEntries(model.namedParameters().map(([name, p]) => [name, Array.from(new Uint32Array(Float32Array.from(p.toTypedArray()).buffer))]));
+    return { losses, bits };
+  }
+
+  it('the same seed and steps give identical losses and weights; tau > 0 does not', () => {
+    const steps = 4;
+    const baseline = train('baseline', steps);
+    const cbdmOff = train({ method: 'cbdm', cbdm: { tau: 0 }, batchResample: false, conditional: true }, steps);
+    expect(cbdmOff.losses).toEqual(baseline.losses);
+    expect(Object.keys(cbdmOff.bits)).toEqual(Object.keys(baseline.bits));
+    for (const name of Object.keys(baseline.bits)) expect(cbdmOff.bits[name], name).toEqual(baseline.bits[name]);
+    // The check has teeth: a small tau changes the weights.
+    const cbdmOn = train({ method: 'cbdm', cbdm: { tau: 0.01 }, batchResample: false, conditional: true }, steps);
+    expect(Object.keys(baseline.bits).some((name) => cbdmOn.bits[name]!.some((b, k) => b !== baseline.bits[name]![k]))).toBe(true);
   });
 });
