@@ -1,5 +1,6 @@
 /**
- * Runs every TypeScript code block of the docs chapters, so the course cannot drift from the code.
+ * Runs every TypeScript code block of the docs chapters and of the packages' READMEs (what npm shows a new user),
+ * so neither can drift from the code.
  *
  * Each chapter's ```ts blocks are concatenated in order into one module (imports hoisted to the top), written to
  * docs/.generated/, and imported. A block fenced as ```ts no-run is shown but not executed. The blocks check
@@ -46,17 +47,23 @@ export function assembleModule(blocks: readonly string[]): string {
 }
 
 const chapters = fs.readdirSync(docsDir).filter((f) => /^\d\d-.+\.md$/.test(f)).sort();
+const packagesDir = path.join(docsDir, '..', 'packages');
+const readmes = fs.readdirSync(packagesDir).filter((p) => fs.existsSync(path.join(packagesDir, p, 'README.md'))).sort();
 
 describe('docs code blocks run', () => {
   it('finds the chapters', () => {
     expect(chapters.length).toBeGreaterThan(0);
   });
-  for (const chapter of chapters) {
-    it(chapter, async () => {
-      const blocks = extractBlocks(fs.readFileSync(path.join(docsDir, chapter), 'utf8'));
+  const sources = [
+    ...chapters.map((chapter) => ({ name: chapter, file: path.join(docsDir, chapter), out: chapter.replace(/\.md$/, '.ts') })),
+    ...readmes.map((p) => ({ name: `packages/${p}/README.md`, file: path.join(packagesDir, p, 'README.md'), out: `readme-${p}.ts` })),
+  ];
+  for (const source of sources) {
+    it(source.name, async () => {
+      const blocks = extractBlocks(fs.readFileSync(source.file, 'utf8'));
       expect(blocks.length).toBeGreaterThan(0);
       fs.mkdirSync(outDir, { recursive: true });
-      const file = path.join(outDir, chapter.replace(/\.md$/, '.ts'));
+      const file = path.join(outDir, source.out);
       fs.writeFileSync(file, assembleModule(blocks));
       const log = vi.spyOn(console, 'log').mockImplementation(() => {});
       try {

@@ -91,7 +91,10 @@ export function loadGpujs(): Promise<GpuModule> {
     return { GPU };
   })().catch((err) => {
     gpujsModule = null;
-    throw new Error(`gpu.js could not be loaded: ${(err as Error).message}`);
+    // gpu.js is an optional peer dependency (it pulls native builds a CPU user does not need): say how to get it.
+    const missing = (err as { code?: string }).code === 'ERR_MODULE_NOT_FOUND' && /'gpu\.js'/.test((err as Error).message);
+    const hint = missing ? ' (gpu.js is an optional peer dependency of @oclt/tensor: `npm install gpu.js` to use the gpujs backend)' : '';
+    throw new Error(`gpu.js could not be loaded: ${(err as Error).message}${hint}`);
   });
   return gpujsModule;
 }
