@@ -4,6 +4,7 @@ export * from './schedulers/base.js';
 export * from './schedulers/ddpm.js';
 export * from './schedulers/ddim.js';
 export * from './data/idx.js';
+export * from './data/cifar.js';
 export * from './data/dataset.js';
 export * from './data/toy.js';
 export * from './metrics/index.js';

@@ -2,6 +2,7 @@
 export { encodePng, savePng } from './plot/png-node.js';
 export * from './node/idx-node.js';
 export * from './node/fashion-mnist.js';
+export * from './node/cifar-node.js';
 export * from './node/checkpoint.js';
 export * from './metrics/node/feature-net-node.js';
 export * from './node/images.js';
