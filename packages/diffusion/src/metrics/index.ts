@@ -1,4 +1,4 @@
-/** Generative metrics: FID, KID, Inception-style score, improved precision/recall, per-class FID. */
+/** Generative metrics: FID, KID, Inception-style score, improved precision/recall, per-class FID; intervals over seeds. */
 export * from './linalg.js';
 export * from './fid.js';
 export * from './kid.js';
@@ -9,3 +9,4 @@ export * from './feature-net.js';
 export * from './evaluate.js';
 export * from './gram.js';
 export * from './dataset-features.js';
+export * from './intervals.js';
