@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { Generator } from '@oclt/tensor';
-import { parseIdx } from './idx.js';
+import { IdxFormatError, parseIdx } from './idx.js';
 import { ArrayDataset, ImageDataset, toUint8Images } from './dataset.js';
 import { appendixJToy, gaussianMixtureDataset, mixtureNoisePredictor } from './toy.js';
 
@@ -29,10 +29,20 @@ describe('parseIdx', () => {
     expect(f64.data[0]).toBe(Math.PI);
   });
   it('rejects bad magic, gzip bytes, unknown types and truncation with clear messages', () => {
-    expect(() => parseIdx(new Uint8Array([1, 0, 8, 1, 0, 0, 0, 0]), 'x.idx')).toThrow(/x.idx does not start with the IDX magic/);
+    expect(() => parseIdx(new Uint8Array([1, 0, 8, 1, 0, 0, 0, 0]), 'x.idx')).toThrow(/x\.idx: magic: does not start with the IDX magic/);
     expect(() => parseIdx(new Uint8Array([0x1f, 0x8b, 8, 0]))).toThrow(/gzip-compressed/);
     expect(() => parseIdx(new Uint8Array([0, 0, 0x42, 1, 0, 0, 0, 1, 0]))).toThrow(/unknown element type code 0x42/);
-    expect(() => parseIdx(new Uint8Array([0, 0, 8, 1, 0, 0, 0, 5, 1, 2]))).toThrow(/has 10 bytes but dims \[5\] of uint8 need 13/);
+    expect(() => parseIdx(new Uint8Array([0, 0, 8, 1, 0, 0, 0, 5, 1, 2]))).toThrow(/truncated: has 10 bytes but dims \[5\] of uint8 need 13/);
+    // Each field a hostile file can get wrong is named, with the file.
+    const hostile: [number[], RegExp][] = [
+      [[0, 0], /f\.idx: header: the file is 2 bytes/],
+      [[0, 0, 8, 3, 0, 0, 0, 2], /f\.idx: dims: the file is 8 bytes, cut short inside its list of 3 dimensions/],
+      [[0, 0, 8, 1, 0, 0, 0, 2, 7, 7, 7], /f\.idx: count: has 11 bytes but dims \[2\] of uint8 need 10 \(1 bytes more/],
+      [[0, 0, 0x0e, 3, 255, 255, 255, 255, 255, 255, 255, 255, 0, 0, 1, 0], /f\.idx: dims: dims \[4294967295,4294967295,256\] give .* elements, too many/],
+      [[0, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 8, 0, 0, 0, 8], /f\.idx: truncated: has 16 bytes but dims \[2,8,8\] of uint8 need 144/],
+    ];
+    for (const [bytes, message] of hostile) expect(() => parseIdx(Uint8Array.from(bytes), 'f.idx')).toThrow(message);
+    expect(() => parseIdx(new Uint8Array(2), 'f.idx')).toThrow(IdxFormatError);
   });
 });
 

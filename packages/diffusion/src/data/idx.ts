@@ -2,7 +2,25 @@
  * The IDX file format (LeCun's MNIST format, also Fashion-MNIST): a 4-byte magic [0, 0, typeCode, ndims], ndims
  * big-endian uint32 dimensions, then the elements row-major and big-endian. This parser works on bytes and is
  * browser-safe; reading files and gunzipping is in src/node/idx-node.ts.
+ *
+ * A file that cannot be read is refused with an `IdxFormatError` naming the file and the field at fault: 'header'
+ * (fewer than 4 bytes), 'magic', 'type' (element type code), 'dims' (the dimension list is cut short, or its
+ * product is not a usable element count), 'truncated' (fewer data bytes than the dims need) or 'count' (more).
  */
+
+/** The fields of an IDX file that `parseIdx` checks; an error names one. */
+export type IdxField = 'header' | 'magic' | 'type' | 'dims' | 'truncated' | 'count';
+
+export class IdxFormatError extends Error {
+  constructor(
+    readonly source: string,
+    readonly field: IdxField,
+    detail: string,
+  ) {
+    super(`parseIdx: ${source}: ${field}: ${detail}`);
+    this.name = 'IdxFormatError';
+  }
+}
 
 export type IdxData = Uint8Array | Int8Array | Int16Array | Int32Array | Float32Array | Float64Array;
 
@@ -22,27 +40,31 @@ const TYPES: Record<number, { name: string; bytes: number }> = {
 
 /** Parses an uncompressed IDX file. `source` names the file in error messages. */
 export function parseIdx(bytes: Uint8Array, source = 'IDX data'): IdxArray {
-  if (bytes.length < 4) throw new Error(`parseIdx: ${source} is ${bytes.length} bytes, too short for an IDX header`);
+  const fail = (field: IdxField, detail: string): never => {
+    throw new IdxFormatError(source, field, detail);
+  };
+  if (bytes.length < 4) fail('header', `the file is ${bytes.length} bytes, too short for an IDX header`);
   if (bytes[0] !== 0 || bytes[1] !== 0) {
     const gz = bytes[0] === 0x1f && bytes[1] === 0x8b ? ' (it is gzip-compressed: decompress it first, e.g. with readIdxFile from @oclt/diffusion/node)' : '';
-    throw new Error(`parseIdx: ${source} does not start with the IDX magic 0x0000${gz}`);
+    fail('magic', `does not start with the IDX magic 0x0000${gz}`);
   }
   const type = TYPES[bytes[2]!];
-  if (!type) throw new Error(`parseIdx: ${source} has unknown element type code 0x${bytes[2]!.toString(16)}`);
+  if (!type) fail('type', `unknown element type code 0x${bytes[2]!.toString(16)}`);
+  const { name: typeName, bytes: elementBytes } = type!;
   const ndims = bytes[3]!;
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const headerBytes = 4 + 4 * ndims;
-  if (bytes.length < headerBytes) throw new Error(`parseIdx: ${source} is truncated inside its header (${ndims} dimensions)`);
+  if (bytes.length < headerBytes) fail('dims', `the file is ${bytes.length} bytes, cut short inside its list of ${ndims} dimensions (needs ${headerBytes})`);
   const dims: number[] = [];
   for (let i = 0; i < ndims; i++) dims.push(view.getUint32(4 + 4 * i, false));
   const count = dims.reduce((a, b) => a * b, 1);
-  const expected = headerBytes + count * type.bytes;
-  if (bytes.length !== expected) {
-    throw new Error(`parseIdx: ${source} has ${bytes.length} bytes but dims [${dims}] of ${type.name} need ${expected}`);
-  }
+  if (!Number.isSafeInteger(count * elementBytes)) fail('dims', `dims [${dims}] give ${count} elements, too many to hold`);
+  const expected = headerBytes + count * elementBytes;
+  if (bytes.length < expected) fail('truncated', `has ${bytes.length} bytes but dims [${dims}] of ${typeName} need ${expected}`);
+  if (bytes.length > expected) fail('count', `has ${bytes.length} bytes but dims [${dims}] of ${typeName} need ${expected} (${bytes.length - expected} bytes more than the dims say)`);
   let data: IdxData;
   const off = headerBytes;
-  switch (type.name) {
+  switch (typeName) {
     case 'uint8':
       data = bytes.slice(off, off + count);
       break;

@@ -2,6 +2,10 @@
  * Node-only: Fashion-MNIST (Xiao et al. 2017) from the four IDX files. Looked up in, in order: the `dir` argument
  * (a --data-dir flag), the OCLT_FASHION_MNIST_DIR environment variable, then the Debian package's path
  * /usr/share/datasets/fashion-mnist. Files may be gzipped (*.gz) or raw.
+ *
+ * Any image size is read as it is (the dataset's height and width are the file's); what the files hold is
+ * checked before it is used, each error naming the file and the field: the images must be uint8 [N, H, W] with
+ * N, H, W >= 1, the labels uint8 [N] (the same N) with values in 0..9.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -51,8 +55,18 @@ export function loadFashionMnist(opts: FashionMnistOptions = {}): ImageDataset {
   }
   const images = readIdxFile(imagesFile);
   const labels = readIdxFile(labelsFile);
-  if (images.dims.length !== 3 || !(images.data instanceof Uint8Array)) throw new Error(`loadFashionMnist: ${imagesFile} should hold uint8 [N, 28, 28], got dims [${images.dims}]`);
-  if (labels.dims.length !== 1 || labels.dims[0] !== images.dims[0]) throw new Error(`loadFashionMnist: ${labelsFile} has dims [${labels.dims}], expected [${images.dims[0]}]`);
-  const [, h, w] = images.dims as [number, number, number];
-  return new ImageDataset(images.data, 1, h, w, Int32Array.from(labels.data), 10, { classNames: FASHION_MNIST_CLASSES, ...opts });
+  const fail = (file: string, field: string, detail: string): never => {
+    throw new Error(`loadFashionMnist: ${file}: ${field}: ${detail}`);
+  };
+  if (!(images.data instanceof Uint8Array)) fail(imagesFile, 'type', `images must be uint8, got ${images.data.constructor.name}`);
+  if (images.dims.length !== 3) fail(imagesFile, 'dims', `images must be [N, height, width], got dims [${images.dims}]`);
+  const [n, h, w] = images.dims as [number, number, number];
+  if (n < 1 || h < 1 || w < 1) fail(imagesFile, 'dims', `images must have N, height and width >= 1, got [${images.dims}]`);
+  if (!(labels.data instanceof Uint8Array)) fail(labelsFile, 'type', `labels must be uint8, got ${labels.data.constructor.name}`);
+  if (labels.dims.length !== 1) fail(labelsFile, 'dims', `labels must be [N], got dims [${labels.dims}]`);
+  if (labels.dims[0] !== n) fail(labelsFile, 'count', `${labels.dims[0]} labels for the ${n} images of ${imagesFile}`);
+  const ys = Int32Array.from(labels.data);
+  const classes = FASHION_MNIST_CLASSES.length;
+  for (let i = 0; i < ys.length; i++) if (ys[i]! >= classes) fail(labelsFile, 'label', `label ${ys[i]} of row ${i} is outside 0..${classes - 1}`);
+  return new ImageDataset(images.data as Uint8Array, 1, h, w, ys, classes, { classNames: FASHION_MNIST_CLASSES, ...opts });
 }

@@ -15,7 +15,7 @@ import { fromTypedArray, indexSelect } from '@oclt/tensor';
 import { barChart, composeGrid } from '@oclt/diffusion';
 import { saveImageGrid, savePng } from '@oclt/diffusion/node';
 import { parseRecipe } from '../recipes.js';
-import { helpText, parseArgs, type OptionSpecs } from './args.js';
+import { UsageError, helpText, parseArgs, type OptionSpecs } from './args.js';
 import { DATA_OPTIONS, MODEL_OPTIONS, NUM_CLASSES, dataConfigFrom, loadLongTailedTrain, modelConfigFrom, provenance, readJson, round, writeJson } from './common.js';
 import { MetricsContext, loadSamples, type EvaluationResult } from './eval.js';
 import { generateSamples, saveSamples, type GeneratedSamples } from './sample.js';
@@ -55,17 +55,17 @@ export const ABLATION_OPTIONS = {
   out: { type: 'string', description: 'working directory: one run directory per method (checkpoints, samples)', default: 'runs/ablation-fmnist-lt' },
   results: { type: 'string', description: 'results prefix: writes <results>.json, <results>.md, <results>-per-class-fid.png, <results>-samples/', default: 'bench/results/ablation-fmnist-lt' },
   methods: { type: 'string', description: `comma-separated method ids (default all: ${ABLATION_METHODS.map((m) => m.id).join(',')})`, default: 'all' },
-  steps: { type: 'integer', description: 'training steps per method', default: 1000 },
-  'batch-size': { type: 'integer', description: 'batch size (also the reference set of target selection)', default: 64 },
-  lr: { type: 'number', description: 'Adam learning rate after warmup', default: 1e-3 },
-  warmup: { type: 'integer', description: 'linear learning-rate warmup steps', default: 100 },
-  'ema-decay': { type: 'number', description: 'EMA decay (with warmup)', default: 0.9999 },
-  'label-drop': { type: 'number', description: 'classifier-free guidance: probability of dropping a whole batch of labels', default: 0.1 },
-  'num-samples': { type: 'integer', description: 'generated images per method for the metrics (a multiple of 10)', default: 1000 },
-  'sample-steps': { type: 'integer', description: 'DDIM steps (eta 0)', default: 50 },
+  steps: { type: 'integer', description: 'training steps per method', default: 1000, min: 1 },
+  'batch-size': { type: 'integer', description: 'batch size (also the reference set of target selection)', default: 64, min: 1, max: 65536 },
+  lr: { type: 'number', description: 'Adam learning rate after warmup', default: 1e-3, above: 0 },
+  warmup: { type: 'integer', description: 'linear learning-rate warmup steps', default: 100, min: 0 },
+  'ema-decay': { type: 'number', description: 'EMA decay (with warmup)', default: 0.9999, min: 0, max: 1 },
+  'label-drop': { type: 'number', description: 'classifier-free guidance: probability of dropping a whole batch of labels', default: 0.1, min: 0, max: 1 },
+  'num-samples': { type: 'integer', description: 'generated images per method for the metrics (a multiple of 10)', default: 1000, min: 10, max: 100000 },
+  'sample-steps': { type: 'integer', description: 'DDIM steps (eta 0)', default: 50, min: 1, max: 1000 },
   guidance: { type: 'number', description: 'classifier-free guidance weight w for conditional models', default: 1.5 },
   seed: { type: 'integer', description: 'seed of training and sampling (the same for every method)', default: 0 },
-  'checkpoint-every': { type: 'integer', description: 'checkpoint every N steps', default: 100 },
+  'checkpoint-every': { type: 'integer', description: 'checkpoint every N >= 1 steps (and always at the end)', default: 100, min: 1 },
   'feature-net': { type: 'string', description: "feature network version, or 'random-untrained' (tests only)", default: 'fmnist-features-v1' },
   progress: { type: 'boolean', description: 'progress bars on stderr (default: when it is a terminal)', default: process.stderr.isTTY ?? false },
   ...MODEL_OPTIONS,
@@ -130,7 +130,7 @@ function gridImages(s: GeneratedSamples) {
 export async function ablationCommand(argv: readonly string[]): Promise<number> {
   const o = parseArgs('ablation', argv, ABLATION_OPTIONS);
   const data = dataConfigFrom(o);
-  if (o['num-samples'] % NUM_CLASSES !== 0) throw new Error(`oclt ablation: --num-samples must be a multiple of ${NUM_CLASSES}, got ${o['num-samples']}`);
+  if (o['num-samples'] % NUM_CLASSES !== 0) throw new UsageError(`oclt ablation: --num-samples must be a multiple of ${NUM_CLASSES}, got ${o['num-samples']}`);
   const { numClasses: _n, ...model } = modelConfigFrom(o, data.imageSize, 0);
   void _n;
   const config: AblationConfig = {

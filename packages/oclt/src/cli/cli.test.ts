@@ -36,11 +36,12 @@ describe('oclt command line', () => {
     expect(await main(['fly'])).toBe(2);
     expect(await main(['train', '--out', path.join(dir, 'x'), '--stepz', '3'])).toBe(2);
     expect(await main(['train'])).toBe(2); // --out is required
-    // A bad recipe is a run-time error with the recipe parser's message.
+    // A bad recipe is a usage error naming the flag, with the recipe parser's message, before anything is written.
     const errors = vi.mocked(console.error);
     errors.mockClear();
-    expect(await main(['train', '--out', path.join(dir, 'bad'), '--recipe', 'magic', ...SYNTH])).toBe(1);
-    expect(errors.mock.calls.flat().join(' ')).toMatch(/unknown method 'magic'/);
+    expect(await main(['train', '--out', path.join(dir, 'bad'), '--recipe', 'magic', ...SYNTH])).toBe(2);
+    expect(errors.mock.calls.flat().join(' ')).toMatch(/^oclt train: --recipe: .*unknown method 'magic'/);
+    expect(fs.existsSync(path.join(dir, 'bad'))).toBe(false);
   });
 
   it('crossingTime interpolates linearly between evaluated times', () => {
@@ -88,7 +89,10 @@ describe('oclt command line', () => {
     const second = readJson(path.join(run, 'result.json'));
     expect(second.resumedFrom).toBe(4);
     expect(second.steps).toBe(4);
-    expect(second.finalLoss).toBeNull(); // no step was taken
+    // No step was taken: the final loss still comes from the last steps' losses (kept in the checkpoint).
+    expect(second.finalLoss).toBe(first.finalLoss);
+    expect(second.lastLoss).toBe(first.lastLoss);
+    expect(first.finalLoss).toBeTypeOf('number');
     expect(fs.readdirSync(path.join(run, 'checkpoints')).filter((f) => f.endsWith('.safetensors')).sort()).toEqual(weights);
 
     expect(await main([...args.slice(0, -2), '--sample-steps', '2', '--lr', '0.5'])).toBe(1); // another config, same --out

@@ -10,9 +10,9 @@ import path from 'node:path';
 import { Generator, fromTypedArray, type Tensor } from '@oclt/tensor';
 import '@oclt/autograd';
 import { ArrayDataset, DDIMScheduler, DDPMScheduler, MLPDenoiser, UNet2D, resizeBilinear, type Denoiser } from '@oclt/diffusion';
-import { FASHION_MNIST_CLASSES, loadFashionMnist, writeFileAtomic } from '@oclt/diffusion/node';
+import { FASHION_MNIST_CLASSES, fashionMnistDir, loadFashionMnist, writeFileAtomic } from '@oclt/diffusion/node';
 import { classGroups, makeLongTailedSubset } from '../long-tailed-dataset.js';
-import type { OptionSpecs } from './args.js';
+import { UsageError, type OptionSpecs } from './args.js';
 
 export const NUM_CLASSES = 10;
 
@@ -20,8 +20,8 @@ export const NUM_CLASSES = 10;
 export const DATA_OPTIONS = {
   dataset: { type: 'string', description: "'fashion-mnist' (IDX files) or 'synthetic' (generated stripes, for tests)", default: 'fashion-mnist', choices: ['fashion-mnist', 'synthetic'] },
   'data-dir': { type: 'string', description: 'directory of the Fashion-MNIST IDX files (default: $OCLT_FASHION_MNIST_DIR, then /usr/share/datasets/fashion-mnist)', default: '' },
-  'image-size': { type: 'integer', description: 'images are resized (bilinear) from 28x28 to this size', default: 16 },
-  imbalance: { type: 'number', description: 'long-tail imbalance n_min / n_max (Cao et al. 2019)', default: 0.01 },
+  'image-size': { type: 'integer', description: 'images are resized (bilinear) from the size in the files (28x28 for Fashion-MNIST) to this size', default: 16, min: 8, max: 28 },
+  imbalance: { type: 'number', description: 'long-tail imbalance n_min / n_max (Cao et al. 2019)', default: 0.01, above: 0, max: 1 },
   'lt-seed': { type: 'integer', description: 'seed of the within-class shuffle that picks the long-tailed subset', default: 0 },
 } as const satisfies OptionSpecs;
 
@@ -33,8 +33,19 @@ export interface DataConfig {
   ltSeed: number;
 }
 
+/** The data flags, checked (a UsageError naming the flag): --image-size in 8..28, --data-dir an existing directory. */
 export function dataConfigFrom(o: { dataset: string; 'data-dir': string; 'image-size': number; imbalance: number; 'lt-seed': number }): DataConfig {
-  if (o['image-size'] < 8 || o['image-size'] > 28) throw new Error(`--image-size must be in 8..28 (the feature network's range), got ${o['image-size']}`);
+  if (!(o['image-size'] >= 8 && o['image-size'] <= 28)) throw new UsageError(`--image-size must be in 8..28 (the feature network's range), got ${o['image-size']}`);
+  if (!(o.imbalance > 0 && o.imbalance <= 1)) throw new UsageError(`--imbalance must be in (0, 1], got ${o.imbalance}`);
+  if (o['data-dir'] !== '') {
+    let isDir = false;
+    try {
+      isDir = fs.statSync(o['data-dir']).isDirectory();
+    } catch (err) {
+      throw new UsageError(`--data-dir ${o['data-dir']} cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    }
+    if (!isDir) throw new UsageError(`--data-dir ${o['data-dir']} is not a directory`);
+  }
   return { dataset: o.dataset as DataConfig['dataset'], dataDir: o['data-dir'], imageSize: o['image-size'], imbalance: o.imbalance, ltSeed: o['lt-seed'] };
 }
 
@@ -74,28 +85,53 @@ export function syntheticImages(perClass: number, seed: number): { pixels: Uint8
   return { pixels, labels };
 }
 
-function rawSplit(cfg: DataConfig, split: 'train' | 'test'): { pixels: Uint8Array; labels: Int32Array } {
-  if (cfg.dataset === 'synthetic') return syntheticImages(split === 'train' ? 120 : 40, split === 'train' ? 1 : 2);
-  const ds = loadFashionMnist({ split, dir: cfg.dataDir || undefined });
-  return { pixels: ds.pixels, labels: ds.labels! };
+/** One split as bytes: `count` images of height x width (any size; the IDX files say which), one label each. */
+interface RawSplit {
+  pixels: Uint8Array;
+  labels: Int32Array;
+  height: number;
+  width: number;
+  /** Where it came from, for error messages. */
+  source: string;
 }
 
-/** Resizes selected 28x28 byte images to S x S floats in [-1, 1] (in chunks, to bound memory). */
-function toImageSet(raw: { pixels: Uint8Array; labels: Int32Array }, rows: ArrayLike<number>, size: number): ImageSet {
+function rawSplit(cfg: DataConfig, split: 'train' | 'test'): RawSplit {
+  if (cfg.dataset === 'synthetic') return { ...syntheticImages(split === 'train' ? 120 : 40, split === 'train' ? 1 : 2), height: 28, width: 28, source: `synthetic ${split} split` };
+  const ds = loadFashionMnist({ split, dir: cfg.dataDir || undefined });
+  const raw: RawSplit = { pixels: ds.pixels, labels: ds.labels!, height: ds.height, width: ds.width, source: `the ${split} split in ${fashionMnistDir(cfg.dataDir || undefined)}` };
+  if (raw.pixels.length !== raw.labels.length * raw.height * raw.width) throw new Error(`${raw.source}: ${raw.pixels.length} pixel bytes for ${raw.labels.length} labels of ${raw.height}x${raw.width} images`);
+  return raw;
+}
+
+/** Resizes selected byte images (any H x W) to S x S floats in [-1, 1] (bilinear, in chunks to bound memory). */
+function toImageSet(raw: RawSplit, rows: ArrayLike<number>, size: number): ImageSet {
   const n = rows.length;
+  const per = raw.height * raw.width;
   const out = new Float32Array(n * size * size);
   const chunk = 1000;
   for (let s = 0; s < n; s += chunk) {
     const e = Math.min(n, s + chunk);
-    const src = new Float32Array((e - s) * 784);
+    const src = new Float32Array((e - s) * per);
     for (let i = s; i < e; i++) {
       const r = rows[i]!;
-      for (let k = 0; k < 784; k++) src[(i - s) * 784 + k] = raw.pixels[r * 784 + k]! / 127.5 - 1;
+      if (!(r >= 0 && r < raw.labels.length)) throw new RangeError(`toImageSet: row ${r} is outside the ${raw.labels.length} images of ${raw.source}`);
+      for (let k = 0; k < per; k++) src[(i - s) * per + k] = raw.pixels[r * per + k]! / 127.5 - 1;
     }
-    const resized = resizeBilinear(fromTypedArray(src, [e - s, 1, 28, 28]), size, size).toTypedArray() as Float32Array;
+    const resized = resizeBilinear(fromTypedArray(src, [e - s, 1, raw.height, raw.width]), size, size).toTypedArray() as Float32Array;
     out.set(resized, s * size * size);
   }
   return { pixels: out, labels: Int32Array.from(rows, (r) => raw.labels[r]!), size, count: n };
+}
+
+/** Every class must have images: a long-tailed subset and the class-balanced metrics need all ten. */
+function checkAllClasses(raw: RawSplit, classNames: readonly string[]): void {
+  const counts = new Array<number>(NUM_CLASSES).fill(0);
+  for (const y of raw.labels) {
+    if (!(y >= 0 && y < NUM_CLASSES)) throw new RangeError(`${raw.source}: label ${y} is outside 0..${NUM_CLASSES - 1}`);
+    counts[y]!++;
+  }
+  const missing = counts.flatMap((c, k) => (c === 0 ? [`${k} (${classNames[k]})`] : []));
+  if (missing.length) throw new Error(`${raw.source} has no image of class ${missing.join(', ')}: every one of the ${NUM_CLASSES} classes needs at least one (counts [${counts.join(', ')}])`);
 }
 
 export interface LongTailedData {
@@ -109,6 +145,7 @@ export interface LongTailedData {
 /** The long-tailed training subset (class 0 the head), resized. */
 export function loadLongTailedTrain(cfg: DataConfig): LongTailedData {
   const raw = rawSplit(cfg, 'train');
+  checkAllClasses(raw, FASHION_MNIST_CLASSES);
   const lt = makeLongTailedSubset(raw.labels, { imbalance: cfg.imbalance, numClasses: NUM_CLASSES, seed: cfg.ltSeed });
   const groupOf = classGroups(lt.classCounts);
   const groups: Record<string, number[]> = { head: [], medium: [], tail: [] };
@@ -119,6 +156,7 @@ export function loadLongTailedTrain(cfg: DataConfig): LongTailedData {
 /** The balanced test split, resized (the reference set of every metric). */
 export function loadTestSet(cfg: DataConfig): ImageSet {
   const raw = rawSplit(cfg, 'test');
+  checkAllClasses(raw, FASHION_MNIST_CLASSES);
   return toImageSet(raw, Int32Array.from(raw.labels.keys()), cfg.imageSize);
 }
 
@@ -142,9 +180,9 @@ export function balancedTrainSample(cfg: DataConfig, perClass: number, seed: num
 
 export const MODEL_OPTIONS = {
   model: { type: 'string', description: "denoiser: 'mlp' (residual MLP on flattened pixels) or 'unet' (UNet2D)", default: 'mlp', choices: ['mlp', 'unet'] },
-  hidden: { type: 'integer', description: 'MLP hidden width', default: 512 },
-  layers: { type: 'integer', description: 'MLP residual layers', default: 3 },
-  channels: { type: 'integer', description: 'UNet base channels (mult [1, 2], 1 res block per level, attention at the lowest resolution)', default: 16 },
+  hidden: { type: 'integer', description: 'MLP hidden width', default: 512, min: 1, max: 65536 },
+  layers: { type: 'integer', description: 'MLP residual layers', default: 3, min: 0, max: 1024 },
+  channels: { type: 'integer', description: 'UNet base channels, even (mult [1, 2], 1 res block per level, attention at the lowest resolution)', default: 16, min: 4, max: 4096 },
   'model-seed': { type: 'integer', description: 'seed of the initial weights', default: 0 },
   prediction: {
     type: 'string',
@@ -165,7 +203,13 @@ export interface ModelConfig {
   prediction: 'epsilon' | 'sample';
 }
 
+/** The model flags, checked against each other (a UsageError naming the flag). */
 export function modelConfigFrom(o: { model: string; hidden: number; layers: number; channels: number; 'model-seed': number; prediction: string }, imageSize: number, numClasses: number): ModelConfig {
+  if (o.model === 'unet') {
+    // The sinusoidal time embedding has --channels dimensions (even, >= 4); one downsampling halves the image.
+    if (!(Number.isInteger(o.channels) && o.channels >= 4 && o.channels % 2 === 0)) throw new UsageError(`--channels must be an even integer >= 4 for --model unet, got ${o.channels}`);
+    if (imageSize % 2 !== 0) throw new UsageError(`--image-size must be even for --model unet (it downsamples once), got ${imageSize}`);
+  }
   return { kind: o.model as ModelConfig['kind'], imageSize, hidden: o.hidden, layers: o.layers, channels: o.channels, numClasses, seed: o['model-seed'], prediction: o.prediction as ModelConfig['prediction'] };
 }
 

@@ -13,6 +13,7 @@ import {
   FEATURE_NET_CLASSES,
   FeatureNet,
   evaluateFeatureSets,
+  findNonFinite,
   featureSetOfImages,
   selectFeatureSet,
   stratifiedHalves,
@@ -22,7 +23,7 @@ import {
   type MetricsReport,
 } from '@oclt/diffusion';
 import { loadFeatureNet } from '@oclt/diffusion/node';
-import { helpText, parseArgs, type OptionSpecs } from './args.js';
+import { UsageError, helpText, parseArgs, type OptionSpecs } from './args.js';
 import { DATA_OPTIONS, NUM_CLASSES, balancedTrainSample, dataConfigFrom, imageTensor, loadLongTailedTrain, loadTestSet, provenance, readJson, writeJson, type DataConfig } from './common.js';
 import type { GeneratedSamples } from './sample.js';
 
@@ -125,11 +126,20 @@ function evaluateWithFallback(unordered: FeatureSet, reference: FeatureSet, opts
   }
 }
 
+/** Reads samples written by `oclt sample`, checked: images [N, 1, S, S] all finite, labels [N] in 0..9. */
 export function loadSamples(file: string): GeneratedSamples {
   const { tensors } = decodeSafetensors(new Uint8Array(fs.readFileSync(file)), file);
   const images = tensors.images;
-  if (!images) throw new Error(`oclt eval: ${file} has no 'images' tensor (write samples with 'oclt sample')`);
+  if (!images) throw new Error(`${file} has no 'images' tensor (write samples with 'oclt sample')`);
+  if (images.ndim !== 4 || images.shape[1] !== 1 || images.shape[2] !== images.shape[3] || images.shape[0]! < 1) throw new Error(`${file}: images must be [N, 1, S, S], got [${images.shape}]`);
+  const bad = findNonFinite({ images });
+  if (bad) throw new Error(`${file}: ${bad.count} of ${bad.size} image values are NaN or infinite (e.g. [${bad.index}] = ${bad.value}); these samples cannot be evaluated`);
   const labels = tensors.labels ? Int32Array.from(tensors.labels.toTypedArray() as ArrayLike<number>) : null;
+  if (labels) {
+    if (labels.length !== images.shape[0]) throw new Error(`${file}: ${labels.length} labels for ${images.shape[0]} images`);
+    const i = labels.findIndex((y) => !(y >= 0 && y < NUM_CLASSES));
+    if (i >= 0) throw new Error(`${file}: label ${labels[i]} of sample ${i} is outside 0..${NUM_CLASSES - 1}`);
+  }
   return { images: images as Tensor, labels };
 }
 
@@ -144,16 +154,17 @@ export const EVAL_OPTIONS = {
 export async function evalCommand(argv: readonly string[]): Promise<number> {
   const o = parseArgs('eval', argv, EVAL_OPTIONS);
   const prefix = o.samples.replace(/\.safetensors$/, '');
-  const samples = loadSamples(`${prefix}.safetensors`);
+  if (!fs.existsSync(`${prefix}.safetensors`) || !fs.statSync(`${prefix}.safetensors`).isFile()) throw new UsageError(`--samples ${prefix}.safetensors is not a file (write samples with 'oclt sample')`);
   // The data config of the run that made the samples, when its description is beside them.
   let data = dataConfigFrom(o);
+  const samples = loadSamples(`${prefix}.safetensors`);
   const described = `${prefix}.json`;
   if (fs.existsSync(described)) {
     const d = readJson<{ config?: { train?: { data?: DataConfig } } }>(described).config?.train?.data;
     if (d) data = d;
   }
   const size = samples.images.shape[2]!;
-  if (size !== data.imageSize) throw new Error(`oclt eval: the samples are ${size}x${size} but the data config says --image-size ${data.imageSize}`);
+  if (size !== data.imageSize) throw new Error(`the samples are ${size}x${size} but the data config says --image-size ${data.imageSize}`);
   const t0 = performance.now();
   const ctx = await MetricsContext.create(data, { version: o['feature-net'] });
   const result = ctx.evaluate(samples);

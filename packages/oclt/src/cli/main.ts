@@ -45,11 +45,14 @@ export async function main(argv: readonly string[]): Promise<number> {
   try {
     return await command.run(rest);
   } catch (err) {
+    // Messages may carry the prefix already (the argument parser's do): it is never doubled.
+    const message = err instanceof Error ? err.message : String(err);
+    const prefixed = message.startsWith(`oclt ${name}: `) ? message : `oclt ${name}: ${message}`;
     if (err instanceof UsageError) {
-      console.error(`${err.message}\n\n${command.help}`);
+      console.error(`${prefixed}\n\n${command.help}`);
       return 2;
     }
-    console.error(`oclt ${name}: ${(err as Error).message}`);
+    console.error(prefixed);
     return 1;
   }
 }

@@ -4,9 +4,10 @@
  */
 import path from 'node:path';
 import { fromTypedArray, type Tensor } from '@oclt/tensor';
-import { sample, type Denoiser } from '@oclt/diffusion';
+import { findNonFinite, sample, type Denoiser } from '@oclt/diffusion';
 import { saveImageGrid, saveTensors } from '@oclt/diffusion/node';
-import { helpText, parseArgs, type OptionSpecs } from './args.js';
+import fs from 'node:fs';
+import { UsageError, helpText, parseArgs, type OptionSpecs } from './args.js';
 import { NUM_CLASSES, asImages, balancedLabels, modelSampleShape, provenance, samplingScheduler, writeJson, type ModelConfig } from './common.js';
 import { loadRunModel } from './train.js';
 
@@ -19,6 +20,8 @@ export interface SampleSettings {
   seed: number;
   batchSize?: number;
   onBatch?: (done: number, total: number) => void;
+  /** What the model is, for error messages (default 'the model'). */
+  source?: string;
 }
 
 export interface GeneratedSamples {
@@ -28,7 +31,10 @@ export interface GeneratedSamples {
   labels: Int32Array | null;
 }
 
-/** Samples from a model; conditional models get class-balanced labels grouped by class. */
+/**
+ * Samples from a model; conditional models get class-balanced labels grouped by class. Samples holding NaN or an
+ * infinity are an error (naming how many and which), never images written as if they were fine.
+ */
 export function generateSamples(model: Denoiser, config: ModelConfig, s: SampleSettings): GeneratedSamples {
   const labels = model.numClasses > 0 ? balancedLabels(s.numSamples) : null;
   const scheduler = samplingScheduler(config);
@@ -50,7 +56,29 @@ export function generateSamples(model: Denoiser, config: ModelConfig, s: SampleS
       }
     },
   });
+  checkFiniteSamples(x, labels, s.source);
   return { images: asImages(x, config.imageSize), labels };
+}
+
+/** Throws when a sample holds a non-finite value: how many of them, the first one and its class. */
+export function checkFiniteSamples(x: Tensor, labels: Int32Array | null, source = 'the model'): void {
+  if (!findNonFinite({ x })) return;
+  const v = x.toTypedArray();
+  const n = x.shape[0]!;
+  const per = v.length / n;
+  const bad: number[] = [];
+  for (let i = 0; i < n; i++) {
+    for (let k = i * per; k < (i + 1) * per; k++) {
+      if (!Number.isFinite(v[k]!)) {
+        bad.push(i);
+        break;
+      }
+    }
+  }
+  const first = bad[0]!;
+  throw new Error(
+    `${bad.length} of ${n} samples from ${source} hold NaN or infinite values (the first: sample ${first}${labels ? `, class ${labels[first]}` : ''}); no images were written. The weights are finite, so the sampling overflowed: the run probably diverged (check its train.jsonl)`,
+  );
 }
 
 export function saveSamples(file: string, samples: GeneratedSamples): void {
@@ -62,18 +90,20 @@ export function saveSamples(file: string, samples: GeneratedSamples): void {
 export const SAMPLE_OPTIONS = {
   run: { type: 'string', description: "run directory written by 'oclt train'" },
   out: { type: 'string', description: 'output prefix: writes <out>.png, <out>.safetensors and <out>.json (default: <run>/samples-<seed>)', default: '' },
-  num: { type: 'integer', description: 'number of samples (a multiple of 10 for conditional models: balanced over classes)', default: 100 },
-  steps: { type: 'integer', description: 'DDIM steps (eta 0)', default: 50 },
+  num: { type: 'integer', description: 'number of samples (a multiple of 10 for conditional models: balanced over classes)', default: 100, min: 1, max: 100000 },
+  steps: { type: 'integer', description: 'DDIM steps (eta 0, 1..1000)', default: 50, min: 1, max: 1000 },
   guidance: { type: 'number', description: 'classifier-free guidance weight w: (1 + w) eps(x, y) - w eps(x)', default: 1.5 },
   seed: { type: 'integer', description: 'seed of the initial noise', default: 0 },
 } as const satisfies OptionSpecs;
 
 export async function sampleCommand(argv: readonly string[]): Promise<number> {
   const o = parseArgs('sample', argv, SAMPLE_OPTIONS);
+  if (!fs.existsSync(path.join(o.run, 'run.json'))) throw new UsageError(`--run ${o.run} is not an oclt run directory (no run.json); train one with 'oclt train --out ${o.run}'`);
   const { model, config, step } = loadRunModel(o.run);
+  if (config.model.numClasses > 0 && o.num % NUM_CLASSES !== 0) throw new UsageError(`--num must be a multiple of ${NUM_CLASSES} for the conditional model of ${o.run} (balanced over classes), got ${o.num}`);
   const prefix = o.out || path.join(o.run, `samples-${o.seed}`);
   const t0 = performance.now();
-  const samples = generateSamples(model, config.model, { numSamples: o.num, steps: o.steps, guidance: o.guidance, seed: o.seed });
+  const samples = generateSamples(model, config.model, { numSamples: o.num, steps: o.steps, guidance: o.guidance, seed: o.seed, source: `the checkpoint of step ${step} in ${o.run}` });
   const seconds = (performance.now() - t0) / 1000;
   saveImageGrid(`${prefix}.png`, samples.images, { nrow: samples.labels ? Math.max(1, o.num / NUM_CLASSES) : undefined });
   saveSamples(`${prefix}.safetensors`, samples);

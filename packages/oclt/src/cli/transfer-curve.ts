@@ -18,14 +18,14 @@ import { DATA_OPTIONS, NUM_CLASSES, dataConfigFrom, loadLongTailedTrain, provena
 
 export const TRANSFER_OPTIONS = {
   out: { type: 'string', description: 'output prefix: writes <out>.json, <out>.png and <out>.md' },
-  'batch-size': { type: 'integer', description: 'reference batch size (the paper: 128)', default: 128 },
-  't-step': { type: 'integer', description: 'evaluate every this many timesteps (0..T-1, plus T-1)', default: 10 },
-  batches: { type: 'integer', description: 'random batches (fresh noise each) per timestep', default: 8 },
+  'batch-size': { type: 'integer', description: 'reference batch size (the paper: 128)', default: 128, min: 2, max: 65536 },
+  't-step': { type: 'integer', description: 'evaluate every this many timesteps (0..T-1, plus T-1)', default: 10, min: 1, max: 1000 },
+  batches: { type: 'integer', description: 'random batches (fresh noise each) per timestep', default: 8, min: 1, max: 100000 },
   sampler: { type: 'string', description: "reference batches: 'shuffled' (plain long-tailed mini-batches) or 'exactly-balanced' (Batch Re-sample)", default: 'shuffled', choices: ['shuffled', 'exactly-balanced'] },
   gates: { type: 'string', description: 'comma-separated gates to plot (full counts every z != i, as Fig. 7)', default: 'full,t2h,h2t' },
   seed: { type: 'integer', description: 'seed of batches and noise (every gate sees the same draws)', default: 0 },
   ...DATA_OPTIONS,
-  'image-size': { type: 'integer', description: 'images are resized (bilinear) from 28x28 to this size (28: native)', default: 28 },
+  'image-size': { type: 'integer', description: 'images are resized (bilinear) from 28x28 to this size (28: native)', default: 28, min: 8, max: 28 },
 } as const satisfies OptionSpecs;
 
 /** First t at which the curve reaches `level`, linearly interpolated between evaluated times; null if never. */
