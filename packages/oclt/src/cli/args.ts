@@ -38,7 +38,9 @@ export class UsageError extends Error {
 export function helpText(command: string, summary: string, specs: OptionSpecs): string {
   const rows = Object.entries(specs).map(([name, s]) => {
     const flag = s.type === 'boolean' ? `--${name}` : `--${name} <${s.choices ? s.choices.join('|') : s.type}>`;
-    const dflt = s.default !== undefined ? ` (default: ${s.default})` : s.type === 'boolean' ? '' : ' (required)';
+    // A description that states its own default (e.g. "when it is a terminal") keeps it; '' means "not set".
+    const ownDefault = /\(default: /.test(s.description);
+    const dflt = ownDefault || s.default === '' ? '' : s.default !== undefined ? ` (default: ${s.default})` : s.type === 'boolean' ? '' : ' (required)';
     return `  ${flag.padEnd(34)} ${s.description}${dflt}`;
   });
   return [`usage: oclt ${command} [options]`, '', summary, '', 'options:', ...rows, `  ${'--help'.padEnd(34)} show this help`].join('\n');
