@@ -342,7 +342,7 @@ export class Trainer {
     const policy =
       this.onNonFinite === 'skip'
         ? `; ${this.maxConsecutiveSkips} steps in a row were non-finite (onNonFinite 'skip', maxConsecutiveSkips ${this.maxConsecutiveSkips})`
-        : " (onNonFinite 'stop'); lower the learning rate or clip the gradients, or pass onNonFinite 'skip'";
+        : "; training stops (onNonFinite 'stop'): lower the learning rate or clip the gradients harder";
     throw new NonFiniteError(`Trainer: training diverged: ${where}${cause}${policy}`, quantity, value, stats.step);
   }
 

@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Generator } from '@oclt/tensor';
-import { Trainer, type Denoiser } from '@oclt/diffusion';
+import { NonFiniteError, Trainer, type Denoiser } from '@oclt/diffusion';
 import { checkpointStore, loadModelFromRun, runTraining, saveImageGrid, type TrainRunResult } from '@oclt/diffusion/node';
 import { parseRecipe, recipeName } from '../recipes.js';
 import { recipeTrainerHooks } from '../trainer-hooks.js';
@@ -159,17 +159,25 @@ export async function trainRun(config: TrainConfig, dir: string, opts: { data?: 
   if (writeRunFile) writeJson(runFile, { kind: 'oclt-run', config, provenance: provenance('train', config) } satisfies RunDescription);
   const t0 = performance.now();
   const window = finalLossWindow(config.steps);
-  const run = await runTraining(trainer, {
-    dir,
-    checkpointEvery: config.checkpointEvery,
-    keepLast: 2,
-    resume: opts.resume ?? true,
-    logEvery: Math.min(50, window),
-    progress: opts.progress,
-    runInfo: { recipe: recipeName(hooks.recipe), model: config.model },
-    lossHistory: window,
-    warn: log,
-  });
+  let run: TrainRunResult;
+  try {
+    run = await runTraining(trainer, {
+      dir,
+      checkpointEvery: config.checkpointEvery,
+      keepLast: 2,
+      resume: opts.resume ?? true,
+      logEvery: Math.min(50, window),
+      progress: opts.progress,
+      runInfo: { recipe: recipeName(hooks.recipe), model: config.model },
+      lossHistory: window,
+      warn: log,
+    });
+  } catch (err) {
+    if (!(err instanceof NonFiniteError)) throw err;
+    const kept = checkpointStore(dir).steps();
+    const where = kept.length ? `the checkpoints of steps ${kept.join(', ')} are kept in ${path.join(dir, 'checkpoints')}` : 'no checkpoint was written';
+    throw new NonFiniteError(`${err.message}\n${where}; the event is logged in ${path.join(dir, 'train.jsonl')}; to train again with other settings use another --out`, err.quantity, err.value, err.step, err.file);
+  }
   if (run.resumedFrom !== null) log(`[train] ${dir}: resumed from step ${run.resumedFrom}`);
   // Sample with the EMA weights, as DDPM does.
   loadModelFromRun(model, dir);
