@@ -575,6 +575,38 @@ function emitSoftmaxRows(m: ModuleBuilder, fma: boolean): FunctionBuilder {
   return f;
 }
 
+/**
+ * subRowShifts(src, dst, rows, cols, shifts): dst[r, i] = (src[r, i] - shifts[2r]) - shifts[2r + 1], float32
+ * (log-softmax: (x - max) - log(sum), shifts holding max and log(sum) per row). Subtracting the max first keeps
+ * log(sum) whole: x - (max + log(sum)) rounds log(sum) away once max + log(sum) is rounded to float32 (at 1e8,
+ * a float32 step is 8). dst may be src.
+ */
+function emitSubRowShifts(m: ModuleBuilder): FunctionBuilder {
+  const f = m.func('subRowShifts', Array(5).fill('i32'));
+  const [src, dst, rows, cols, shifts] = Array.from({ length: 5 }, (_, i) => f.param(i));
+  const r = f.local('i32'), row = f.local('i32'), out = f.local('i32'), i = f.local('i32'), sh = f.local('i32');
+  const a = f.local('f32'), b = f.local('f32'), va = f.local('v128'), vb = f.local('v128');
+  f.forRange(r, 0, rows, 1, () => {
+    f.setI32(row, () => f.get(src).get(r).get(cols).op('i32.mul').i32(2).op('i32.shl').op('i32.add'));
+    f.setI32(out, () => f.get(dst).get(r).get(cols).op('i32.mul').i32(2).op('i32.shl').op('i32.add'));
+    f.setI32(sh, () => f.get(shifts).get(r).i32(3).op('i32.shl').op('i32.add'));
+    f.get(sh).op('f32.load').set(a);
+    f.get(sh).i32(4).op('i32.add').op('f32.load').set(b);
+    f.get(a).op('f32x4.splat').set(va);
+    f.get(b).op('f32x4.splat').set(vb);
+    simdLoop(f, i, cols, () => {
+      at(f, out, i)();
+      at(f, row, i)().op('v128.load').get(va).op('f32x4.sub').get(vb).op('f32x4.sub');
+      f.op('v128.store');
+    }, () => {
+      at(f, out, i)();
+      at(f, row, i)().op('f32.load').get(a).op('f32.sub').get(b).op('f32.sub');
+      f.op('f32.store');
+    });
+  });
+  return f;
+}
+
 /** The vector kernels; with `relaxed`, exp's polynomial (so sigmoid, silu, softmax) uses relaxed-SIMD multiply-add. */
 export function emitVectorFunctions(m: ModuleBuilder, relaxed: boolean): void {
   for (const [name, body] of Object.entries(BINARY)) m.export(emitBinary(m, name, body));
@@ -583,6 +615,7 @@ export function emitVectorFunctions(m: ModuleBuilder, relaxed: boolean): void {
   m.export(emitRowExtremum(m, true));
   m.export(emitRowExtremum(m, false));
   m.export(emitSoftmaxRows(m, relaxed));
+  m.export(emitSubRowShifts(m));
   m.export(emitGather(m));
 }
 

@@ -365,12 +365,16 @@ function softmaxKernel(rt: () => WasmRuntime, log: boolean): KernelFn {
       const ranges = splitRange(outer, pieces(threads), 1);
       r.run(spread(ranges.map(([s, e]) => ({ fn: 'softmaxRows', args: [px + s * inner * 4, py + s * inner * 4, e - s, inner, log ? 1 : 0, stats + s * 16] })), threads));
       if (log) {
-        // log softmax = x - (max + log(sum of exp(x - max))), the shift per row computed in float64 here.
+        // log softmax = (x - max) - log(sum of exp(x - max)): the max first, so that log(sum) is not rounded away
+        // next to a large max (x - (max + log(sum)) gave 0 for [1e8, 1e8], where the answer is -log 2).
         const st = r.f64(stats, outer * 2);
-        const pl = r.alloc(outer * 4);
-        const shift = r.f32(pl, outer);
-        for (let row = 0; row < outer; row++) shift[row] = st[2 * row]! + Math.log(st[2 * row + 1]!);
-        r.run(spread(ranges.map(([s, e]) => ({ fn: 'binary_sub', args: [px + s * inner * 4, inner, 1, pl + s * 4, 1, 0, py + s * inner * 4, e - s, inner] })), threads));
+        const pl = r.alloc(outer * 8);
+        const shift = r.f32(pl, outer * 2);
+        for (let row = 0; row < outer; row++) {
+          shift[2 * row] = st[2 * row]!;
+          shift[2 * row + 1] = Math.log(st[2 * row + 1]!);
+        }
+        r.run(spread(ranges.map(([s, e]) => ({ fn: 'subRowShifts', args: [px + s * inner * 4, py + s * inner * 4, e - s, inner, pl + s * 8] })), threads));
       }
       return r.result(py, [...t.shape.filter((_, i) => i !== axis), t.shape[axis]!]);
     });
