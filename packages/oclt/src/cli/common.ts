@@ -180,9 +180,9 @@ export function balancedTrainSample(cfg: DataConfig, perClass: number, seed: num
 
 export const MODEL_OPTIONS = {
   model: { type: 'string', description: "denoiser: 'mlp' (residual MLP on flattened pixels) or 'unet' (UNet2D)", default: 'mlp', choices: ['mlp', 'unet'] },
-  hidden: { type: 'integer', description: 'MLP hidden width', default: 512, min: 1, max: 65536 },
-  layers: { type: 'integer', description: 'MLP residual layers', default: 3, min: 0, max: 1024 },
-  channels: { type: 'integer', description: 'UNet base channels, even (mult [1, 2], 1 res block per level, attention at the lowest resolution)', default: 16, min: 4, max: 4096 },
+  hidden: { type: 'integer', description: 'MLP hidden width', default: 512, min: 1, max: 8192 },
+  layers: { type: 'integer', description: 'MLP residual layers', default: 3, min: 0, max: 256 },
+  channels: { type: 'integer', description: 'UNet base channels, even (mult [1, 2], 1 res block per level, attention at the lowest resolution)', default: 16, min: 4, max: 1024 },
   'model-seed': { type: 'integer', description: 'seed of the initial weights', default: 0 },
   prediction: {
     type: 'string',
