@@ -227,6 +227,12 @@ describe('divergence and non-finite checkpoints through the CLI', () => {
       const { tensors } = (await import('@oclt/autograd')).decodeSafetensors(store.load(step).payload);
       for (const [k, t] of Object.entries(tensors)) expect(t.toTypedArray().every(Number.isFinite), k).toBe(true);
     }
+    // The last kept checkpoint has finite but huge weights (lr 1e27 steps): sampling overflows and says so.
+    expect(store.steps().length).toBeGreaterThan(0);
+    const s = await run(['sample', '--run', out, '--num', '10', '--steps', '2']);
+    expect(s.code).toBe(1);
+    expect(s.stderr).toMatch(/^oclt sample: 10 of 10 samples from the checkpoint of step \d+ in .* hold NaN or infinite values .*no images were written/);
+    expect(fs.readdirSync(out).filter((f) => f.startsWith('samples-'))).toEqual([]);
   });
 
   it('sample refuses a checkpoint with non-finite weights (file and tensor named); eval refuses non-finite samples', async () => {
