@@ -1,6 +1,10 @@
 /**
  * Reference conv2d kernels as direct loops (readable, float64 accumulation). The fast backend replaces them with
  * im2col + GEMM; these stay the oracle.
+ *
+ * Padding is zeros that take part in the products, as in im2col + GEMM and in PyTorch: a tap that reads the padding
+ * adds w * 0, which is 0 for a finite w but NaN for a NaN or infinite one (and likewise 0 * dy in the weight
+ * gradient). The loops skip those taps only when the product is 0, which changes nothing.
  */
 import { allocArray, type DType } from '../../../dtype.js';
 import { fromTypedArray } from '../../../ops/creation.js';
@@ -25,12 +29,19 @@ const conv2d: KernelFn = ([x, w], { geo: g, dtype }: { geo: ConvGeometry; dtype:
         for (let i = 0; i < g.kh; i++) {
           for (let j = 0; j < g.kw; j++) {
             const wv = W[((o * cg + ci) * g.kh + i) * g.kw + j]!;
+            const padTerm = wv * 0; // what a tap on the padding adds: 0, or NaN for a non-finite weight
             for (let y = 0; y < g.oh; y++) {
               const iy = y * g.sh - g.ph + i * g.dh;
-              if (iy < 0 || iy >= g.h) continue;
+              if (iy < 0 || iy >= g.h) {
+                if (padTerm !== 0) for (let xx = 0; xx < g.ow; xx++) acc[y * g.ow + xx] += padTerm;
+                continue;
+              }
               for (let xx = 0; xx < g.ow; xx++) {
                 const ix = xx * g.sw - g.pw + j * g.dw;
-                if (ix < 0 || ix >= g.w) continue;
+                if (ix < 0 || ix >= g.w) {
+                  acc[y * g.ow + xx] += padTerm;
+                  continue;
+                }
                 acc[y * g.ow + xx] += wv * X[xBase + iy * g.w + ix]!;
               }
             }
@@ -94,11 +105,12 @@ const conv2dBackwardWeight: KernelFn = ([x, dy], { geo: g, dtype }: { geo: ConvG
             const dyBase = (n * g.o + o) * g.oh * g.ow;
             for (let y = 0; y < g.oh; y++) {
               const iy = y * g.sh - g.ph + i * g.dh;
-              if (iy < 0 || iy >= g.h) continue;
+              const padRow = iy < 0 || iy >= g.h;
               for (let xx = 0; xx < g.ow; xx++) {
                 const ix = xx * g.sw - g.pw + j * g.dw;
-                if (ix < 0 || ix >= g.w) continue;
-                s += X[xBase + iy * g.w + ix]! * DY[dyBase + y * g.ow + xx]!;
+                // A padded tap: 0 * dy (NaN where dy is NaN or infinite, as in im2col + GEMM).
+                if (padRow || ix < 0 || ix >= g.w) s += 0 * DY[dyBase + y * g.ow + xx]!;
+                else s += X[xBase + iy * g.w + ix]! * DY[dyBase + y * g.ow + xx]!;
               }
             }
           }

@@ -181,6 +181,52 @@ describe('wasm conv2d kernels', () => {
     gemmThreading.minFlopsPerThread = saved;
   });
 
+  it('propagate NaN and infinities of weights and gradients through padded positions like the reference (0 * NaN = NaN)', () => {
+    // Closed form (PyTorch gives the same): a 2x2 image of ones, padding 1, a 3x3 weight. All-NaN weight: NaN
+    // everywhere. Inf at the weight's corner (0, 0) only: every output's corner tap reads the padding (0 * Inf =
+    // NaN) except output (1, 1), whose corner tap is pixel (0, 0) = 1 (1 * Inf + finite = Inf).
+    const x = T.ones([1, 1, 2, 2]);
+    const corner = T.tensor(Float32Array.from({ length: 9 }, (_, i) => (i === 0 ? Infinity : 1))).reshape(1, 1, 3, 3);
+    for (const run of [(f: () => T.Tensor) => f(), withReference]) {
+      expect(Array.from(run(() => T.conv2d(x, T.full([1, 1, 3, 3], NaN), null, { padding: 1 })).toTypedArray()).every(Number.isNaN)).toBe(true);
+      expect(Array.from(run(() => T.conv2d(x, corner, null, { padding: 1 })).toTypedArray())).toEqual([NaN, NaN, NaN, Infinity]);
+    }
+    // Weight gradient: dy NaN at output (0, 0), whose corner tap reads the padding: dW's corner is 0 * NaN = NaN.
+    const geo = T.convGeometry('conv2d', [1, 1, 2, 2], [1, 1, 3, 3], { padding: 1 });
+    const dy = T.tensor([NaN, 1, 1, 1]).reshape(1, 1, 2, 2);
+    for (const run of [(f: () => T.Tensor) => f(), withReference]) expect(Array.from(run(() => T.conv2dBackwardWeight(x, dy, geo)).toTypedArray()).every(Number.isNaN)).toBe(true);
+  });
+
+  it('classify every output as NaN, +Inf, -Inf or finite like the reference, with specials in x, weight and dy', () => {
+    const kind = (v: number) => (Number.isNaN(v) ? 'nan' : v === Infinity ? '+inf' : v === -Infinity ? '-inf' : 'finite');
+    const specialsArb = fc.array(fc.tuple(fc.nat(), fc.constantFrom(NaN, Infinity, -Infinity)), { maxLength: 3 });
+    fc.assert(
+      fc.property(geometryArb, specialsArb, specialsArb, specialsArb, ({ n, groups, cg, og, h, w, kh, kw, stride, padding, dilation, seed }, sx, sw, sdy) => {
+        if (h + 2 * padding[0] < dilation[0] * (kh - 1) + 1 || w + 2 * padding[1] < dilation[1] * (kw - 1) + 1) return;
+        const c = cg * groups;
+        const o = og * groups;
+        const opts = { stride, padding, dilation, groups };
+        const withSpecials = (values: number[], specials: [number, number][]) => {
+          for (const [where, v] of specials) values[where % values.length] = v;
+          return values;
+        };
+        // Only one operand of each product carries specials, so that the classes do not hang on Inf - Inf orders.
+        const x = T.tensor(withSpecials(randomValues(n * c * h * w, seed), sx)).reshape(n, c, h, w);
+        const x0 = T.tensor(randomValues(n * c * h * w, seed)).reshape(n, c, h, w);
+        const wt = T.tensor(withSpecials(randomValues(o * cg * kh * kw, seed + 1), sw)).reshape(o, cg, kh, kw);
+        const geo = T.convGeometry('conv2d', x.shape, wt.shape, opts);
+        const dy = T.tensor(withSpecials(randomValues(n * o * geo.oh * geo.ow, seed + 2), sdy)).reshape(n, o, geo.oh, geo.ow);
+        const cases = [() => T.conv2d(x0, wt, null, opts), () => T.conv2dBackwardInput(dy, wt, geo), () => T.conv2dBackwardWeight(x0, dy, geo), () => T.conv2d(x, T.abs(wt), null, opts)];
+        for (const f of cases) {
+          const got = Array.from(f().toTypedArray(), kind);
+          const want = Array.from(withReference(f).toTypedArray(), kind);
+          expect(got).toEqual(want);
+        }
+      }),
+      { numRuns: 60 },
+    );
+  });
+
   it('leave float64 to the reference kernels (exactly their results)', () => {
     const g = new T.Generator(5);
     const x = T.randn([2, 3, 6, 5], g, 'float64');
