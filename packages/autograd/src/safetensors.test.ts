@@ -130,6 +130,53 @@ describe('malformed files are rejected with the file and the field named', () =>
     });
   }
 
+  // Hostile headers: JSON.parse keeps the last of duplicate keys (a second entry could silently change a dtype), and
+  // names or dtypes that are also Object.prototype's property names must be plain data.
+  const entry = (dtype: string, begin = 0) => `{"dtype":"${dtype}","shape":[1],"data_offsets":[${begin},${begin + 4}]}`;
+  const hostile: [string, string, RegExp][] = [
+    ['duplicate tensor names', `{"w":${entry('F32')},"w":${entry('I32')}}`, /\(f\): header: duplicate key 'w' \(JSON keeps only the last; refused\)/],
+    ['duplicate names spelled differently (an escape)', `{"w":${entry('F32')},"\\u0077":${entry('I32')}}`, /header: duplicate key 'w'/],
+    ['duplicate dtype inside a tensor entry', `{"w":{"dtype":"F32","shape":[1],"dtype":"I32","data_offsets":[0,4]}}`, /tensor 'w': duplicate key 'dtype'/],
+    ['duplicate metadata keys', `{"__metadata__":{"a":"1","a":"2"},"w":${entry('F32')}}`, /__metadata__: duplicate key 'a'/],
+    ['duplicate __metadata__', `{"__metadata__":{},"__metadata__":{},"w":${entry('F32')}}`, /header: duplicate key '__metadata__'/],
+    ['dtype constructor', `{"w":${entry('constructor')}}`, /tensor 'w'.dtype: unknown or unsupported dtype "constructor" \(supported: F32, F64, I32, BOOL\)/],
+    ['dtype toString', `{"w":${entry('toString')}}`, /tensor 'w'.dtype: unknown or unsupported dtype "toString"/],
+    ['dtype __proto__', `{"w":${entry('__proto__')}}`, /tensor 'w'.dtype: unknown or unsupported dtype "__proto__"/],
+    ['dtype hasOwnProperty', `{"w":${entry('hasOwnProperty')}}`, /tensor 'w'.dtype: unknown or unsupported dtype "hasOwnProperty"/],
+  ];
+  for (const [what, text, message] of hostile) {
+    it(what, () => {
+      expect(() => decodeSafetensors(craft(null, new Uint8Array(4), text), 'f')).toThrow(message);
+    });
+  }
+
+  it('reads __proto__, constructor and toString as ordinary tensor and metadata names (prototype-free maps)', () => {
+    const f32 = new Uint8Array(new Float32Array([1.5, -2, 7]).buffer);
+    const text = `{"__metadata__":{"__proto__":"p","constructor":"c"},"__proto__":${entry('F32', 0)},"constructor":${entry('F32', 4)},"toString":${entry('F32', 8)}}`;
+    const { tensors, metadata } = decodeSafetensors(craft(null, f32, text), 'f');
+    expect(Object.keys(tensors).sort()).toEqual(['__proto__', 'constructor', 'toString']);
+    expect(Object.getPrototypeOf(tensors)).toBe(null);
+    expect(tensors['__proto__']!.toArray()).toEqual([1.5]);
+    expect(tensors['constructor']!.toArray()).toEqual([-2]);
+    expect(tensors['toString']!.toArray()).toEqual([7]);
+    expect(Object.keys(metadata).sort()).toEqual(['__proto__', 'constructor']);
+    expect(metadata['__proto__']).toBe('p');
+    // And back: a map with an own __proto__ entry is written with that name, not as the header's prototype.
+    const back = decodeSafetensors(encodeSafetensors(tensors, metadata));
+    expect(Object.keys(back.tensors).sort()).toEqual(['__proto__', 'constructor', 'toString']);
+    expect(back.tensors['__proto__']!.toArray()).toEqual([1.5]);
+    expect(back.metadata['__proto__']).toBe('p');
+  });
+
+  it('scans deep and long headers for duplicates without running out of stack', () => {
+    // Arrays nested 200,000 deep inside the metadata (refused as non-strings, after the scan) and 20,000 names.
+    const deep = `{"__metadata__":{"x":${'['.repeat(200_000)}${']'.repeat(200_000)}}}`;
+    expect(() => decodeSafetensors(craft(null, undefined, deep), 'f')).toThrow(/__metadata__.x: must be a string|header: not valid UTF-8 JSON/);
+    const names = Array.from({ length: 20_000 }, (_, i) => `"t${i}":${entry('F32', 4 * i)}`);
+    const buffer = new Uint8Array(4 * 20_001);
+    expect(() => decodeSafetensors(craft(null, buffer, `{${names.join(',')},"t7":${entry('F32', 80_000)}}`), 'f')).toThrow(/header: duplicate key 't7'/);
+  });
+
   it('encode refuses the reserved name', () => {
     expect(() => encodeSafetensors({ __metadata__: tensor([1]) })).toThrow(/'__metadata__' is reserved/);
   });

@@ -12,12 +12,17 @@
  * alignment then name (so F64 data stays 8-byte aligned), and on reading we require that the tensors tile the
  * byte buffer exactly: no overlap, no gap, no trailing bytes. Names are kept as given, so a state dict written
  * from `Module.stateDict()` has PyTorch's dotted names and opens with `safetensors.torch.load_file`.
+ *
+ * Hostile headers: a key repeated in any object of the header (two tensors of one name, two dtypes in one entry)
+ * is refused, since JSON.parse would silently keep the last; the maps we build and return are prototype-free
+ * (`Object.create(null)`), so `__proto__`, `constructor` or `toString` are names like any other.
  */
 import { Tensor, fromTypedArray, type DType, type TypedArray } from '@oclt/tensor';
 
 /** safetensors dtype codes for the dtypes we store. BOOL is one byte per element (0 or 1). */
 const CODE_OF: Record<DType, string> = { float32: 'F32', float64: 'F64', int32: 'I32', bool: 'BOOL' };
-const DTYPE_OF: Record<string, DType> = { F32: 'float32', F64: 'float64', I32: 'int32', BOOL: 'bool' };
+/** Prototype-free, so that a dtype named 'constructor' or 'toString' is unknown like any other. */
+const DTYPE_OF: Record<string, DType> = Object.assign(Object.create(null) as Record<string, DType>, { F32: 'float32', F64: 'float64', I32: 'int32', BOOL: 'bool' });
 const BYTES: Record<DType, number> = { float32: 4, float64: 8, int32: 4, bool: 1 };
 
 /** The reference implementation refuses headers above 100 MB; so do we (a corrupt length must not allocate GBs). */
@@ -37,8 +42,67 @@ export class SafetensorsError extends Error {
 }
 
 export interface SafetensorsContent {
+  /** Prototype-free: every key is a tensor name (`__proto__` included). */
   tensors: Record<string, Tensor>;
+  /** Prototype-free, like `tensors`. */
   metadata: Record<string, string>;
+}
+
+/** A short JSON rendering of a header value for a message (never throws: deep values overflow JSON.stringify). */
+function show(v: unknown): string {
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(v);
+  } catch {
+    return Array.isArray(v) ? 'a deeply nested array' : `a deeply nested ${typeof v}`;
+  }
+  if (text === undefined) return String(v);
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}
+
+/**
+ * The first key that appears twice in one object of `text` (valid JSON), with the keys leading to that object
+ * (empty for the top level), or null. A single pass over the text with an explicit stack: no recursion, so deep
+ * nesting cannot overflow it. Keys are compared decoded ("w" and "\u0077" are the same key).
+ */
+export function firstDuplicateKey(text: string): { path: string[]; key: string } | null {
+  interface Frame { keys: Set<string> | null; key: string }
+  const stack: Frame[] = [];
+  let expectKey = false;
+  const n = text.length;
+  for (let i = 0; i < n; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) {
+      // A string: find its closing quote, skipping escapes.
+      let j = i + 1;
+      for (;;) {
+        const d = text.charCodeAt(j);
+        if (d === 0x5c) j += 2;
+        else if (d === 0x22) break;
+        else j++;
+      }
+      const top = stack[stack.length - 1];
+      if (expectKey && top?.keys) {
+        const raw = text.slice(i, j + 1);
+        const key = raw.includes('\\') ? (JSON.parse(raw) as string) : raw.slice(1, -1);
+        if (top.keys.has(key)) return { path: stack.slice(0, -1).map((f) => (f.keys ? f.key : '[]')), key };
+        top.keys.add(key);
+        top.key = key;
+        expectKey = false;
+      }
+      i = j;
+    } else if (c === 0x7b) {
+      stack.push({ keys: new Set(), key: '' });
+      expectKey = true;
+    } else if (c === 0x5b) {
+      stack.push({ keys: null, key: '' });
+    } else if (c === 0x7d || c === 0x5d) {
+      stack.pop();
+    } else if (c === 0x2c) {
+      expectKey = stack[stack.length - 1]?.keys != null;
+    }
+  }
+  return null;
 }
 
 /** Serialises named tensors (any layout; they are read row-major) and an optional string map of metadata. */
@@ -53,8 +117,9 @@ export function encodeSafetensors(tensors: Record<string, Tensor>, metadata: Rec
   }
   // Larger elements first, then by name: keeps every tensor aligned to its element size.
   entries.sort(([a, ta], [b, tb]) => BYTES[tb.dtype] - BYTES[ta.dtype] || (a < b ? -1 : a > b ? 1 : 0));
-  const header: Record<string, unknown> = {};
-  if (Object.keys(metadata).length > 0) header.__metadata__ = metadata;
+  // Prototype-free: a tensor named '__proto__' is a key like any other (on a plain object it would set the prototype).
+  const header: Record<string, unknown> = Object.create(null);
+  if (Object.keys(metadata).length > 0) header.__metadata__ = { ...metadata };
   let offset = 0;
   const datas: TypedArray[] = [];
   for (const [name, t] of entries) {
@@ -101,20 +166,29 @@ export function decodeSafetensors(bytes: Uint8Array, source = '<bytes>'): Safete
   if (headerLen < 2) fail('header length', `${headerLen} bytes is too short for a JSON object`);
 
   let header: unknown;
+  let text = '';
   try {
-    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + headerLen)));
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + headerLen));
+    header = JSON.parse(text);
   } catch (err) {
     fail('header', `not valid UTF-8 JSON (${(err as Error).message})`);
   }
   if (typeof header !== 'object' || header === null || Array.isArray(header)) fail('header', 'must be a JSON object');
+  const duplicate = firstDuplicateKey(text);
+  if (duplicate) {
+    const [top, ...rest] = duplicate.path;
+    const field = top === undefined ? 'header' : top === '__metadata__' ? ['__metadata__', ...rest].join('.') : [`tensor '${top}'`, ...rest].join('.');
+    fail(field, `duplicate key '${duplicate.key}' (JSON keeps only the last; refused)`);
+  }
+  // JSON.parse makes own properties, "__proto__" included; Object.entries lists them all.
   const entries = Object.entries(header as Record<string, unknown>);
 
-  const metadata: Record<string, string> = {};
-  const rawMeta = (header as Record<string, unknown>).__metadata__;
+  const metadata: Record<string, string> = Object.create(null);
+  const rawMeta = Object.hasOwn(header as object, '__metadata__') ? (header as Record<string, unknown>).__metadata__ : undefined;
   if (rawMeta !== undefined) {
     if (typeof rawMeta !== 'object' || rawMeta === null || Array.isArray(rawMeta)) fail('__metadata__', 'must be an object of strings');
     for (const [k, v] of Object.entries(rawMeta as Record<string, unknown>)) {
-      if (typeof v !== 'string') fail(`__metadata__.${k}`, `must be a string, got ${JSON.stringify(v)}`);
+      if (typeof v !== 'string') fail(`__metadata__.${k}`, `must be a string, got ${show(v)}`);
       metadata[k] = v as string;
     }
   }
@@ -127,11 +201,12 @@ export function decodeSafetensors(bytes: Uint8Array, source = '<bytes>'): Safete
     if (name === '__metadata__') continue;
     const field = `tensor '${name}'`;
     if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) fail(field, 'must be an object with dtype, shape and data_offsets');
-    const { dtype: code, shape, data_offsets: offsets } = raw as Record<string, unknown>;
-    if (typeof code !== 'string' || !(code in DTYPE_OF)) fail(`${field}.dtype`, `unknown or unsupported dtype ${JSON.stringify(code)} (supported: ${Object.keys(DTYPE_OF).join(', ')})`);
-    if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) fail(`${field}.shape`, `must be an array of non-negative integers, got ${JSON.stringify(shape)}`);
+    const own = (k: string) => (Object.hasOwn(raw as object, k) ? (raw as Record<string, unknown>)[k] : undefined);
+    const [code, shape, offsets] = [own('dtype'), own('shape'), own('data_offsets')];
+    if (typeof code !== 'string' || !(code in DTYPE_OF)) fail(`${field}.dtype`, `unknown or unsupported dtype ${show(code)} (supported: ${Object.keys(DTYPE_OF).join(', ')})`);
+    if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) fail(`${field}.shape`, `must be an array of non-negative integers, got ${show(shape)}`);
     if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((o) => Number.isSafeInteger(o) && o >= 0)) {
-      fail(`${field}.data_offsets`, `must be [begin, end] with non-negative integers, got ${JSON.stringify(offsets)}`);
+      fail(`${field}.data_offsets`, `must be [begin, end] with non-negative integers, got ${show(offsets)}`);
     }
     const [begin, end] = offsets as [number, number];
     if (begin > end) fail(`${field}.data_offsets`, `begin ${begin} is after end ${end}`);
@@ -156,7 +231,7 @@ export function decodeSafetensors(bytes: Uint8Array, source = '<bytes>'): Safete
   }
   if (expected !== bufferLen) fail('data', `the byte buffer has ${bufferLen} bytes but the tensors cover ${expected} (trailing bytes)`);
 
-  const tensors: Record<string, Tensor> = {};
+  const tensors: Record<string, Tensor> = Object.create(null);
   for (const s of specs) {
     const data = readLittleEndian(bytes.subarray(dataStart + s.begin, dataStart + s.end), s.dtype);
     if (s.dtype === 'bool') {
