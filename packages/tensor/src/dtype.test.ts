@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import {
   add, allocArray, arithmeticDType, coerce, div, DTYPES, dtypeOfArray, eq, floatDType, isDType, isFloating, itemSize, logicalAnd, mul, promoteTypes, scalarDType, sub, tensor, where, zeros, type DType,
 } from './index.js';
+import * as T from './index.js';
 
 const D: DType[] = ['bool', 'int32', 'float32', 'float64'];
 
@@ -76,5 +77,72 @@ describe('promotion table (src/dtype.ts)', () => {
     expect([0, -0, 0.1, -3].map((v) => coerce(v, 'bool'))).toEqual([0, 0, 1, 1]);
     expect(coerce(0.1, 'float32')).toBe(Math.fround(0.1));
     expect(coerce(0.1, 'float64')).toBe(0.1);
+  });
+});
+
+describe('conversion rule (src/dtype.ts): what int32 cannot hold is refused, never wrapped', () => {
+  const bad = [NaN, Infinity, -Infinity, 2 ** 31, 3e9, -(2 ** 31) - 1, 1e300, -1e20];
+  const kept: [number, number][] = [[2.9, 2], [-2.9, -2], [2 ** 31 - 0.5, 2 ** 31 - 1], [-(2 ** 31) - 0.5, -(2 ** 31)], [-0, 0], [1e-300, 0]];
+
+  it('cast / astype of float32 and float64 tensors to int32 throws a CastRangeError naming cast, int32, the value and its element', () => {
+    for (const dtype of ['float32', 'float64'] as const) {
+      // float32 rounds -2^31 - 1 to -2^31, which int32 holds: only values out of range as float32 too are tried there.
+      const tried = dtype === 'float32' ? bad.filter((v) => !(Math.fround(v) > -2147483649 && Math.fround(v) < 2147483648)) : bad;
+      expect(tried.length).toBeGreaterThanOrEqual(bad.length - 1);
+      for (const v of tried) {
+        const x = T.tensor([1, 2, v], dtype);
+        const stored = x.toArray()[2] as number;
+        let err: unknown = null;
+        try {
+          x.astype('int32');
+        } catch (e) {
+          err = e;
+        }
+        expect(err, `${dtype} ${v}`).toBeInstanceOf(RangeError);
+        expect(err).toBeInstanceOf(T.CastRangeError);
+        expect((err as T.CastRangeError).op).toBe('cast');
+        expect((err as T.CastRangeError).index).toBe(2);
+        expect((err as Error).message).toBe(`cast: cannot convert ${stored} (element 2) to int32: NaN, infinities and values outside [-2147483648, 2147483647] after truncation toward zero have no int32 value`);
+      }
+      // A view: the element counted in the view's row-major order.
+      const view = T.tensor([[0, NaN], [1, 2]], dtype).transpose(0, 1);
+      expect(() => T.cast(view, 'int32')).toThrow(/cast: cannot convert NaN \(element 2\) to int32/);
+    }
+  });
+
+  it('truncates toward zero everything int32 holds, up to the ends of its range (oracle: Math.trunc)', () => {
+    const x = T.tensor(kept.map(([v]) => v), 'float64');
+    expect(Array.from(x.astype('int32').toTypedArray())).toEqual(kept.map(([, w]) => w));
+    expect(Array.from(T.tensor([-(2 ** 31), 2 ** 31 - 1], 'float64').astype('int32').toTypedArray())).toEqual([-(2 ** 31), 2 ** 31 - 1]);
+  });
+
+  it('bool and float casts of the same values follow their own rules (NaN is true; float64 beyond float32 is an infinity)', () => {
+    const x = T.tensor([NaN, Infinity, 0, 1e300, -1e300], 'float64');
+    expect(x.astype('bool').toArray()).toEqual([true, true, false, true, true]);
+    expect(x.astype('float32').toArray()).toEqual([NaN, Infinity, 0, Infinity, -Infinity]);
+    expect(T.tensor([1, 0, 1], 'bool').astype('int32').toArray()).toEqual([1, 0, 1]);
+  });
+
+  it('creation with dtype int32 follows the same rule (tensor, full, arange, linspace), naming the op', () => {
+    expect(() => T.tensor([1, NaN], 'int32')).toThrow(/^tensor: cannot convert NaN \(element 1\) to int32/);
+    expect(() => T.tensor(new Float64Array([3e9]), 'int32')).toThrow(/^tensor: cannot convert 3000000000 \(element 0\) to int32/);
+    expect(() => T.full([2], Infinity, 'int32')).toThrow(/^full: cannot convert Infinity to int32/);
+    expect(() => T.arange(2 ** 31 - 2, 2 ** 31 + 1, 1, 'int32')).toThrow(/^arange: cannot convert 2147483648 \(element 2\) to int32/);
+    expect(() => T.linspace(0, 3e9, 3, 'int32')).toThrow(/^linspace: cannot convert 1500000000 |^linspace: cannot convert 3000000000 \(element 2\)/);
+    expect(T.tensor([2.9, -2.9], 'int32').toArray()).toEqual([2, -2]);
+  });
+
+  it('int32 arithmetic still wraps modulo 2^32, as in NumPy and PyTorch (coerce)', () => {
+    const big = T.tensor([2 ** 30], 'int32');
+    expect(T.mul(big, T.tensor([4], 'int32')).toArray()).toEqual([0]);
+    expect(T.add(T.tensor([2 ** 31 - 1], 'int32'), T.tensor([1], 'int32')).toArray()).toEqual([-(2 ** 31)]);
+  });
+
+  it('isDType knows only the four dtypes (not Object.prototype names)', () => {
+    for (const name of ['constructor', 'toString', '__proto__', 'hasOwnProperty', 'valueOf']) {
+      expect(isDType(name)).toBe(false);
+      expect(() => T.cast(T.zeros([1]), name as DType)).toThrow(/^cast: unknown dtype/);
+      expect(() => T.zeros([1], name as DType)).toThrow();
+    }
   });
 });

@@ -9,6 +9,15 @@
  * integer and float32 otherwise.
  * Arithmetic on bool tensors computes in int32. True division (`div`) of integers gives float32.
  * Comparisons and logical ops return bool.
+ *
+ * Conversions (`cast` / `astype`, and values given to `tensor`, `full`, `arange`, `linspace` with a dtype):
+ * - to int32: floats truncate toward zero. NaN, +-Infinity and values whose truncation lies outside
+ *   [-2^31, 2^31 - 1] are refused with a `CastRangeError` (a RangeError) naming the op, the dtype, the value and
+ *   its element, never stored as a silently wrong integer (C leaves these undefined, NumPy gives INT_MIN with a
+ *   warning, PyTorch refuses out-of-range scalars). Integer arithmetic on int32 tensors wraps modulo 2^32, as in
+ *   NumPy and PyTorch (`coerce`).
+ * - to bool: non-zero is true, NaN included (as in NumPy and PyTorch).
+ * - float64 to float32: rounds to nearest; beyond float32's range gives +-Infinity (IEEE 754, as NumPy).
  */
 export type DType = 'float32' | 'float64' | 'int32' | 'bool';
 export type TypedArray = Float32Array | Float64Array | Int32Array | Uint8Array;
@@ -18,7 +27,8 @@ export const DTYPES: readonly DType[] = ['bool', 'int32', 'float32', 'float64'];
 const RANK: Record<DType, number> = { bool: 0, int32: 1, float32: 2, float64: 3 };
 
 export function isDType(x: unknown): x is DType {
-  return typeof x === 'string' && x in RANK;
+  // Own keys only: 'constructor' or 'toString' are not dtypes.
+  return typeof x === 'string' && Object.hasOwn(RANK, x);
 }
 
 export function isFloating(dtype: DType): boolean {
@@ -73,7 +83,40 @@ export function itemSize(dtype: DType): number {
   return dtype === 'float64' ? 8 : dtype === 'bool' ? 1 : 4;
 }
 
-/** Converts a JavaScript number to what storing it in `dtype` keeps (int32 truncates toward zero, bool tests != 0). */
+/** A value a conversion to int32 refuses (see the top of the file): NaN, an infinity, or out of int32's range. */
+export class CastRangeError extends RangeError {
+  constructor(
+    readonly op: string,
+    readonly dtype: DType,
+    readonly value: number,
+    readonly index: number | null,
+  ) {
+    const where = index === null ? '' : ` (element ${index})`;
+    super(`${op}: cannot convert ${value}${where} to ${dtype}: NaN, infinities and values outside [-2147483648, 2147483647] after truncation toward zero have no int32 value`);
+    this.name = 'CastRangeError';
+  }
+}
+
+/** `value` truncated toward zero, where that is an int32; else a CastRangeError naming `op` (and `index`). */
+export function toInt32(value: number, op: string, index: number | null = null): number {
+  // NaN fails both comparisons; -2147483648.5 truncates to -2^31 and is kept.
+  if (value > -2147483649 && value < 2147483648) return value | 0;
+  throw new CastRangeError(op, 'int32', value, index);
+}
+
+/**
+ * `value` as stored in `dtype` by a conversion (`cast`, creation with a dtype): like `coerce`, except that int32
+ * refuses what it cannot hold (`toInt32`).
+ */
+export function convert(value: number, dtype: DType, op: string, index: number | null = null): number {
+  return dtype === 'int32' ? toInt32(value, op, index) : coerce(value, dtype);
+}
+
+/**
+ * Converts a JavaScript number to what storing it in `dtype` keeps (int32 truncates toward zero and wraps modulo
+ * 2^32, the rule of integer arithmetic; bool tests != 0). Conversions of user values use `convert`, which refuses
+ * what int32 cannot hold.
+ */
 export function coerce(value: number, dtype: DType): number {
   switch (dtype) {
     case 'bool':

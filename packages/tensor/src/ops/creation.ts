@@ -1,7 +1,7 @@
 /** Creating tensors: from values, constants, ranges and seeded random draws. */
 import { currentBackend, getBackend, type Storage } from '../backend.js';
 import { trackStorage } from '../memory.js';
-import { allocArray, coerce, dtypeOfArray, isDType, type DType, type TypedArray } from '../dtype.js';
+import { allocArray, convert, dtypeOfArray, isDType, type DType, type TypedArray } from '../dtype.js';
 import { Generator } from '../random.js';
 import { checkShape, fmtShape, sizeOf, TensorError, type Shape } from '../shape.js';
 import { Tensor } from '../tensor.js';
@@ -69,7 +69,7 @@ export function tensor(values: NestedArray | TypedArray | Tensor, dtype?: DType)
     const src = values as TypedArray;
     const dt = dtype ?? dtypeOfArray(src);
     return build(dt, [src.length], (data) => {
-      for (let i = 0; i < src.length; i++) data[i] = coerce(src[i]!, dt);
+      for (let i = 0; i < src.length; i++) data[i] = convert(src[i]!, dt, 'tensor', i);
     }, true);
   }
   const shape = inferShape(values);
@@ -90,7 +90,7 @@ export function tensor(values: NestedArray | TypedArray | Tensor, dtype?: DType)
   walk(values, 0, '');
   const dt = dtype ?? (flat.length > 0 && typeof flat[0] === 'boolean' ? 'bool' : 'float32');
   return build(dt, shape, (data) => {
-    for (let i = 0; i < flat.length; i++) data[i] = coerce(Number(flat[i]), dt);
+    for (let i = 0; i < flat.length; i++) data[i] = convert(Number(flat[i]), dt, 'tensor', i);
   }, true);
 }
 
@@ -100,7 +100,7 @@ export function scalar(value: number | boolean, dtype?: DType): Tensor {
 
 export function full(shape: Shape, value: number | boolean, dtype: DType = typeof value === 'boolean' ? 'bool' : 'float32'): Tensor {
   const s = checkShape('full', shape);
-  const v = coerce(Number(value), dtype);
+  const v = convert(Number(value), dtype, 'full');
   return build(dtype, s, (d) => d.fill(v));
 }
 export function zeros(shape: Shape, dtype: DType = 'float32'): Tensor {
@@ -127,7 +127,7 @@ export function arange(start: number, stop?: number, step = 1, dtype?: DType): T
   const n = Math.max(0, Math.ceil((stop - start) / step));
   const dt = dtype ?? ([start, stop, step].every(Number.isInteger) ? 'int32' : 'float32');
   return build(dt, [n], (d) => {
-    for (let i = 0; i < n; i++) d[i] = coerce(start + i * step, dt);
+    for (let i = 0; i < n; i++) d[i] = convert(start + i * step, dt, 'arange', i);
   });
 }
 
@@ -136,7 +136,7 @@ export function linspace(start: number, stop: number, num: number, dtype: DType 
   if (!Number.isInteger(num) || num < 0) throw new TensorError('linspace', `num must be a non-negative integer, got ${num}`);
   return build(dtype, [num], (d) => {
     const step = num > 1 ? (stop - start) / (num - 1) : 0;
-    for (let i = 0; i < num; i++) d[i] = coerce(i === num - 1 && num > 1 ? stop : start + i * step, dtype);
+    for (let i = 0; i < num; i++) d[i] = convert(i === num - 1 && num > 1 ? stop : start + i * step, dtype, 'linspace', i);
   });
 }
 

@@ -126,7 +126,10 @@ export function where(cond: Tensor, a: TensorLike, b: TensorLike): Tensor {
   return record('where', [cond, ta, tb], {}, out);
 }
 
-/** Converts to another dtype (a copy; floats to int32 truncate toward zero). */
+/**
+ * Converts to another dtype (a copy). Floats to int32 truncate toward zero; NaN, infinities and values outside
+ * int32's range throw a `CastRangeError` (a RangeError) naming the value and its element (rule: dtype.ts).
+ */
 export function cast(t: Tensor, dtype: DType): Tensor {
   if (!isDType(dtype)) throw new TensorError('cast', `unknown dtype '${String(dtype)}'`);
   if (dtype === t.dtype) return t;

@@ -1,5 +1,5 @@
 /** Reference elementwise kernels: read each input as row-major (broadcast), then one plain loop. */
-import { allocArray, coerce, type DType } from '../../../dtype.js';
+import { allocArray, coerce, toInt32, type DType } from '../../../dtype.js';
 import { sizeOf, TensorError } from '../../../shape.js';
 import type { Tensor } from '../../../tensor.js';
 import { fromTypedArray } from '../../../ops/creation.js';
@@ -126,10 +126,12 @@ const where: KernelFn = ([c, a, b], { shape, dtype }: { shape: number[]; dtype: 
   return fromTypedArray(out, shape);
 };
 
+/** The conversion rule is at the top of dtype.ts: floats to int32 refuse NaN, infinities and out-of-range values. */
 const cast: KernelFn = ([t], { dtype }: { dtype: DType }) => {
   const src = readAs(t!);
   const out = allocArray(dtype, src.length);
-  for (let i = 0; i < src.length; i++) out[i] = coerce(src[i]!, dtype);
+  if (dtype === 'int32' && (t!.dtype === 'float32' || t!.dtype === 'float64')) for (let i = 0; i < src.length; i++) out[i] = toInt32(src[i]!, 'cast', i);
+  else for (let i = 0; i < src.length; i++) out[i] = coerce(src[i]!, dtype);
   return fromTypedArray(out, t!.shape);
 };
 
