@@ -5,7 +5,8 @@
 import fc from 'fast-check';
 import ndarray from 'ndarray';
 import { describe, expect, it } from 'vitest';
-import { arange, fromNdarray, sizeOf, tensor, toNdarray, transpose, type TypedArray } from './index.js';
+import { arange, dispose, fromNdarray, mul, setCpuKernels, sizeOf, tensor, tidy, toNdarray, transpose, type TypedArray } from './index.js';
+import { isHeapArray } from './backends/cpu/wasm/heap.js';
 import { expectOpError, FC, fromCase, shapeArb, tensorCaseArb, unravel, valuesOf } from './test-helpers.js';
 
 const caseArb = tensorCaseArb(shapeArb({ minRank: 1, maxRank: 4, maxDim: 4 }));
@@ -23,6 +24,44 @@ describe('toNdarray', () => {
       }),
       FC,
     );
+  });
+});
+
+describe('toNdarray of a result in the fast kernels\' memory', () => {
+  const values = Float32Array.from({ length: 5000 }, (_, i) => Math.sin(i));
+  const expected = Array.from(values, (v) => Math.fround(v * 3));
+
+  it('keeps its values after the tensor is disposed and its memory reused (by dispose or by a tidy)', () => {
+    setCpuKernels('fast');
+    const x = tensor(values);
+    for (const release of ['dispose', 'tidy'] as const) {
+      let nd: ReturnType<typeof ndarrayOf> | null = null;
+      if (release === 'dispose') {
+        const y = mul(x, 3);
+        expect(isHeapArray(y.storage.data!)).toBe(true); // (where the problem was: the result lies in that memory)
+        nd = toNdarray(y, ndarrayOf);
+        dispose(y);
+      } else {
+        tidy(() => {
+          const y = transpose(mul(x, 3).reshape(50, 100)).reshape(100, 50);
+          nd = toNdarray(transpose(y), ndarrayOf);
+        });
+      }
+      // Results of the same size now take the freed block (the allocator reuses it first).
+      const others = Array.from({ length: 4 }, () => mul(x, -7));
+      const got = Array.from({ length: 5000 }, (_, i) => nd!.get(...(release === 'dispose' ? [i] : [Math.floor(i / 100), i % 100])));
+      expect(got).toEqual(expected);
+      expect(isHeapArray(nd!.data as Float32Array)).toBe(false);
+      dispose(...others);
+    }
+  });
+
+  it('still shares memory with the tensor (writes through the ndarray are seen by it)', () => {
+    const y = mul(tensor(values), 3);
+    const nd = toNdarray(y, ndarrayOf);
+    nd.set(7, 42);
+    expect(y.toTypedArray()[7]).toBe(42);
+    expect(nd.data).toBe(y.storage.data);
   });
 });
 

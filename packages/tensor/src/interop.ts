@@ -8,6 +8,7 @@ import { fromTypedArray } from './ops/creation.js';
 import { Tensor } from './tensor.js';
 import { getBackend } from './backend.js';
 import { fmtShape, sizeOf, TensorError } from './shape.js';
+import { moveToGcMemory } from './memory.js';
 
 export interface NdArrayLike {
   data: ArrayLike<number>;
@@ -18,8 +19,14 @@ export interface NdArrayLike {
 
 export type NdArrayConstructor<T> = (data: TypedArray, shape: number[], stride: number[], offset: number) => T;
 
-/** A view over the same memory (cpu tensors; device tensors are read back first). */
+/**
+ * A view over the same memory (cpu tensors; device tensors are read back first). A tensor whose elements lie in
+ * the fast kernels' memory has them moved to an ordinary array first (once, as `dataSync` does), so the ndarray
+ * never views memory that `dispose` or a `tidy` would free and the next op reuse: it keeps its values, and it
+ * shares memory with the tensor (and its views) for every size alike.
+ */
 export function toNdarray<T>(t: Tensor, ndarray: NdArrayConstructor<T>): T {
+  if (t.backend === 'cpu') moveToGcMemory(t.storage);
   const data = getBackend(t.backend).toHost(t.storage);
   return ndarray(data, [...t.shape], [...t.strides], t.offset);
 }
