@@ -9,7 +9,8 @@ import { MLPDenoiser } from '../models/mlp.js';
 import { DDPMScheduler } from '../schedulers/ddpm.js';
 import { encodeSafetensors } from '@oclt/autograd';
 import { NonFiniteError, Trainer, type TrainerConfig } from '../training/trainer.js';
-import { checkpointStore, loadModelFromRun, runTraining, saveTrainerCheckpoint, type CheckpointMeta, type TrainRunResult } from './train-node.js';
+import { checkpointStore, initTrainerFrom, loadModelFromRun, runTraining, saveTrainerCheckpoint, type CheckpointMeta, type TrainRunResult } from './train-node.js';
+import { sha256 } from './checkpoint.js';
 import { saveImageGrid } from './images.js';
 import { ProgressBar, formatDuration } from './progress.js';
 
@@ -183,5 +184,84 @@ describe('runTraining: divergence', () => {
     expect((await runTraining(makeTrainer(), { dir, ...quiet })).recentSteps).toEqual(full);
     // Resumed at the last step: no step taken, the history still comes from the checkpoint.
     expect((await runTraining(makeTrainer(), { dir, ...quiet })).recentSteps).toEqual(full);
+  });
+});
+
+describe('initTrainerFrom (fine-tuning from another run)', () => {
+  /** A fine-tune of the reference run: another seed and lr, 8 steps (the source is the 12-step reference run). */
+  const fineTuneOptions = () => ({ ...makeTrainerOptions(), model: new MLPDenoiser({ dataDim: 2, hidden: 16, numLayers: 1, numClasses: 2, seed: 55 }), config: { ...makeTrainerOptions().config, numSteps: 8, lr: 3e-3, seed: 4 } });
+  const refDir = tmpdir();
+  const source = makeTrainer();
+  const sourceRun = runTraining(source, { dir: refDir, ...quiet });
+  const manifest = () => path.join(refDir, 'checkpoints', 'ckpt-00000012.json');
+
+  it("weights 'ema' (the default): the model and the EMA start at the source's EMA (its update count kept), a fresh optimizer", async () => {
+    await sourceRun;
+    const t = new Trainer(fineTuneOptions());
+    const r = initTrainerFrom(t, refDir);
+    expect(r.step).toBe(12);
+    expect(r.manifestPath).toBe(manifest());
+    const body = JSON.parse(fs.readFileSync(manifest(), 'utf8')).body;
+    expect(r.payloadSha256).toBe(body.payloadSha256);
+    expect(r.payloadSha256).toBe(sha256(fs.readFileSync(path.join(refDir, 'checkpoints', 'ckpt-00000012.safetensors'))));
+    const shadow = source.ema!.shadowParameters();
+    for (const [name, p] of t.model.namedParameters()) expect(bits(p), name).toEqual(bits(shadow[name]!));
+    const own = t.ema!.shadowParameters();
+    for (const name of Object.keys(shadow)) expect(bits(own[name]!), name).toEqual(bits(shadow[name]!));
+    expect(t.ema!.numUpdates).toBe(12);
+    expect(Object.keys(t.optimizer.stateDict().tensors)).toEqual([]);
+    expect(Object.values(t.optimizer.stateDict().scalars.steps).every((n) => n === 0)).toBe(true);
+    expect(t.stepCount).toBe(0);
+  });
+
+  it("weights 'model' + optimizer: the source's raw weights and Adam state; a manifest path names the same checkpoint", async () => {
+    await sourceRun;
+    const t = new Trainer(fineTuneOptions());
+    const r = initTrainerFrom(t, manifest(), { weights: 'model', optimizer: true });
+    expect(r.step).toBe(12);
+    const weights = source.model.stateDict();
+    for (const [name, p] of t.model.namedParameters()) expect(bits(p), name).toEqual(bits(weights[name]!));
+    const a = source.optimizer.stateDict();
+    const b = t.optimizer.stateDict();
+    expect(b.scalars.steps).toEqual(a.scalars.steps);
+    for (const k of Object.keys(a.tensors)) expect(bits(b.tensors[k]!), k).toEqual(bits(a.tensors[k]!));
+    expect(Object.keys(b.tensors).sort()).toEqual(Object.keys(a.tensors).sort());
+    // The payload path names the same checkpoint.
+    const viaPayload = initTrainerFrom(new Trainer(fineTuneOptions()), manifest().replace(/\.json$/, '.safetensors'));
+    expect(viaPayload).toEqual({ ...r });
+  });
+
+  it('refuses another architecture naming the tensor and both shapes, a trainer that has stepped, and sources without checkpoints', async () => {
+    await sourceRun;
+    const wider = new Trainer({ ...fineTuneOptions(), model: new MLPDenoiser({ dataDim: 2, hidden: 32, numLayers: 1, numClasses: 2, seed: 1 }) });
+    expect(() => initTrainerFrom(wider, refDir)).toThrow(/ckpt-00000012\.json does not fit this model .*tensor model\.\S+: checkpoint \[16(, \d+)*\], model \[32(, \d+)*\]/);
+    const unconditional = new Trainer({ ...fineTuneOptions(), model: new MLPDenoiser({ dataDim: 2, hidden: 16, numLayers: 1, numClasses: 0, seed: 1 }) });
+    expect(() => initTrainerFrom(unconditional, refDir)).toThrow(/does not fit this model .*model absent/);
+    const stepped = new Trainer(fineTuneOptions());
+    stepped.step();
+    expect(() => initTrainerFrom(stepped, refDir)).toThrow(/has taken 1 steps/);
+    const empty = tmpdir();
+    expect(() => initTrainerFrom(new Trainer(fineTuneOptions()), empty)).toThrow(/holds no checkpoint/);
+    expect(() => initTrainerFrom(new Trainer(fineTuneOptions()), path.join(empty, 'nope'))).toThrow(/cannot be read \(ENOENT\)/);
+    expect(() => initTrainerFrom(new Trainer(fineTuneOptions()), refDir, { weights: 'raw' as 'ema' })).toThrow(/weights must be 'ema' or 'model'/);
+  });
+
+  it('a fine-tune interrupted (SIGINT) and resumed equals an uninterrupted one, bit for bit (init called again before the resume)', async () => {
+    await sourceRun;
+    const straight = new Trainer(fineTuneOptions());
+    initTrainerFrom(straight, refDir, { optimizer: true });
+    await runTraining(straight, { dir: tmpdir(), ...quiet });
+    expect(straight.stepCount).toBe(8);
+    const dir = tmpdir();
+    const first = new Trainer(fineTuneOptions());
+    initTrainerFrom(first, refDir, { optimizer: true });
+    expect((await runTraining(first, { dir, ...quiet, onStep: (s) => s.step === 5 && process.emit('SIGINT') })).stoppedBy).toBe('SIGINT');
+    const resumed = new Trainer(fineTuneOptions());
+    initTrainerFrom(resumed, refDir, { optimizer: true }); // what a harness does blindly; the run's own checkpoint then wins
+    expect((await runTraining(resumed, { dir, ...quiet })).resumedFrom).toBe(5);
+    expectSameState(straight, resumed);
+    // And the fine-tune did move away from its start.
+    const start = source.ema!.shadowParameters();
+    expect(resumed.model.namedParameters().some(([n, p]) => bits(p).join() !== bits(start[n]!).join())).toBe(true);
   });
 });

@@ -11,13 +11,18 @@
  * checkpoint, so the earlier (good) ones stay. No checkpoint with a non-finite tensor is ever written
  * (`saveTrainerCheckpoint` refuses) or used: resume skips one (with a warning, as a corrupt one) and
  * `loadModelFromRun` refuses it, naming the file and the tensor.
+ *
+ * Fine-tuning: `initTrainerFrom(trainer, source)` starts a fresh trainer from another run's checkpoint (weights,
+ * EMA, optionally the optimizer) before `runTraining`; once the new run has its own checkpoints, resuming restores
+ * those, so calling it again before a resume changes nothing.
  */
 import { SafetensorsError, decodeSafetensors, encodeSafetensors } from '@oclt/autograd';
 import type { Tensor } from '@oclt/tensor';
+import fs from 'node:fs';
 import path from 'node:path';
 import type { Denoiser } from '../models/embeddings.js';
 import { NonFiniteError, findNonFinite, type StepStats, type Trainer, type TrainerStateMeta } from '../training/trainer.js';
-import { CheckpointCorruptError, CheckpointStore, type LoadedCheckpoint } from './checkpoint.js';
+import { CheckpointCorruptError, CheckpointStore, sha256, type LoadedCheckpoint } from './checkpoint.js';
 import { JsonlLogger, ProgressBar } from './progress.js';
 
 export interface CheckpointMeta {
@@ -181,6 +186,119 @@ export function loadModelFromRun(model: Denoiser, dir: string, opts: { ema?: boo
   if (prefix === 'ema.') for (const [k, v] of Object.entries(tensors)) if (k.startsWith('model.') && !(k.slice(6) in picked)) picked[k.slice(6)] = v;
   model.loadStateDict(picked);
   return ckpt.step;
+}
+
+/** Options of `initTrainerFrom`. */
+export interface InitTrainerFromOptions {
+  /**
+   * Which weights of the source become the model's starting weights: 'ema' (the default) its EMA weights, the
+   * ones the source is sampled and evaluated with (so a fine-tune starts from the model whose FID was measured);
+   * 'model' its raw training weights (with `optimizer: true` this is the source's training state, as OC_LT's
+   * `--resume` loads it). Buffers (non-parameters) always come from the source's model part.
+   */
+  weights?: 'ema' | 'model';
+  /** Also load the source's optimizer state (Adam moments and per-parameter step counts); default false (fresh). */
+  optimizer?: boolean;
+}
+
+/** What `initTrainerFrom` loaded: the source checkpoint's step, its manifest and its payload's SHA-256. */
+export interface InitTrainerFromResult {
+  step: number;
+  manifestPath: string;
+  payloadSha256: string;
+}
+
+/**
+ * The checkpoint a source names: a run directory (its newest valid checkpoint), a checkpoints directory, or one
+ * checkpoint's manifest (`.../ckpt-<step>.json`; its `.safetensors` payload names the same checkpoint). Verified
+ * (checksums, finite tensors); errors name the path.
+ */
+export function loadInitSource(source: string, warn: (message: string) => void = (m) => console.warn(m)): { ckpt: LoadedCheckpoint<CheckpointMeta>; tensors: Record<string, Tensor> } {
+  const where = `initTrainerFrom: ${source}`;
+  let stat: fs.Stats;
+  try {
+    stat = fs.statSync(source);
+  } catch (err) {
+    throw new Error(`${where} cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); give a run directory or a checkpoint manifest (<run>/checkpoints/ckpt-<step>.json)`);
+  }
+  if (stat.isDirectory()) {
+    const sub = path.join(source, 'checkpoints');
+    const storeDir = fs.existsSync(sub) && fs.statSync(sub).isDirectory() ? sub : source;
+    const store = new CheckpointStore<CheckpointMeta>(storeDir, { validateMeta: checkpointMetaProblem });
+    if (store.steps().length === 0) throw new Error(`${where} holds no checkpoint (looked for ckpt-<step>.json in ${storeDir})`);
+    const found = loadLatestUsable(store, (m) => warn(`[init-from] ${m}`));
+    if (!found) throw new Error(`${where}: none of the checkpoints in ${storeDir} verifies (see the warnings)`);
+    return found;
+  }
+  const m = /^(.+)-(\d+)\.(json|safetensors)$/.exec(path.basename(source));
+  if (!stat.isFile() || !m) throw new Error(`${where} is neither a run directory nor a checkpoint manifest (<prefix>-<step>.json)`);
+  const store = new CheckpointStore<CheckpointMeta>(path.dirname(source), { prefix: m[1]!, validateMeta: checkpointMetaProblem });
+  const step = Number(m[2]);
+  const ckpt = store.load(step);
+  return { ckpt, tensors: decodeCheckpointTensors(ckpt) };
+}
+
+function shapeText(t: Tensor | undefined): string {
+  return t ? `[${t.shape.join(', ')}]` : 'absent';
+}
+
+/**
+ * Starts a trainer (that has taken no step) from another run's checkpoint, for fine-tuning (the paper's Appendix I)
+ * or continuing a model under a new recipe. What is loaded:
+ * - the model's weights: the source's EMA (`weights: 'ema'`, the default) or its raw weights ('model');
+ * - the trainer's EMA (when it has one): the source's EMA weights and update count, so it averages on as the
+ *   source's would (with decay warmup, d = min(decay, (1 + n) / (10 + n)) at the source's n); a source without an
+ *   EMA starts it at the model's starting weights with n = 0 (only with weights 'model');
+ * - the optimizer: fresh (the default), or the source's state with `optimizer: true`.
+ * Not loaded: the step counter (the new run counts its own steps from 0, so its learning-rate warmup runs again;
+ * set warmupSteps 0 to skip it), the data order and the random streams (the trainer's own seed). The architecture
+ * must match: a missing, extra or differently shaped tensor is refused, naming the tensor and both shapes.
+ */
+export function initTrainerFrom(trainer: Trainer, source: string, opts: InitTrainerFromOptions = {}): InitTrainerFromResult {
+  const weights = opts.weights ?? 'ema';
+  if (weights !== 'ema' && weights !== 'model') throw new RangeError(`initTrainerFrom: weights must be 'ema' or 'model', got '${String(weights)}'`);
+  if (trainer.stepCount !== 0) throw new Error(`initTrainerFrom: the trainer has taken ${trainer.stepCount} steps; initialise it before training`);
+  const { ckpt, tensors } = loadInitSource(source);
+  const where = `initTrainerFrom: ${ckpt.manifestPath}`;
+  const pick = (prefix: string) => Object.fromEntries(Object.entries(tensors).filter(([k]) => k.startsWith(prefix)).map(([k, v]) => [k.slice(prefix.length), v]));
+  const sourceModel = pick('model.');
+  const sourceEma = pick('ema.');
+  const hasEma = Object.keys(sourceEma).length > 0;
+  // The architecture: every tensor of the model's state dict, by name and shape, against the source's model part.
+  const own = trainer.model.stateDict();
+  const problems: string[] = [];
+  for (const [k, t] of Object.entries(own)) {
+    const s = sourceModel[k];
+    if (!s || s.shape.length !== t.shape.length || s.shape.some((d, i) => d !== t.shape[i])) problems.push(`tensor model.${k}: checkpoint ${shapeText(s)}, model ${shapeText(t)}`);
+  }
+  for (const [k, s] of Object.entries(sourceModel)) if (!(k in own)) problems.push(`tensor model.${k}: checkpoint ${shapeText(s)}, model absent`);
+  if (problems.length) {
+    const shown = problems.slice(0, 6).join('; ') + (problems.length > 6 ? `; and ${problems.length - 6} more` : '');
+    throw new Error(`${where} does not fit this model (another architecture, image size or number of classes?): ${shown}`);
+  }
+  const params = trainer.model.namedParameters().map(([n]) => n);
+  if (hasEma) {
+    const missing = params.filter((n) => !(n in sourceEma));
+    if (missing.length) throw new Error(`${where}: its EMA lacks tensor ema.${missing[0]} (of ${missing.length} parameters)`);
+  } else if (weights === 'ema') {
+    throw new Error(`${where} has no EMA weights (its run had no EMA); use weights 'model'`);
+  }
+  const start: Record<string, Tensor> = { ...sourceModel };
+  if (weights === 'ema') for (const n of params) start[n] = sourceEma[n]!;
+  trainer.model.loadStateDict(start);
+  if (trainer.ema) {
+    const numUpdates = hasEma ? (ckpt.meta.trainer.ema?.numUpdates ?? 0) : 0;
+    const shadow = hasEma ? Object.fromEntries(params.map((n) => [n, sourceEma[n]!])) : Object.fromEntries(params.map((n) => [n, start[n]!]));
+    trainer.ema.loadStateDict({ tensors: shadow, scalars: { decay: trainer.ema.decay, warmup: trainer.ema.warmup, numUpdates } });
+  }
+  if (opts.optimizer) {
+    try {
+      trainer.optimizer.loadStateDict({ tensors: pick('optim.'), scalars: ckpt.meta.trainer.optimizer });
+    } catch (err) {
+      throw new Error(`${where}: its optimizer state does not fit: ${(err as Error).message}`);
+    }
+  }
+  return { step: ckpt.step, manifestPath: ckpt.manifestPath, payloadSha256: sha256(ckpt.payload) };
 }
 
 const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
