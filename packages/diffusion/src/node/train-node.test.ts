@@ -87,6 +87,22 @@ describe('runTraining', () => {
     expect(warnings.join('\n')).toMatch(/changed config \(lr: 0.01 -> 0.005\)/);
   });
 
+  it('a higher numSteps on a finished run extends it: 12 + 8 steps equal a straight 20-step run, bit for bit (numSteps is not a changed config)', async () => {
+    await refRun;
+    const longer = () => new Trainer({ ...makeTrainerOptions(), config: { ...makeTrainerOptions().config, numSteps: 20 } });
+    const straight = longer();
+    await runTraining(straight, { dir: tmpdir(), ...quiet });
+    const dir = tmpdir();
+    await runTraining(makeTrainer(), { dir, ...quiet });
+    const warnings: string[] = [];
+    const extended = longer();
+    const res = await runTraining(extended, { dir, ...quiet, warn: (m) => warnings.push(m) });
+    expect(res).toMatchObject({ resumedFrom: 12, step: 20, stoppedBy: 'completed' });
+    expect(warnings.join('\n')).toMatch(/extending .*ckpt-00000012\.json \(planned for 12 steps\) to 20 steps/);
+    expect(warnings.join('\n')).not.toMatch(/changed config/);
+    expectSameState(straight, extended);
+  });
+
   it('loadModelFromRun loads the EMA weights (default) or the training weights', async () => {
     await refRun;
     const m = new MLPDenoiser({ dataDim: 2, hidden: 16, numLayers: 1, numClasses: 2, seed: 77 });

@@ -322,7 +322,9 @@ export async function runTraining(trainer: Trainer, opts: TrainRunOptions): Prom
       const { ckpt } = found;
       const saved = ckpt.meta.trainer.config as unknown as Record<string, unknown>;
       const current = trainer.snapshot().meta.config as unknown as Record<string, unknown>;
-      const changed = Object.keys({ ...saved, ...current }).filter((k) => JSON.stringify(saved[k]) !== JSON.stringify(current[k]));
+      // numSteps only bounds the loop (a step does not read it): a higher one extends the run, it does not change it.
+      const changed = Object.keys({ ...saved, ...current }).filter((k) => k !== 'numSteps' && JSON.stringify(saved[k]) !== JSON.stringify(current[k]));
+      if (typeof saved.numSteps === 'number' && saved.numSteps < trainer.config.numSteps) warn(`[train] extending ${ckpt.manifestPath} (planned for ${saved.numSteps} steps) to ${trainer.config.numSteps} steps`);
       if (changed.length) warn(`[train] resuming ${ckpt.manifestPath} with a changed config (${changed.map((k) => `${k}: ${JSON.stringify(saved[k])} -> ${JSON.stringify(current[k])}`).join(', ')}); the run will not match an uninterrupted one`);
       restoreTrainerCheckpoint(trainer, ckpt, found.tensors);
       resumedFrom = ckpt.step;
