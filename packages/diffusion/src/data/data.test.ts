@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { Generator } from '@oclt/tensor';
+import { Generator, tensor } from '@oclt/tensor';
 import { IdxFormatError, parseIdx } from './idx.js';
 import { ArrayDataset, ImageDataset, toUint8Images } from './dataset.js';
 import { appendixJToy, gaussianMixtureDataset, mixtureNoisePredictor } from './toy.js';
+import { imageGrid } from './grid.js';
 
 /** Writes an IDX file by the spec: magic [0, 0, type, ndims], big-endian uint32 dims, big-endian elements. */
 function idxBytes(typeCode: number, dims: number[], values: number[], bytesPer: number, write: (v: DataView, off: number, x: number) => void): Uint8Array {
@@ -144,5 +145,24 @@ describe('toy data', () => {
     expect([...ds.labels!]).toEqual([0, 0, 1]);
     expect(() => gaussianMixtureDataset([{ mean: [0], std: 1, count: 1 }, { mean: [0, 0], std: 1, count: 1 }], new Generator(0))).toThrow(/component 1 has a 2-D mean/);
     expect(() => new ArrayDataset(new Float32Array(5), [2])).toThrow(/not a whole number of samples/);
+  });
+});
+
+describe('imageGrid scale', () => {
+  it('upscales the whole grid by an integer, each pixel a scale x scale block', () => {
+    const imgs = tensor([[[[-1, 0], [1, 0.5]]], [[[1, -0.5], [0.25, 1]]]]);
+    const one = imageGrid(imgs, { nrow: 2, padding: 1, padValue: 7 });
+    const three = imageGrid(imgs, { nrow: 2, padding: 1, padValue: 7, scale: 3 });
+    expect([three.width, three.height]).toEqual([one.width * 3, one.height * 3]);
+    for (let y = 0; y < three.height; y++) {
+      for (let x = 0; x < three.width; x++) {
+        for (let ch = 0; ch < 4; ch++) {
+          const want = one.data[(Math.floor(y / 3) * one.width + Math.floor(x / 3)) * 4 + ch];
+          if (three.data[(y * three.width + x) * 4 + ch] !== want) throw new Error(`pixel (${x}, ${y}) channel ${ch}`);
+        }
+      }
+    }
+    expect(imageGrid(imgs, { scale: 1 }).data).toEqual(imageGrid(imgs).data);
+    for (const bad of [0, 1.5, -2, 65]) expect(() => imageGrid(imgs, { scale: bad })).toThrow(/imageGrid: scale must be an integer in \[1, 64\], got/);
   });
 });

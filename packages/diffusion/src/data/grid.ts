@@ -9,6 +9,8 @@ export interface GridOptions {
   padding?: number;
   /** Gray level of the padding, 0-255 (default 255). */
   padValue?: number;
+  /** Integer upscaling of the whole grid, nearest neighbour (default 1: one pixel per image pixel). */
+  scale?: number;
 }
 
 export interface RgbaImage {
@@ -24,6 +26,8 @@ export function imageGrid(images: Tensor, opts: GridOptions = {}): RgbaImage {
     throw new Error(`imageGrid: images must be [N, 1 or 3, H, W], got [${images.shape}]`);
   }
   const [n, c, h, w] = images.shape as [number, number, number, number];
+  const scale = opts.scale ?? 1;
+  if (!Number.isInteger(scale) || scale < 1 || scale > 64) throw new RangeError(`imageGrid: scale must be an integer in [1, 64], got ${scale}`);
   const nrow = opts.nrow ?? Math.ceil(Math.sqrt(n));
   const pad = opts.padding ?? 2;
   const rows = Math.ceil(n / nrow);
@@ -42,5 +46,19 @@ export function imageGrid(images: Tensor, opts: GridOptions = {}): RgbaImage {
       }
     }
   }
-  return { width, height, data };
+  return scale === 1 ? { width, height, data } : upscale({ width, height, data }, scale);
+}
+
+/** Nearest-neighbour integer upscaling: each pixel becomes a scale x scale block. */
+function upscale(image: RgbaImage, scale: number): RgbaImage {
+  const width = image.width * scale;
+  const height = image.height * scale;
+  const src = new Uint32Array(image.data.buffer, image.data.byteOffset, image.width * image.height);
+  const out = new Uint8Array(width * height * 4);
+  const dst = new Uint32Array(out.buffer);
+  for (let y = 0; y < height; y++) {
+    const row = Math.floor(y / scale) * image.width;
+    for (let x = 0; x < width; x++) dst[y * width + x] = src[row + Math.floor(x / scale)]!;
+  }
+  return { width, height, data: out };
 }

@@ -12,7 +12,7 @@ import { KID_DEFAULT_SUBSETS, KID_DEFAULT_SUBSET_SIZE, sampleKidSubsets } from '
 import { type FeatureMatrix, assertFinite, assertSameDim, featureMatrix, meanAndCovariance, selectRows } from './linalg.js';
 import { pairwiseMetrics } from './pairwise.js';
 import { perClassFid } from './per-class-fid.js';
-import { FEATURE_DIM, FEATURE_NET_CLASSES, type FeatureNet, extractFeatures } from './feature-net.js';
+import { FEATURE_DIM, FEATURE_NET_CLASSES, type FeatureExtractionOptions, type FeatureNet, extractFeatures } from './feature-net.js';
 
 /** Features of one image set: penultimate features, optional class probabilities (for IS) and labels (per-class FID). */
 export interface FeatureSet {
@@ -102,7 +102,7 @@ export function evaluateFeatureSets(generated: FeatureSet, reference: FeatureSet
 }
 
 /** Features, probabilities and labels of images [N, 1, H, W] in [-1, 1] through the feature network. */
-export function featureSetOfImages(net: FeatureNet, images: Tensor, labels?: ArrayLike<number>, opts: { batchSize?: number } = {}): FeatureSet {
+export function featureSetOfImages(net: FeatureNet, images: Tensor, labels?: ArrayLike<number>, opts: FeatureExtractionOptions = {}): FeatureSet {
   const { features, probs, n } = extractFeatures(net, images, opts);
   if (labels && labels.length !== n) throw new RangeError(`featureSetOfImages: ${n} images but ${labels.length} labels`);
   return { features: featureMatrix(features, n, FEATURE_DIM), probs, labels };

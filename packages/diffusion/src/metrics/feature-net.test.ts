@@ -141,3 +141,14 @@ describe('datasetBaselines', () => {
     expect(Array.from(viaSet)).toEqual(Array.from(byHand));
   });
 });
+
+describe('extractFeatures progress', () => {
+  it('reports the images done after each batch, ending at the total, and the same features as without it', () => {
+    const net = new FeatureNet({ generator: new Generator(0) });
+    const images = rand([7, 1, 16, 16], new Generator(1)).mul(2).sub(1);
+    const calls: [number, number][] = [];
+    const withProgress = extractFeatures(net, images, { batchSize: 3, onBatch: (done, total) => calls.push([done, total]) });
+    expect(calls).toEqual([[3, 7], [6, 7], [7, 7]]);
+    expect(withProgress.features).toEqual(extractFeatures(net, images, { batchSize: 3 }).features);
+  });
+});

@@ -122,7 +122,14 @@ export function checkImages(x: Tensor, what: string): void {
 }
 
 /** Features [N, 128] and class probabilities [N, 10] (float64) of images [N, 1, H, W] in [-1, 1], in batches. */
-export function extractFeatures(net: FeatureNet, images: Tensor, opts: { batchSize?: number } = {}): { features: Float64Array; probs: Float64Array; n: number } {
+export interface FeatureExtractionOptions {
+  /** Images per forward pass (default 500). */
+  batchSize?: number;
+  /** Called after each batch with the number of images done so far (for progress bars). */
+  onBatch?: (done: number, total: number) => void;
+}
+
+export function extractFeatures(net: FeatureNet, images: Tensor, opts: FeatureExtractionOptions = {}): { features: Float64Array; probs: Float64Array; n: number } {
   checkImages(images, 'extractFeatures');
   const n = images.shape[0]!;
   const batchSize = opts.batchSize ?? 500;
@@ -138,6 +145,7 @@ export function extractFeatures(net: FeatureNet, images: Tensor, opts: { batchSi
         features.set(out.features.toTypedArray(), s * FEATURE_DIM);
         probs.set(out.logits.softmax(-1).toTypedArray(), s * FEATURE_NET_CLASSES);
       });
+      opts.onBatch?.(Math.min(n, s + batchSize), n);
     }
   });
   return { features, probs, n };

@@ -93,17 +93,51 @@ export class Axes {
     if (opts.yLabel) c.textVertical(8, (this.top + this.bottom) / 2, opts.yLabel, ink);
   }
 
-  legend(entries: readonly { label: string; color: Color }[]): void {
-    let y = this.top + 6;
+  /**
+   * Draws the legend in the corner of the plotting area that hides the fewest of `points` (data coordinates; pass
+   * the plotted points, and for lines points along their segments), top-right on a tie: a fixed corner hid curves.
+   */
+  legend(entries: readonly { label: string; color: Color }[], points: readonly (readonly [number, number])[] = []): void {
     const w = Math.max(...entries.map((e) => Canvas.textWidth(e.label))) + 26;
-    const x = this.right - w - 6;
-    this.canvas.fillRect(x - 4, y - 4, w + 8, entries.length * 14 + 6, [255, 255, 255], 0.85);
+    const h = entries.length * 14 + 6;
+    const box = this.legendBox(w + 8, h, points.map(([x, y]) => [this.px(x), this.py(y)] as const));
+    this.canvas.fillRect(box.x, box.y, w + 8, h, [255, 255, 255], 0.85);
+    let y = box.y + 4;
     for (const e of entries) {
-      this.canvas.fillRect(x, y, 14, 8, e.color);
-      this.canvas.text(x + 20, y, e.label, [30, 30, 30]);
+      this.canvas.fillRect(box.x + 4, y, 14, 8, e.color);
+      this.canvas.text(box.x + 24, y, e.label, [30, 30, 30]);
       y += 14;
     }
   }
+
+  /** The legend's top-left corner: of the four corners, the one whose box covers the fewest pixel points. */
+  legendBox(w: number, h: number, pixels: readonly (readonly [number, number])[]): { x: number; y: number } {
+    const margin = 2;
+    const xs = [this.right - w - margin, this.left + margin];
+    const ys = [this.top + margin, this.bottom - h - margin];
+    let best = { x: xs[0]!, y: ys[0]!, covered: Infinity };
+    for (const y of ys) {
+      for (const x of xs) {
+        let covered = 0;
+        for (const [px, py] of pixels) if (px >= x && px <= x + w && py >= y && py <= y + h) covered++;
+        if (covered < best.covered) best = { x, y, covered };
+      }
+    }
+    return best;
+  }
+}
+
+/** Each polyline's vertices and 7 points between consecutive ones, so that a legend avoids the lines, not only the vertices. */
+function pointsAlong(series: readonly Series[]): [number, number][] {
+  const out: [number, number][] = [];
+  for (const s of series) {
+    for (let i = 0; i < s.x.length; i++) {
+      out.push([s.x[i]!, s.y[i]!]);
+      if (i === 0) continue;
+      for (let k = 1; k < 8; k++) out.push([s.x[i - 1]! + ((s.x[i]! - s.x[i - 1]!) * k) / 8, s.y[i - 1]! + ((s.y[i]! - s.y[i - 1]!) * k) / 8]);
+    }
+  }
+  return out;
 }
 
 export interface Series {
@@ -119,7 +153,7 @@ export function lineChart(series: readonly Series[], opts: AxesOptions = {}): Ca
     const color = s.color ?? PALETTE[k % PALETTE.length]!;
     for (let i = 1; i < s.x.length; i++) ax.canvas.line(ax.px(s.x[i - 1]!), ax.py(s.y[i - 1]!), ax.px(s.x[i]!), ax.py(s.y[i]!), color, 2);
   });
-  if (series.length > 1 || series[0]?.label) ax.legend(series.map((s, k) => ({ label: s.label, color: s.color ?? PALETTE[k % PALETTE.length]! })));
+  if (series.length > 1 || series[0]?.label) ax.legend(series.map((s, k) => ({ label: s.label, color: s.color ?? PALETTE[k % PALETTE.length]! })), pointsAlong(series));
   return ax.canvas;
 }
 
@@ -129,7 +163,7 @@ export function scatterChart(series: readonly (Series & { radius?: number; alpha
     const color = s.color ?? PALETTE[k % PALETTE.length]!;
     for (let i = 0; i < s.x.length; i++) ax.canvas.disc(ax.px(s.x[i]!), ax.py(s.y[i]!), s.radius ?? 1.5, color, s.alpha ?? 0.6);
   });
-  ax.legend(series.map((s, k) => ({ label: s.label, color: s.color ?? PALETTE[k % PALETTE.length]! })));
+  ax.legend(series.map((s, k) => ({ label: s.label, color: s.color ?? PALETTE[k % PALETTE.length]! })), series.flatMap((s) => s.x.map((x, i) => [x, s.y[i]!] as [number, number])));
   return ax.canvas;
 }
 
@@ -152,7 +186,9 @@ export function barChart(categories: readonly string[], series: readonly { label
       ax.canvas.fillRect(x, ax.py(v), barWidth - 1, ax.bottom - ax.py(v), color);
     });
   });
-  ax.legend(series.map((s, k) => ({ label: s.label, color: s.color ?? PALETTE[k % PALETTE.length]! })));
+  // The bars' extents (group edges and centre, five heights each) for the legend to avoid.
+  const barPoints = series.flatMap((s) => s.values.flatMap((v, i) => (Number.isFinite(v) ? [-0.4, 0, 0.4].flatMap((dx) => [0, 0.25, 0.5, 0.75, 1].map((f) => [i + dx, v * f] as [number, number])) : [])));
+  ax.legend(series.map((s, k) => ({ label: s.label, color: s.color ?? PALETTE[k % PALETTE.length]! })), barPoints);
   return ax.canvas;
 }
 

@@ -61,3 +61,36 @@ describe('PNG encoding', () => {
     expect(Buffer.compare(decoded.data, Buffer.from(canvas.pixels))).toBe(0);
   });
 });
+
+describe('legend placement', () => {
+  const red: [number, number, number] = [220, 0, 0];
+  const blue: [number, number, number] = [0, 0, 220];
+  const count = (c: Canvas, rgb: readonly number[], x0: number, y0: number, x1: number, y1: number) => {
+    let n = 0;
+    for (let y = y0; y < y1; y++) for (let x = x0; x < x1; x++) if ([0, 1, 2].every((k) => c.pixels[(y * c.width + x) * 4 + k] === rgb[k])) n++;
+    return n;
+  };
+
+  it('keeps a curve that runs through the top-right corner visible (the transfer curve hid "full" above t ~ 780)', () => {
+    // Like the transfer curve: one series rises to the top right, the other stays low.
+    const x = [0, 200, 400, 600, 800, 1000];
+    const series = [
+      { label: 'full (a long label)', x, y: [0, 0.1, 0.3, 0.6, 0.9, 1], color: red },
+      { label: 't2h', x, y: [0, 0.05, 0.1, 0.15, 0.2, 0.25], color: blue },
+    ];
+    const c = lineChart(series, { width: 400, height: 300 });
+    const ax = new Axes({ width: 400, height: 300 }, series.flatMap((s) => s.x), series.flatMap((s) => s.y));
+    // Every part of the red curve right of x = 780 is drawn, none covered: compare with the same chart unlabeled.
+    const bare = lineChart([{ ...series[0]!, label: '' }], { width: 400, height: 300 });
+    const right = Math.floor(ax.px(780));
+    expect(count(bare, red, right, ax.top, ax.right, ax.bottom)).toBeGreaterThan(20);
+    expect(count(c, red, right, ax.top, ax.right, ax.bottom)).toBe(count(bare, red, right, ax.top, ax.right, ax.bottom));
+  });
+
+  it('chooses the emptiest corner, top-right on a tie', () => {
+    const ax = new Axes({ width: 300, height: 200, xRange: [0, 10], yRange: [0, 10] }, [], []);
+    expect(ax.legendBox(60, 30, [])).toEqual({ x: ax.right - 62, y: ax.top + 2, covered: 0 });
+    const topRight = [[ax.right - 10, ax.top + 10]] as const;
+    expect(ax.legendBox(60, 30, topRight)).toMatchObject({ x: ax.left + 2, y: ax.top + 2 });
+  });
+});

@@ -16,7 +16,7 @@ import { barChart, composeGrid } from '@oclt/diffusion';
 import { saveImageGrid, savePng } from '@oclt/diffusion/node';
 import { parseRecipe } from '../recipes.js';
 import { UsageError, helpText, parseArgs, type OptionSpecs } from './args.js';
-import { DATA_OPTIONS, MODEL_OPTIONS, NUM_CLASSES, dataConfigFrom, loadLongTailedTrain, modelConfigFrom, provenance, readJson, round, writeJson } from './common.js';
+import { DATA_OPTIONS, GRID_SCALE, MODEL_OPTIONS, NUM_CLASSES, dataConfigFrom, loadLongTailedTrain, modelConfigFrom, provenance, readJson, round, writeJson } from './common.js';
 import { MetricsContext, loadSamples, type EvaluationResult } from './eval.js';
 import { generateSamples, saveSamples, type GeneratedSamples } from './sample.js';
 import { trainRun, type TrainConfig } from './train.js';
@@ -165,7 +165,7 @@ export async function ablationCommand(argv: readonly string[]): Promise<number> 
   // run (once the network exists) evaluates them.
   let ctx: MetricsContext | null = null;
   try {
-    ctx = await MetricsContext.create(data, { version: config.featureNet });
+    ctx = await MetricsContext.create(data, { version: config.featureNet }, { progress: o.progress });
     results.featureNet = ctx.featureNetInfo;
   } catch (err) {
     log(`no metrics this run: ${(err as Error).message}`);
@@ -206,7 +206,7 @@ export async function ablationCommand(argv: readonly string[]): Promise<number> 
       const sampleSeconds = (performance.now() - t0) / 1000;
       saveSamples(samplesFile, samples);
       const png = path.join(samplesDir, `${method.id}.png`);
-      saveImageGrid(png, gridImages(samples), { nrow: 10 });
+      saveImageGrid(png, gridImages(samples), { nrow: 10, scale: GRID_SCALE });
       entry = { id: method.id, name: method.name, recipe: method.recipe, paperFid: method.paperFid, status: 'sampled', trainSeconds: round(outcome.wallSeconds, 5)!, sampleSeconds: round(sampleSeconds, 5)!, finalLoss: round(outcome.finalLoss, 5), steps: outcome.run.step, samplesPng: png };
       results.methods[method.id] = entry;
       save();
@@ -268,6 +268,19 @@ export function writeAblationReport(r: AblationResults, prefix: string): void {
       .join(' < ');
   const classLine = r.classCounts ? r.classCounts.map((n, k) => `${k} ${r.classNames?.[k] ?? ''} (${n})`).join(', ') : '';
   const unconditionalLabels = ABLATION_METHODS.filter((m) => m.id.startsWith('U-') && r.methods[m.id]?.evaluation).map((m) => `${m.id}: [${r.methods[m.id]!.evaluation!.predictedClassCounts.join(', ')}]`);
+  // Per-class FID: one panel per setting, one bar per method, the balanced real sample as reference.
+  const names = (r.classNames ?? []).map((n, k) => `${k}`);
+  const panel = (prefix: string, title: string) => {
+    const series = ABLATION_METHODS.filter((m) => m.id.startsWith(prefix) && r.methods[m.id]?.evaluation?.metrics.per_class_fid).map((m) => ({ label: m.id, values: r.methods[m.id]!.evaluation!.metrics.per_class_fid!.per_class }));
+    const real = (r.baselines?.balanced_train_sameN_vs_test as ReportMetrics | undefined)?.per_class_fid;
+    if (real) series.push({ label: 'real (same N)', values: real.per_class });
+    return series.length ? barChart(names.length ? names : [...Array(NUM_CLASSES).keys()].map(String), series, { title, xLabel: 'class (0 = head ... 9 = tail)', yLabel: 'FID', width: 900, height: 380 }) : null;
+  };
+  const panels = [panel('U-', 'Per-class FID, unconditional (class from the feature network)'), panel('C-', 'Per-class FID, conditional')].filter((p) => p !== null);
+  // The chart exists only once some method has a per-class FID: link it only then (it was linked, unwritten).
+  const chartFile = `${prefix}-per-class-fid.png`;
+  if (panels.length) savePng(chartFile, composeGrid(panels, 1));
+  else fs.rmSync(chartFile, { force: true });
   const lines = [
     `# Ablation (paper Table 1) at CPU scale on ${c.train.data.dataset === 'synthetic' ? 'synthetic stripes (test data)' : 'Fashion-MNIST-LT'}`,
     '',
@@ -289,22 +302,12 @@ export function writeAblationReport(r: AblationResults, prefix: string): void {
     '',
     unconditionalLabels.length ? `Class balance of unconditional samples (feature-network class counts, class 0 the head): ${unconditionalLabels.join('; ')}.` : '',
     '',
-    `Per-class FID chart: ![per-class FID](${path.basename(prefix)}-per-class-fid.png). Sample grids: ${path.basename(prefix)}-samples/<id>.png (conditional: one row per class).`,
+    `${panels.length ? `Per-class FID chart: ![per-class FID](${path.basename(chartFile)}). ` : ''}Sample grids: ${path.basename(prefix)}-samples/<id>.png (conditional: one row per class).`,
     '',
     NOTES_MARKER,
     oldNotes ?? '\n## Notes\n\n(to be written once the run has finished)\n',
   ];
   fs.writeFileSync(mdFile, lines.join('\n'));
-  // Per-class FID: one panel per setting, one bar per method, the balanced real sample as reference.
-  const names = (r.classNames ?? []).map((n, k) => `${k}`);
-  const panel = (prefix: string, title: string) => {
-    const series = ABLATION_METHODS.filter((m) => m.id.startsWith(prefix) && r.methods[m.id]?.evaluation?.metrics.per_class_fid).map((m) => ({ label: m.id, values: r.methods[m.id]!.evaluation!.metrics.per_class_fid!.per_class }));
-    const real = (r.baselines?.balanced_train_sameN_vs_test as ReportMetrics | undefined)?.per_class_fid;
-    if (real) series.push({ label: 'real (same N)', values: real.per_class });
-    return series.length ? barChart(names.length ? names : [...Array(NUM_CLASSES).keys()].map(String), series, { title, xLabel: 'class (0 = head ... 9 = tail)', yLabel: 'FID', width: 900, height: 380 }) : null;
-  };
-  const panels = [panel('U-', 'Per-class FID, unconditional (class from the feature network)'), panel('C-', 'Per-class FID, conditional')].filter((p) => p !== null);
-  if (panels.length) savePng(`${prefix}-per-class-fid.png`, composeGrid(panels, 1));
 }
 
 export const ABLATION_HELP = helpText('ablation', "The paper's Table 1 at small scale on Fashion-MNIST-LT: train, sample and evaluate eleven methods; resumable (re-run the same command).", ABLATION_OPTIONS);

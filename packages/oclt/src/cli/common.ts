@@ -15,6 +15,8 @@ import { classGroups, makeLongTailedSubset } from '../long-tailed-dataset.js';
 import { UsageError, type OptionSpecs } from './args.js';
 
 export const NUM_CLASSES = 10;
+/** Upscaling of the PNG sample grids (16 px images become 64 px): readable when opened, exact pixels kept. */
+export const GRID_SCALE = 4;
 
 /** Options every data-using subcommand accepts. */
 export const DATA_OPTIONS = {

@@ -22,7 +22,7 @@ import {
   type FeatureSet,
   type MetricsReport,
 } from '@oclt/diffusion';
-import { loadFeatureNet } from '@oclt/diffusion/node';
+import { ProgressBar, loadFeatureNet } from '@oclt/diffusion/node';
 import { UsageError, helpText, parseArgs, type OptionSpecs } from './args.js';
 import { DATA_OPTIONS, NUM_CLASSES, balancedTrainSample, dataConfigFrom, imageTensor, loadLongTailedTrain, loadTestSet, provenance, readJson, writeJson, type DataConfig } from './common.js';
 import type { GeneratedSamples } from './sample.js';
@@ -59,13 +59,21 @@ export class MetricsContext {
     readonly groups: Record<string, number[]>,
     readonly classCounts: number[],
     readonly kidSubsetSize: number,
+    readonly progress: boolean,
   ) {}
 
-  static async create(data: DataConfig, choice: FeatureNetChoice, opts: { kidSubsetSize?: number } = {}): Promise<MetricsContext> {
+  /** `progress`: a bar (images/s, ETA) on stderr for each pass through the feature network; default when it is a terminal. */
+  static async create(data: DataConfig, choice: FeatureNetChoice, opts: { kidSubsetSize?: number; progress?: boolean } = {}): Promise<MetricsContext> {
     const { net, info } = await featureNetFor(choice);
     const test = loadTestSet(data);
     const lt = loadLongTailedTrain(data);
-    return new MetricsContext(net, info, data, featureSetOfImages(net, imageTensor(test), test.labels), lt.groups, lt.classCounts, opts.kidSubsetSize ?? 1000);
+    const progress = opts.progress ?? Boolean(process.stderr.isTTY);
+    const testFeatures = featuresWithProgress(net, imageTensor(test), test.labels, 'features: test set', progress);
+    return new MetricsContext(net, info, data, testFeatures, lt.groups, lt.classCounts, opts.kidSubsetSize ?? 1000, progress);
+  }
+
+  private features(label: string, images: Tensor, labels?: ArrayLike<number>): FeatureSet {
+    return featuresWithProgress(this.net, images, labels, label, this.progress);
   }
 
   private options(nGenerated: number) {
@@ -73,7 +81,7 @@ export class MetricsContext {
   }
 
   evaluate(samples: GeneratedSamples): EvaluationResult {
-    const fs0 = featureSetOfImages(this.net, samples.images);
+    const fs0 = this.features('features: samples', samples.images);
     const c = fs0.probs!.length / fs0.features.rows;
     const predicted = Int32Array.from({ length: fs0.features.rows }, (_, i) => {
       let best = 0;
@@ -97,16 +105,40 @@ export class MetricsContext {
    */
   baselines(nGenerated: number): Record<string, MetricsReport> {
     const lt = loadLongTailedTrain(this.data);
-    const ltFeatures = featureSetOfImages(this.net, imageTensor(lt.train), lt.train.labels);
+    const ltFeatures = this.features('features: long-tailed train set', imageTensor(lt.train), lt.train.labels);
     const opts = this.options(nGenerated);
     const real = balancedTrainSample(this.data, Math.floor(nGenerated / NUM_CLASSES), 12345);
-    const realFeatures = featureSetOfImages(this.net, imageTensor(real), real.labels);
+    const realFeatures = this.features('features: balanced real sample', imageTensor(real), real.labels);
     const [a, b] = stratifiedHalves(this.test.labels!, NUM_CLASSES);
-    return {
-      test_half_vs_half: evaluateWithFallback(selectFeatureSet(this.test, a), selectFeatureSet(this.test, b), opts),
-      train_lt_vs_test: evaluateWithFallback(ltFeatures, this.test, opts),
-      balanced_train_sameN_vs_test: evaluateWithFallback(realFeatures, this.test, opts),
-    };
+    // Each comparison is seconds of FID/KID/precision-recall work: a bar over them (ETA) on a terminal.
+    const pairs: [string, FeatureSet, FeatureSet][] = [
+      ['test_half_vs_half', selectFeatureSet(this.test, a), selectFeatureSet(this.test, b)],
+      ['train_lt_vs_test', ltFeatures, this.test],
+      ['balanced_train_sameN_vs_test', realFeatures, this.test],
+    ];
+    const bar = new ProgressBar({ total: pairs.length, enabled: this.progress, label: 'metrics: real-vs-real baselines' });
+    bar.begin();
+    const out: Record<string, MetricsReport> = {};
+    try {
+      for (const [name, x, y] of pairs) {
+        out[name] = evaluateWithFallback(x, y, opts);
+        bar.update(Object.keys(out).length, name);
+      }
+    } finally {
+      bar.end();
+    }
+    return out;
+  }
+}
+
+/** The feature network over a set of images, with a progress bar (it/s = images/s, ETA) when asked. */
+function featuresWithProgress(net: FeatureNet, images: Tensor, labels: ArrayLike<number> | undefined, label: string, progress: boolean): FeatureSet {
+  const bar = new ProgressBar({ total: images.shape[0]!, enabled: progress, label });
+  bar.begin();
+  try {
+    return featureSetOfImages(net, images, labels, { onBatch: (done) => bar.update(done) });
+  } finally {
+    bar.end();
   }
 }
 
@@ -148,6 +180,7 @@ export const EVAL_OPTIONS = {
   out: { type: 'string', description: 'result JSON (default: <samples prefix>.metrics.json)', default: '' },
   'feature-net': { type: 'string', description: "feature network version (shipped in packages/diffusion/assets), or 'random-untrained' for tests", default: 'fmnist-features-v1' },
   baselines: { type: 'boolean', description: 'also compute the real-vs-real baselines', default: true },
+  progress: { type: 'boolean', description: 'progress bars on stderr (default: when it is a terminal)', default: process.stderr.isTTY ?? false },
   ...DATA_OPTIONS,
 } as const satisfies OptionSpecs;
 
@@ -166,7 +199,7 @@ export async function evalCommand(argv: readonly string[]): Promise<number> {
   const size = samples.images.shape[2]!;
   if (size !== data.imageSize) throw new Error(`the samples are ${size}x${size} but the data config says --image-size ${data.imageSize}`);
   const t0 = performance.now();
-  const ctx = await MetricsContext.create(data, { version: o['feature-net'] });
+  const ctx = await MetricsContext.create(data, { version: o['feature-net'] }, { progress: o.progress });
   const result = ctx.evaluate(samples);
   const baselines = o.baselines ? ctx.baselines(samples.images.shape[0]!) : null;
   const out = o.out || `${prefix}.metrics.json`;

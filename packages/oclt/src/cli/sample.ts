@@ -8,7 +8,7 @@ import { findNonFinite, sample, type Denoiser } from '@oclt/diffusion';
 import { saveImageGrid, saveTensors } from '@oclt/diffusion/node';
 import fs from 'node:fs';
 import { UsageError, helpText, parseArgs, type OptionSpecs } from './args.js';
-import { NUM_CLASSES, asImages, balancedLabels, modelSampleShape, provenance, samplingScheduler, writeJson, type ModelConfig } from './common.js';
+import { GRID_SCALE, NUM_CLASSES, asImages, balancedLabels, modelSampleShape, provenance, samplingScheduler, writeJson, type ModelConfig } from './common.js';
 import { loadRunModel } from './train.js';
 
 export interface SampleSettings {
@@ -94,6 +94,7 @@ export const SAMPLE_OPTIONS = {
   steps: { type: 'integer', description: 'DDIM steps (eta 0, 1..1000)', default: 50, min: 1, max: 1000 },
   guidance: { type: 'number', description: 'classifier-free guidance weight w: (1 + w) eps(x, y) - w eps(x)', default: 1.5 },
   seed: { type: 'integer', description: 'seed of the initial noise', default: 0 },
+  'grid-scale': { type: 'integer', description: 'PNG grid upscaling (nearest neighbour), so that 16 px images are readable when opened', default: GRID_SCALE, min: 1, max: 64 },
 } as const satisfies OptionSpecs;
 
 export async function sampleCommand(argv: readonly string[]): Promise<number> {
@@ -105,7 +106,7 @@ export async function sampleCommand(argv: readonly string[]): Promise<number> {
   const t0 = performance.now();
   const samples = generateSamples(model, config.model, { numSamples: o.num, steps: o.steps, guidance: o.guidance, seed: o.seed, source: `the checkpoint of step ${step} in ${o.run}` });
   const seconds = (performance.now() - t0) / 1000;
-  saveImageGrid(`${prefix}.png`, samples.images, { nrow: samples.labels ? Math.max(1, o.num / NUM_CLASSES) : undefined });
+  saveImageGrid(`${prefix}.png`, samples.images, { nrow: samples.labels ? Math.max(1, o.num / NUM_CLASSES) : undefined, scale: o['grid-scale'] });
   saveSamples(`${prefix}.safetensors`, samples);
   writeJson(`${prefix}.json`, {
     kind: 'oclt-samples',

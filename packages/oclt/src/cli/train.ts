@@ -13,6 +13,7 @@ import { recipeTrainerHooks } from '../trainer-hooks.js';
 import { UsageError, helpText, parseArgs, type OptionSpecs, type ParsedOptions } from './args.js';
 import {
   DATA_OPTIONS,
+  GRID_SCALE,
   MODEL_OPTIONS,
   NUM_CLASSES,
   buildModel,
@@ -245,7 +246,7 @@ export async function trainCommand(argv: readonly string[]): Promise<number> {
   if (o['grid-samples'] > 0) {
     const s = generateSamples(outcome.model, config.model, { numSamples: o['grid-samples'], steps: o['sample-steps'], guidance: o.guidance, seed: o.seed });
     const grid = path.join(o.out, 'samples.png');
-    saveImageGrid(grid, s.images, { nrow: s.labels ? o['grid-samples'] / NUM_CLASSES : undefined });
+    saveImageGrid(grid, s.images, { nrow: s.labels ? o['grid-samples'] / NUM_CLASSES : undefined, scale: GRID_SCALE });
     result.samplesPng = grid;
   }
   writeJson(path.join(o.out, 'result.json'), result);
