@@ -9,9 +9,10 @@
  * Registration is explicit: a backend object carries its kernel table, and `registerBackend` installs it. No
  * module registers anything as a side effect of being imported, except that index.ts installs the cpu backend.
  */
-import type { DType, TypedArray } from './dtype.js';
+import { AllocationError, type DType, type TypedArray } from './dtype.js';
 import type { Tensor } from './tensor.js';
 import { setStorageReleaser } from './memory.js';
+import { fmtShape, TensorError } from './shape.js';
 
 /** Memory owned by a backend. The cpu backend keeps a typed array in `data`; device backends keep a handle. */
 export interface Storage {
@@ -53,7 +54,40 @@ setStorageReleaser((s) => backends.get(s.backend)?.dispose?.(s));
 let current = 'cpu';
 
 export function registerBackend(backend: Backend): void {
+  const table = backend.kernels as Record<string, KernelFn>;
+  for (const [name, fn] of Object.entries(table)) table[name] = namedKernel(name, fn);
   backends.set(backend.name, backend);
+}
+
+/** Kernels already wrapped by `namedKernel`. */
+const named = new WeakSet<KernelFn>();
+
+/**
+ * `fn` as the kernel of op `name`: an array it cannot allocate (beyond the largest typed array, or out of memory)
+ * becomes a TensorError naming the op, the result's shape and the inputs' shapes, instead of V8's bare "Invalid
+ * typed array length". Costs one call and a try block per op.
+ */
+function namedKernel(name: string, fn: KernelFn): KernelFn {
+  if (named.has(fn)) return fn;
+  const k: KernelFn = (inputs, attrs) => {
+    try {
+      return fn(inputs, attrs);
+    } catch (e) {
+      throw allocationFailure(name, inputs, attrs, e) ?? e;
+    }
+  };
+  named.add(k);
+  return k;
+}
+
+function allocationFailure(name: string, inputs: readonly Tensor[], attrs: unknown, e: unknown): TensorError | null {
+  const failed = e instanceof AllocationError || (e instanceof RangeError && /Invalid typed array length|Array buffer allocation failed|Invalid array buffer length/.test(e.message));
+  if (!failed) return null;
+  const shape = (attrs as { shape?: unknown } | null)?.shape;
+  const result = Array.isArray(shape) ? `a result of shape ${fmtShape(shape)}` : 'its result';
+  const err = new TensorError(name, `cannot allocate memory for ${result} (inputs ${inputs.map((t) => fmtShape(t.shape)).join(', ') || 'none'}): ${e.message}`);
+  (err as { cause?: unknown }).cause = e;
+  return err;
 }
 
 export function getBackend(name: string = current): Backend {
@@ -78,7 +112,7 @@ export function listBackends(): string[] {
 
 /** Overrides or adds one kernel of a backend (used by the fast cpu kernels and by tests). */
 export function registerKernel(backend: string, name: string, fn: KernelFn): void {
-  (getBackend(backend).kernels as Record<string, KernelFn>)[name] = fn;
+  (getBackend(backend).kernels as Record<string, KernelFn>)[name] = namedKernel(name, fn);
 }
 
 /** Finds the kernel for the inputs' backend, falling back to cpu. */

@@ -57,16 +57,35 @@ export function floatDType(dtype: DType): DType {
   return isFloating(dtype) ? dtype : 'float32';
 }
 
+/**
+ * An array of `length` elements that the engine could not make (beyond the largest typed array, or out of memory).
+ * The kernel registry turns it into a TensorError naming the op and the shapes (backend.ts).
+ */
+export class AllocationError extends RangeError {
+  constructor(
+    readonly dtype: DType,
+    readonly length: number,
+    cause: unknown,
+  ) {
+    super(`cannot allocate ${length} ${dtype} elements (${length * itemSize(dtype)} bytes): ${(cause as Error)?.message ?? cause}`, { cause });
+    this.name = 'AllocationError';
+  }
+}
+
 export function allocArray(dtype: DType, length: number): TypedArray {
-  switch (dtype) {
-    case 'float32':
-      return new Float32Array(length);
-    case 'float64':
-      return new Float64Array(length);
-    case 'int32':
-      return new Int32Array(length);
-    case 'bool':
-      return new Uint8Array(length);
+  try {
+    switch (dtype) {
+      case 'float32':
+        return new Float32Array(length);
+      case 'float64':
+        return new Float64Array(length);
+      case 'int32':
+        return new Int32Array(length);
+      case 'bool':
+        return new Uint8Array(length);
+    }
+  } catch (e) {
+    throw e instanceof RangeError ? new AllocationError(dtype, length, e) : e;
   }
 }
 

@@ -65,7 +65,8 @@ describe('kernel registry', () => {
     };
     try {
       registerKernel('cpu', 'sum', spy);
-      expect(findKernel('sum', [zeros([1])]).fn).toBe(spy);
+      // The table holds the spy behind the registry's wrapper (which names the op in allocation failures).
+      expect(findKernel('sum', [zeros([1])]).fn).not.toBe(original);
       expect(sum(tensor([1, 2, 3])).item()).toBe(6);
       expect(calls).toEqual([1]);
     } finally {

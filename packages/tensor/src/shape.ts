@@ -41,9 +41,13 @@ export function shapesEqual(a: Shape, b: Shape): boolean {
 
 export function checkShape(op: string, shape: Shape): number[] {
   if (!Array.isArray(shape)) throw new TensorError(op, `shape must be an array of integers, got ${String(shape)}`);
+  let n = 1;
   for (const d of shape) {
     if (!Number.isInteger(d) || d < 0) throw new TensorError(op, `invalid dimension ${d} in shape ${fmtShape(shape)}`);
+    n *= d;
   }
+  // Beyond 2^53 element counts and offsets are no longer exact in a JavaScript number: no tensor can be that big.
+  if (n > Number.MAX_SAFE_INTEGER) throw new TensorError(op, `shape ${fmtShape(shape)} has ${n} elements, more than 2^53 - 1: no tensor can have that many`);
   return [...shape];
 }
 

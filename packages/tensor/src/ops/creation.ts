@@ -1,7 +1,7 @@
 /** Creating tensors: from values, constants, ranges and seeded random draws. */
 import { currentBackend, getBackend, type Storage } from '../backend.js';
 import { trackStorage } from '../memory.js';
-import { allocArray, convert, dtypeOfArray, isDType, type DType, type TypedArray } from '../dtype.js';
+import { AllocationError, allocArray, convert, dtypeOfArray, isDType, type DType, type TypedArray } from '../dtype.js';
 import { Generator } from '../random.js';
 import { checkShape, fmtShape, sizeOf, TensorError, type Shape } from '../shape.js';
 import { Tensor } from '../tensor.js';
@@ -34,7 +34,7 @@ export function fromStorage(storage: Storage, shape: Shape): Tensor {
  * memory): worth it for user data, which is copied anyway, but not for what plain-JavaScript code goes on to read
  * (random draws, masks), because V8 runs loops that see both kinds of arrays up to twice slower.
  */
-export function build(dtype: DType, shape: Shape, fill?: (data: TypedArray) => void, inKernelMemory = false): Tensor {
+export function build(dtype: DType, shape: Shape, fill?: (data: TypedArray) => void, inKernelMemory = false, op = 'build'): Tensor {
   const n = sizeOf(shape);
   const storage = inKernelMemory ? getBackend(currentBackend()).allocate?.(dtype, n) : null;
   if (storage) {
@@ -42,7 +42,14 @@ export function build(dtype: DType, shape: Shape, fill?: (data: TypedArray) => v
     fill?.(data);
     return fromStorage(storage, shape);
   }
-  const data = allocArray(dtype, n);
+  let data: TypedArray;
+  try {
+    data = allocArray(dtype, n);
+  } catch (e) {
+    // Beyond the largest typed array (or out of memory): say which op and shape asked for it.
+    if (e instanceof AllocationError) throw Object.assign(new TensorError(op, `cannot allocate a ${dtype} tensor of shape ${fmtShape(shape)}: ${e.message}`), { cause: e });
+    throw e;
+  }
   fill?.(data);
   return fromTypedArray(data, shape);
 }
@@ -70,7 +77,7 @@ export function tensor(values: NestedArray | TypedArray | Tensor, dtype?: DType)
     const dt = dtype ?? dtypeOfArray(src);
     return build(dt, [src.length], (data) => {
       for (let i = 0; i < src.length; i++) data[i] = convert(src[i]!, dt, 'tensor', i);
-    }, true);
+    }, true, 'tensor');
   }
   const shape = inferShape(values);
   const flat: (number | boolean)[] = [];
@@ -91,7 +98,7 @@ export function tensor(values: NestedArray | TypedArray | Tensor, dtype?: DType)
   const dt = dtype ?? (flat.length > 0 && typeof flat[0] === 'boolean' ? 'bool' : 'float32');
   return build(dt, shape, (data) => {
     for (let i = 0; i < flat.length; i++) data[i] = convert(Number(flat[i]), dt, 'tensor', i);
-  }, true);
+  }, true, 'tensor');
 }
 
 export function scalar(value: number | boolean, dtype?: DType): Tensor {
@@ -101,10 +108,10 @@ export function scalar(value: number | boolean, dtype?: DType): Tensor {
 export function full(shape: Shape, value: number | boolean, dtype: DType = typeof value === 'boolean' ? 'bool' : 'float32'): Tensor {
   const s = checkShape('full', shape);
   const v = convert(Number(value), dtype, 'full');
-  return build(dtype, s, (d) => d.fill(v));
+  return build(dtype, s, (d) => d.fill(v), false, 'full');
 }
 export function zeros(shape: Shape, dtype: DType = 'float32'): Tensor {
-  return build(dtype, checkShape('zeros', shape));
+  return build(dtype, checkShape('zeros', shape), undefined, false, 'zeros');
 }
 export function ones(shape: Shape, dtype: DType = 'float32'): Tensor {
   return full(shape, 1, dtype);
@@ -128,7 +135,7 @@ export function arange(start: number, stop?: number, step = 1, dtype?: DType): T
   const dt = dtype ?? ([start, stop, step].every(Number.isInteger) ? 'int32' : 'float32');
   return build(dt, [n], (d) => {
     for (let i = 0; i < n; i++) d[i] = convert(start + i * step, dt, 'arange', i);
-  });
+  }, false, 'arange');
 }
 
 /** `num` evenly spaced values from start to stop inclusive, computed in float64 then stored. */
@@ -137,14 +144,14 @@ export function linspace(start: number, stop: number, num: number, dtype: DType 
   return build(dtype, [num], (d) => {
     const step = num > 1 ? (stop - start) / (num - 1) : 0;
     for (let i = 0; i < num; i++) d[i] = convert(i === num - 1 && num > 1 ? stop : start + i * step, dtype, 'linspace', i);
-  });
+  }, false, 'linspace');
 }
 
 export function eye(n: number, m: number = n, dtype: DType = 'float32'): Tensor {
   if (!Number.isInteger(n) || !Number.isInteger(m) || n < 0 || m < 0) throw new TensorError('eye', `sizes must be non-negative integers, got ${n}, ${m}`);
-  return build(dtype, [n, m], (d) => {
+  return build(dtype, checkShape('eye', [n, m]), (d) => {
     for (let i = 0; i < Math.min(n, m); i++) d[i * m + i] = 1;
-  });
+  }, false, 'eye');
 }
 
 function needGenerator(op: string, gen: unknown): Generator {
@@ -156,7 +163,7 @@ function needGenerator(op: string, gen: unknown): Generator {
 export function randn(shape: Shape, gen: Generator, dtype: DType = 'float32', mean = 0, std = 1): Tensor {
   const g = needGenerator('randn', gen);
   if (dtype !== 'float32' && dtype !== 'float64') throw new TensorError('randn', `dtype must be floating, got ${dtype}`);
-  return build(dtype, checkShape('randn', shape), (d) => g.fillNormal(d, mean, std));
+  return build(dtype, checkShape('randn', shape), (d) => g.fillNormal(d, mean, std), false, 'randn');
 }
 
 /** Uniform draws in [low, high). */
@@ -165,7 +172,7 @@ export function rand(shape: Shape, gen: Generator, dtype: DType = 'float32', low
   if (dtype !== 'float32' && dtype !== 'float64') throw new TensorError('rand', `dtype must be floating, got ${dtype}`);
   return build(dtype, checkShape('rand', shape), (d) => {
     for (let i = 0; i < d.length; i++) d[i] = low + (high - low) * g.random();
-  });
+  }, false, 'rand');
 }
 
 /** Uniform integers in [low, high) as int32. */
@@ -176,7 +183,7 @@ export function randint(low: number, high: number, shape: Shape, gen: Generator)
   }
   return build('int32', checkShape('randint', shape), (d) => {
     for (let i = 0; i < d.length; i++) d[i] = g.integer(low, high);
-  });
+  }, false, 'randint');
 }
 
 /**

@@ -43,8 +43,9 @@ export class HeapAllocator {
    * @param ensure makes the memory at least `top` bytes long (grows it)
    */
   constructor(
-    private readonly base: number,
-    private readonly limit: number,
+    readonly base: number,
+    /** Addresses stay below this (lowered by tests to reach the limit without gigabytes). */
+    public limit: number,
     private readonly ensure: (top: number) => void,
   ) {
     this.top = base;

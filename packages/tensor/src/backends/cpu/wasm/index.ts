@@ -4,7 +4,11 @@
  * the oracle and the fallback (float64 and integer tensors, and whatever has no fast kernel).
  *
  * Switches:
- * - env `OCLT_CPU_HEAP_MB` (or `cpuResultLimit(bytes)`) bounds the tensor results kept in the kernels' memory.
+ * - env `OCLT_CPU_HEAP_MB` (or `cpuResultLimit(bytes)`) bounds the tensor results kept in the kernels' memory:
+ *   a positive number of MiB up to 2048 (the WebAssembly memory's 2 GiB), checked at the first fast op.
+ * - An op that does not fit in the kernels' memory (operands, result and scratch; a 1e9-element sum, say) runs
+ *   on the reference kernels instead, with the same result: checked in O(1) before it starts, and if the memory
+ *   still runs out during the op (fragmentation), its scratch is released and the reference kernel runs.
  * - env `OCLT_CPU=reference` (or `setCpuKernels('reference')`) runs the plain-TypeScript reference kernels only.
  * - `cpuThreads(n)` sets the thread count (default: all processors); results are bitwise the same for any n.
  * - relaxed-SIMD fused multiply-add in the GEMM (so conv2d) and in exp's polynomial (so sigmoid, silu, softmax):
@@ -17,11 +21,13 @@
  *   last bits between the two paths (never between thread counts).
  */
 import { getBackend, registerKernel, type KernelFn } from '../../../backend.js';
+import type { Tensor } from '../../../tensor.js';
 import { referenceKernels, setCpuStorageAllocator } from '../index.js';
+import { isHeapArray } from './heap.js';
 import { wasmConvKernels } from './conv.js';
 import { wasmMatmul } from './gemm.js';
 import { availableCores, enableRelaxedSimdFlag, nodeWorkerSpawner } from './pool-node.js';
-import { DEFAULT_STORAGE_LIMIT, MAX_THREADS, relaxedSimdSupported, simdSupported, WasmRuntime } from './runtime.js';
+import { DEFAULT_STORAGE_LIMIT, KernelMemoryFull, MAX_MEMORY_BYTES, MAX_THREADS, relaxedSimdSupported, simdSupported, WasmRuntime } from './runtime.js';
 import { smallOpLimits, wasmVectorKernels } from './vector.js';
 
 export type CpuKernelMode = 'fast' | 'reference';
@@ -43,7 +49,22 @@ const relaxedEnv = env('OCLT_RELAXED_SIMD');
 let wantRelaxed: boolean | 'auto' = relaxedEnv === '1' ? true : relaxedEnv === '0' ? false : 'auto';
 let wantThreads: number | null = null;
 
-let resultLimit = env('OCLT_CPU_HEAP_MB') ? Number(env('OCLT_CPU_HEAP_MB')) * 2 ** 20 : DEFAULT_STORAGE_LIMIT;
+/** The bound on results in force; null until asked (then env OCLT_CPU_HEAP_MB, validated, or the default). */
+let resultLimit: number | null = null;
+
+/** OCLT_CPU_HEAP_MB in bytes: a plain decimal number of MiB in (0, 2048]; anything else is an error naming it. */
+export function parseHeapMb(raw: string | undefined): number {
+  if (raw === undefined || raw.trim() === '') return DEFAULT_STORAGE_LIMIT;
+  const mb = /^\s*\d+(\.\d+)?\s*$/.test(raw) ? Number(raw) : NaN;
+  if (!(mb > 0 && mb * 2 ** 20 <= MAX_MEMORY_BYTES)) {
+    throw new RangeError(`OCLT_CPU_HEAP_MB: expected a number of MiB greater than 0 and at most ${MAX_MEMORY_BYTES / 2 ** 20} (the fast kernels' WebAssembly memory holds 2 GiB), got ${JSON.stringify(raw)}`);
+  }
+  return Math.floor(mb * 2 ** 20);
+}
+
+function resultLimitInForce(): number {
+  return (resultLimit ??= parseHeapMb(env('OCLT_CPU_HEAP_MB')));
+}
 /** Relaxed SIMD as the engine had it at first ask, and after turning on V8's flag for it (null: not asked yet). */
 let nativeRelaxed: boolean | null = null;
 let flaggedRelaxed: boolean | null = null;
@@ -71,8 +92,10 @@ function getRuntime(): WasmRuntime {
   if (!rt) {
     const spawner = nodeWorkerSpawner();
     const maxThreads = spawner ? Math.min(MAX_THREADS, Math.max(cores, wantThreads ?? 1)) : 1;
+    const limit = resultLimitInForce();
     rt = new WasmRuntime(relaxed, maxThreads, spawner);
-    rt.storageLimit = resultLimit;
+    rt.storageLimit = limit;
+    if (heapCeiling !== null) rt.heapCeiling = heapCeiling;
     runtimes.set(relaxed, rt);
   }
   rt.threads = Math.min(rt.maxThreads, wantThreads ?? cores);
@@ -81,11 +104,54 @@ function getRuntime(): WasmRuntime {
 
 /** The fast kernels by name, each falling back to `referenceKernels` where it cannot help. */
 function fastKernels(): Record<string, KernelFn> {
-  return {
+  const fast: Record<string, KernelFn> = {
     matmul: wasmMatmul(getRuntime, referenceKernels.matmul!),
     ...wasmConvKernels(getRuntime),
     ...wasmVectorKernels(getRuntime),
   };
+  return Object.fromEntries(Object.entries(fast).map(([name, fn]) => [name, fitting(fn, referenceKernels[name]!)]));
+}
+
+/** Elements of a tensor that an op would copy into the kernels' memory (none where it lies there already). */
+const copiedIn = (t: Tensor) => (t.storage.data && isHeapArray(t.storage.data) ? 0 : t.size);
+
+/**
+ * `fast`, or `reference` where the op does not fit in the kernels' memory: the operands it would copy in plus a
+ * result the size of its largest operand or of `attrs.shape` (an O(1) estimate made before anything is copied,
+ * so a 1e9-element sum never grows the memory for nothing), and, as a backstop, wherever the memory runs out
+ * during the op (scratch and pending results are released first).
+ */
+function fitting(fast: KernelFn, reference: KernelFn): KernelFn {
+  return (inputs, attrs) => {
+    let elements = 0;
+    let largest = 0;
+    for (const t of inputs) {
+      elements += copiedIn(t);
+      largest = Math.max(largest, t.size);
+    }
+    const shape = (attrs as { shape?: unknown } | null)?.shape;
+    let out = largest;
+    if (Array.isArray(shape)) {
+      out = 1;
+      for (const d of shape) out *= d as number;
+    }
+    const rt = getRuntime();
+    if (!rt.mayFit(4 * (elements + out))) return reference(inputs, attrs);
+    try {
+      return fast(inputs, attrs);
+    } catch (e) {
+      if (!(e instanceof KernelMemoryFull)) throw e;
+      rt.reset();
+      return reference(inputs, attrs);
+    }
+  };
+}
+
+/** Lowers the bytes the kernels' heap may span (null: the whole 2 GiB memory), to test ops beyond it cheaply. */
+let heapCeiling: number | null = null;
+export function setKernelHeapCeilingForTests(bytes: number | null): void {
+  heapCeiling = bytes;
+  for (const rt of runtimes.values()) rt.heapCeiling = bytes ?? MAX_MEMORY_BYTES;
 }
 
 /** Chooses between the fast WebAssembly kernels and the plain-TypeScript reference kernels on the cpu backend. */
@@ -122,15 +188,18 @@ export function cpuThreads(n?: number): number {
 
 /**
  * Sets how many bytes of tensor results the fast kernels may keep in their WebAssembly memory (default 1 GiB, or
- * env OCLT_CPU_HEAP_MB in MiB); beyond it results go to ordinary arrays (one copy each). Returns the bound in force.
+ * env OCLT_CPU_HEAP_MB in MiB): a positive integer up to 2 GiB, the size of that memory. Beyond it results go to
+ * ordinary arrays (one copy each). Returns the bound in force.
  */
 export function cpuResultLimit(bytes?: number): number {
   if (bytes !== undefined) {
-    if (!Number.isFinite(bytes) || bytes < 0) throw new Error(`cpuResultLimit: expected a non-negative byte count, got ${bytes}`);
+    if (typeof bytes !== 'number' || !Number.isInteger(bytes) || bytes <= 0 || bytes > MAX_MEMORY_BYTES) {
+      throw new RangeError(`cpuResultLimit: expected a whole number of bytes greater than 0 and at most ${MAX_MEMORY_BYTES} (2 GiB, the fast kernels' WebAssembly memory), got ${typeof bytes === 'string' ? JSON.stringify(bytes) : String(bytes)}`);
+    }
     resultLimit = bytes;
     for (const rt of runtimes.values()) rt.storageLimit = bytes;
   }
-  return resultLimit;
+  return resultLimitInForce();
 }
 
 /**
@@ -138,9 +207,9 @@ export function cpuResultLimit(bytes?: number): number {
  * the memory's whole size.
  */
 export function cpuMemoryInfo(): { resultBytes: number; peakResultBytes: number; resultLimit: number; memoryBytes: number } {
-  if (mode === 'reference') return { resultBytes: 0, peakResultBytes: 0, resultLimit, memoryBytes: 0 };
+  if (mode === 'reference') return { resultBytes: 0, peakResultBytes: 0, resultLimit: resultLimitInForce(), memoryBytes: 0 };
   const rt = getRuntime();
-  return { resultBytes: rt.storageBytes, peakResultBytes: rt.peakStorageBytes, resultLimit, memoryBytes: rt.memory.buffer.byteLength };
+  return { resultBytes: rt.storageBytes, peakResultBytes: rt.peakStorageBytes, resultLimit: resultLimitInForce(), memoryBytes: rt.memory.buffer.byteLength };
 }
 
 /** What runs on the cpu backend, e.g. `cpu:wasm-simd x2 threads` or `cpu:reference (plain TypeScript)`. */

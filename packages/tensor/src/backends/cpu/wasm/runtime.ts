@@ -10,7 +10,11 @@
  * Results (`output` + `result`) become tensor storage: the next op reads them in place (`put` of a heap array
  * copies nothing), and they are freed when the storage is released (`tidy`, `dispose`) or, as a backstop, when
  * the garbage collector finds the storage unreachable. Results take at most `storageLimit` bytes; beyond it a
- * result is copied out to ordinary memory as before, so a program that never releases anything still runs.
+ * result is copied out to ordinary memory as before, so a program that never releases anything still runs (and is
+ * told once, by a console warning, how to keep its results in the fast memory: tidy or dispose).
+ *
+ * An op whose operands and scratch do not fit in the memory at all throws `KernelMemoryFull` from `alloc`; the
+ * kernel registry (index.ts) then runs the reference kernel instead, so large tensors give the right answer.
  */
 import { ModuleBuilder } from './emitter.js';
 import { DEFAULT_BLOCKING, emitGemmFunctions, gemmScratchBytes } from './gemm-emit.js';
@@ -36,6 +40,30 @@ interface Block {
 
 const PAGE = 65536;
 const MAX_PAGES = 32768; // 2 GiB
+/** The most bytes the kernels' memory can have (WebAssembly memory of 32-bit addresses, signed comparisons). */
+export const MAX_MEMORY_BYTES = MAX_PAGES * PAGE;
+
+/** An op needs more of the kernels' memory than there is: the caller falls back to the reference kernels. */
+export class KernelMemoryFull extends Error {
+  constructor(
+    readonly bytes: number,
+    inUse: number,
+  ) {
+    super(`cpu wasm kernels: need ${bytes} more bytes of memory, beyond the kernels' memory limit (${inUse} bytes in use)`);
+    this.name = 'KernelMemoryFull';
+  }
+}
+
+/** Whether the "results fill the kernels' memory" warning was given (once per process). */
+let warnedFull = false;
+/** Lets the warning be given again (for tests). */
+export function rearmResultsFullWarning(): void {
+  warnedFull = false;
+}
+export const resultsFullWarning =
+  "oclt cpu kernels: tensor results fill the fast kernels' memory (cpuResultLimit / OCLT_CPU_HEAP_MB); later results are copied to ordinary arrays, which is slower. " +
+  'Release what you no longer need: run each step inside tidy(() => { ... }), or dispose() tensors. Results no longer referenced are also freed by the garbage collector, ' +
+  'but only between turns of the event loop (an await of a timer, say), never inside one synchronous loop.';
 const CTRL_BYTES = BOARD_BYTES;
 export const MAX_THREADS = 16;
 
@@ -125,10 +153,26 @@ export class WasmRuntime {
 
   /** `bytes` of scratch memory, 64-byte aligned, until the next `reset`. Returns the byte address. */
   alloc(bytes: number): number {
-    const p = this.heap.alloc(bytes);
-    if (p === null) throw new Error(`cpu wasm kernels: need ${bytes} more bytes of memory, beyond the 2 GiB limit (${this.heap.extent} in use)`);
+    const p = bytes <= this.heap.limit ? this.heap.alloc(bytes) : null;
+    if (p === null) throw new KernelMemoryFull(bytes, this.heap.used);
     this.scratchBlocks.push(p);
     return p;
+  }
+
+  /**
+   * Whether `bytes` more could fit in the memory, counting free blocks as usable (O(1); optimistic where free
+   * memory is fragmented, which `alloc` then reports with KernelMemoryFull).
+   */
+  mayFit(bytes: number): boolean {
+    return bytes <= this.heap.limit - this.heap.base - this.heap.used;
+  }
+
+  /** Bytes the heap may span (default: up to the 2 GiB of the memory); tests lower it to reach it cheaply. */
+  get heapCeiling(): number {
+    return this.heap.limit - this.heap.base;
+  }
+  set heapCeiling(bytes: number) {
+    this.heap.limit = this.heap.base + Math.min(bytes, MAX_MEMORY_BYTES - this.heap.base);
   }
 
   /**
@@ -160,12 +204,26 @@ export class WasmRuntime {
 
   private resultBlock(n: number): Block | null {
     const bytes = sizeClass(n * 4);
-    if (n === 0 || this.storageBytes + bytes > this.storageLimit) return null;
-    const p = this.heap.alloc(bytes);
-    if (p === null) return null;
+    if (n === 0) return null;
+    if (this.storageBytes + bytes > this.storageLimit) {
+      this.warnFull(bytes);
+      return null;
+    }
+    const p = bytes <= this.heap.limit ? this.heap.alloc(bytes) : null;
+    if (p === null) {
+      this.warnFull(bytes);
+      return null;
+    }
     this.storageBytes += bytes;
     this.peakStorageBytes = Math.max(this.peakStorageBytes, this.storageBytes);
     return { p, bytes, freed: false };
+  }
+
+  /** Warns once when live results (not one huge result) are what fills the memory: the symptom of a loop without tidy. */
+  private warnFull(bytes: number): void {
+    if (warnedFull || this.storageBytes < Math.min(this.storageLimit, this.heapCeiling) / 2 || bytes > this.storageBytes) return;
+    warnedFull = true;
+    console.warn(resultsFullWarning);
   }
 
   private storageOf(block: Block, n: number): Storage {
