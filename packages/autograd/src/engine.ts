@@ -12,7 +12,7 @@
  * `loss.backward()` works. The backward pass itself runs under noGrad: gradients are not differentiable
  * again (no higher-order derivatives for now), and it records nothing.
  */
-import { add, cast, clone, dispose, noGrad, ones, setBackwardHook, tidy, Tensor, zeros, type Storage } from '@oclt/tensor';
+import { add, cast, clone, dispose, noGrad, ones, profileGradient, profileSection, setBackwardHook, tidy, Tensor, zeros, type Storage } from '@oclt/tensor';
 import { gradientTable } from './gradients/index.js';
 
 /** Intermediates whose gradient should be stored in `.grad` by the next backward passes. */
@@ -86,7 +86,8 @@ function propagate(fnName: string, root: Tensor, seed: Tensor | undefined, wante
       `${fnName}: the tensor of shape ${fmt(root.shape)} does not require gradients (no input had requiresGrad set, or it was computed under noGrad or from detached tensors)`,
     );
   }
-  noGrad(() =>
+  // A phase of a profile (see profile.ts in @oclt/tensor); one boolean check otherwise.
+  profileSection('backward', () => noGrad(() =>
     tidy(() => {
       const order = topologicalOrder(root);
       const seedGrad = seedGradient(fnName, root, seed);
@@ -127,7 +128,7 @@ function propagate(fnName: string, root: Tensor, seed: Tensor | undefined, wante
           throw new Error(`${fnName}: op '${node.op}' (output shape ${fmt(t.shape)}) has no gradient; add an entry to packages/autograd/src/gradients/`);
         }
         const needs = node.inputs.map((x) => x.requiresGrad);
-        const inputGrads = tidy(() => entry(g, { inputs: node.inputs, output: t, attrs: node.attrs, needs }));
+        const inputGrads = tidy(() => profileGradient(node.op, t, () => entry(g, { inputs: node.inputs, output: t, attrs: node.attrs, needs })));
         if (inputGrads.length !== node.inputs.length) {
           throw new Error(`${fnName}: the gradient of '${node.op}' returned ${inputGrads.length} gradients for ${node.inputs.length} inputs`);
         }
@@ -154,7 +155,7 @@ function propagate(fnName: string, root: Tensor, seed: Tensor | undefined, wante
       }
       return stored;
     }),
-  );
+  ));
 }
 
 /**

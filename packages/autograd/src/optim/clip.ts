@@ -1,5 +1,5 @@
 /** Gradient clipping by the global norm, like `torch.nn.utils.clip_grad_norm_`. */
-import { noGrad, type Tensor } from '@oclt/tensor';
+import { noGrad, profileSection, type Tensor } from '@oclt/tensor';
 import { readHost } from './optimizer.js';
 
 /**
@@ -13,6 +13,10 @@ import { readHost } from './optimizer.js';
 export function clipGradNorm(params: Iterable<Tensor>, maxNorm: number, normType = 2): number {
   if (!(maxNorm >= 0)) throw new RangeError(`clipGradNorm: maxNorm must be >= 0, got ${maxNorm}`);
   if (!(normType > 0)) throw new RangeError(`clipGradNorm: normType must be > 0 or Infinity, got ${normType}`);
+  return profileSection('clip', () => clipAll(params, maxNorm, normType));
+}
+
+function clipAll(params: Iterable<Tensor>, maxNorm: number, normType: number): number {
   const withGrad = [...params].filter((p) => p.grad);
   let acc = 0;
   for (const p of withGrad) {

@@ -6,7 +6,7 @@
  *
  * For sampling: `ema.store(model); ema.copyTo(model); ...sample...; ema.restore(model)`.
  */
-import { fmtShape, type Tensor } from '@oclt/tensor';
+import { fmtShape, profileSection, type Tensor } from '@oclt/tensor';
 import type { Module } from '../nn/module.js';
 import { readHost } from './optimizer.js';
 
@@ -44,6 +44,10 @@ export class EMA {
 
   /** Moves the shadow towards the model's current parameters. */
   update(model: Module): void {
+    profileSection('ema', () => this.updateAll(model));
+  }
+
+  private updateAll(model: Module): void {
     const d = this.currentDecay();
     for (const [name, p] of this.matched('update', model)) {
       const s = this.shadow.get(name)!.dataSync();

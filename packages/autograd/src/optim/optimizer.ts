@@ -7,7 +7,7 @@
  * State (momentum buffers, moment estimates, per-parameter step counts) exports to a flat
  * `Record<string, Tensor>` keyed `<parameter name>.<buffer>` plus JSON-able scalars, for checkpoints.
  */
-import { Tensor, fmtShape, keep, zeros, type TypedArray } from '@oclt/tensor';
+import { Tensor, fmtShape, keep, profileSection, zeros, type TypedArray } from '@oclt/tensor';
 
 /** Parameters as a list, or as [name, tensor] pairs (e.g. `model.namedParameters()`) for readable checkpoint keys. */
 export type ParamsInput = readonly Tensor[] | readonly (readonly [string, Tensor])[];
@@ -57,6 +57,10 @@ export abstract class Optimizer {
 
   /** Applies one update to every parameter that has a gradient. */
   step(): void {
+    profileSection('optimizer', () => this.stepAll());
+  }
+
+  private stepAll(): void {
     this.params.forEach((p, i) => {
       if (!p.grad) return;
       if (p.grad.ndim !== p.ndim || p.grad.shape.some((d, k) => d !== p.shape[k])) {

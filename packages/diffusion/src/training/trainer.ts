@@ -19,7 +19,7 @@
  * generators). `snapshot()` captures all of them with the weights, the optimizer and the EMA, so `restore()`
  * continues a run bit for bit. Browser-safe; checkpoint files, signals and progress are in src/node/train-node.ts.
  */
-import { Generator, fromTypedArray, noGrad, randint, randn, tidy, type Tensor } from '@oclt/tensor';
+import { Generator, fromTypedArray, noGrad, profileSection, randint, randn, tidy, type Tensor } from '@oclt/tensor';
 import { Adam, Dropout, EMA, clipGradNorm, linearWarmup, type EMAState, type LrSchedule, type OptimizerState } from '@oclt/autograd';
 import type { Dataset } from '../data/dataset.js';
 import type { Denoiser } from '../models/embeddings.js';
@@ -241,11 +241,16 @@ export class Trainer {
     this.model.train();
     const T = this.scheduler.numTrainTimesteps;
     const B = this.config.batchSize;
-    const batch = this.dataset.batch(this.sampler.nextBatch(), this.rng);
+    // Phases of a profile (profile() in @oclt/tensor): 'data' here, then 'forward'; backward, clip, optimizer
+    // and ema mark themselves.
+    const { batch, timesteps, noise, xt } = profileSection('data', () => {
+      const batch = this.dataset.batch(this.sampler.nextBatch(), this.rng);
+      const timesteps = randint(0, T, [B], this.rng);
+      const noise = randn(batch.x.shape, this.rng, batch.x.dtype);
+      const xt = noGrad(() => this.scheduler.addNoise(batch.x, noise, timesteps));
+      return { batch, timesteps, noise, xt };
+    });
     const x0 = batch.x;
-    const timesteps = randint(0, T, [B], this.rng);
-    const noise = randn(x0.shape, this.rng, x0.dtype);
-    const xt = noGrad(() => this.scheduler.addNoise(x0, noise, timesteps));
 
     const conditional = this.model.numClasses > 0;
     let fed: Int32Array | null = null;
@@ -262,8 +267,8 @@ export class Trainer {
       target = noGrad(() => this.scheduler.trainingTarget(x0, noise, timesteps));
     }
 
-    const prediction = this.model.forward(xt, timesteps, fed);
-    const mainLoss = prediction.sub(target).square().mean();
+    const prediction = profileSection('forward', () => this.model.forward(xt, timesteps, fed));
+    const mainLoss = profileSection('forward', () => prediction.sub(target).square().mean());
     let loss = mainLoss;
     let extra: number | undefined;
     if (this.lossHook) {
