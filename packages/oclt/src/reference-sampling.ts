@@ -10,8 +10,8 @@
  * - no clipping of the predicted x0 (the clip is commented out); the returned samples are clipped to [-1, 1];
  * - guidance eps + w (eps - eps_uncond) with w = 1.5 in the README's command: `guidanceWeight` 1.5 here, the same
  *   (1 + w) eps_c - w eps_u.
- * This project's CLI samples with x0 clipped to [-1, 1] and abar = 1 after the last step; these settings are the
- * reference to compare with.
+ * The CLI samples with these settings (cli/common.ts `samplingScheduler`: leading spacing, eta 0, abar_0 after the
+ * last step, no x0 clipping unless `--clip-x0 1`); its number of steps is the command's `--steps`/`--sample-steps`.
  */
 import { DDIMScheduler, type PredictionType } from '@oclt/diffusion';
 

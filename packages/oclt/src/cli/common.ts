@@ -12,6 +12,7 @@ import '@oclt/autograd';
 import { ArrayDataset, DDIMScheduler, DDPMScheduler, MLPDenoiser, UNet2D, resizeBilinear, type Denoiser } from '@oclt/diffusion';
 import { FASHION_MNIST_CLASSES, fashionMnistDir, loadFashionMnist, writeFileAtomic } from '@oclt/diffusion/node';
 import { classGroups, makeLongTailedSubset } from '../long-tailed-dataset.js';
+import { OC_LT_REFERENCE_SAMPLING } from '../reference-sampling.js';
 import { UsageError, type OptionSpecs } from './args.js';
 
 export const NUM_CLASSES = 10;
@@ -25,6 +26,11 @@ export const DATA_OPTIONS = {
   'image-size': { type: 'integer', description: 'images are resized (bilinear) from the size in the files (28x28 for Fashion-MNIST) to this size', default: 16, min: 8, max: 28 },
   imbalance: { type: 'number', description: 'long-tail imbalance n_min / n_max (Cao et al. 2019)', default: 0.01, above: 0, max: 1 },
   'lt-seed': { type: 'integer', description: 'seed of the within-class shuffle that picks the long-tailed subset', default: 0 },
+  'class-order': {
+    type: 'string',
+    description: "which class takes which rank of the long tail, head first: a permutation of 0..9 as a comma list (the paper's Table 5 shifts it; default 0,1,...,9: class 0 the head)",
+    default: '',
+  },
 } as const satisfies OptionSpecs;
 
 export interface DataConfig {
@@ -33,10 +39,26 @@ export interface DataConfig {
   imageSize: number;
   imbalance: number;
   ltSeed: number;
+  /** classOrder[rank] = class label, head first; absent for the default 0, 1, ..., 9 (so older run configs compare equal). */
+  classOrder?: number[];
+}
+
+/** `--class-order`: a permutation of 0..NUM_CLASSES-1 as a comma list; undefined for '' and for the identity. */
+export function parseClassOrder(text: string): number[] | undefined {
+  if (text === '') return undefined;
+  const parts = text.split(',').map((p) => p.trim());
+  const bad = parts.find((p) => !/^\d+$/.test(p));
+  if (bad !== undefined) throw new UsageError(`--class-order must be a comma list of class labels 0..${NUM_CLASSES - 1}, got '${text}' ('${bad}' is not one)`);
+  const order = parts.map(Number);
+  const missing = [...Array(NUM_CLASSES).keys()].filter((c) => !order.includes(c));
+  if (order.length !== NUM_CLASSES || missing.length || order.some((c) => c >= NUM_CLASSES)) {
+    throw new UsageError(`--class-order must list each of the ${NUM_CLASSES} classes 0..${NUM_CLASSES - 1} once (head first), got '${text}'${missing.length ? ` (missing ${missing.join(', ')})` : ''}`);
+  }
+  return order.every((c, r) => c === r) ? undefined : order;
 }
 
 /** The data flags, checked (a UsageError naming the flag): --image-size in 8..28, --data-dir an existing directory. */
-export function dataConfigFrom(o: { dataset: string; 'data-dir': string; 'image-size': number; imbalance: number; 'lt-seed': number }): DataConfig {
+export function dataConfigFrom(o: { dataset: string; 'data-dir': string; 'image-size': number; imbalance: number; 'lt-seed': number; 'class-order'?: string }): DataConfig {
   if (!(o['image-size'] >= 8 && o['image-size'] <= 28)) throw new UsageError(`--image-size must be in 8..28 (the feature network's range), got ${o['image-size']}`);
   if (!(o.imbalance > 0 && o.imbalance <= 1)) throw new UsageError(`--imbalance must be in (0, 1], got ${o.imbalance}`);
   if (o['data-dir'] !== '') {
@@ -48,7 +70,10 @@ export function dataConfigFrom(o: { dataset: string; 'data-dir': string; 'image-
     }
     if (!isDir) throw new UsageError(`--data-dir ${o['data-dir']} is not a directory`);
   }
-  return { dataset: o.dataset as DataConfig['dataset'], dataDir: o['data-dir'], imageSize: o['image-size'], imbalance: o.imbalance, ltSeed: o['lt-seed'] };
+  const cfg: DataConfig = { dataset: o.dataset as DataConfig['dataset'], dataDir: o['data-dir'], imageSize: o['image-size'], imbalance: o.imbalance, ltSeed: o['lt-seed'] };
+  const classOrder = parseClassOrder(o['class-order'] ?? '');
+  if (classOrder) cfg.classOrder = classOrder;
+  return cfg;
 }
 
 /** Labelled images as float32 in [-1, 1], row-major [N, 1, S, S]. */
@@ -148,7 +173,7 @@ export interface LongTailedData {
 export function loadLongTailedTrain(cfg: DataConfig): LongTailedData {
   const raw = rawSplit(cfg, 'train');
   checkAllClasses(raw, FASHION_MNIST_CLASSES);
-  const lt = makeLongTailedSubset(raw.labels, { imbalance: cfg.imbalance, numClasses: NUM_CLASSES, seed: cfg.ltSeed });
+  const lt = makeLongTailedSubset(raw.labels, { imbalance: cfg.imbalance, numClasses: NUM_CLASSES, seed: cfg.ltSeed, classOrder: cfg.classOrder });
   const groupOf = classGroups(lt.classCounts);
   const groups: Record<string, number[]> = { head: [], medium: [], tail: [] };
   groupOf.forEach((g, c) => groups[g]!.push(c));
@@ -220,9 +245,40 @@ export function trainingScheduler(c: ModelConfig): DDPMScheduler {
   return new DDPMScheduler({ predictionType: c.prediction });
 }
 
-/** The sampling scheduler: DDIM with x0 clipped to [-1, 1] at every step (as DDPM's and DDIM's reference code do). */
-export function samplingScheduler(c: ModelConfig): DDIMScheduler {
-  return new DDIMScheduler({ predictionType: c.prediction, clipSample: 1 });
+/** Options of the commands that sample (how DDIM treats x0). */
+export const SAMPLING_OPTIONS = {
+  'clip-x0': {
+    type: 'string',
+    description:
+      "clip DDIM's predicted x0 at every step: 'none' (OC_LT's sampler, the paper's numbers) or '1' (to [-1, 1], as DDIM's and diffusers' reference code; the eps is then re-derived from the clipped x0). The samples themselves are always clipped to [-1, 1] at the end",
+    default: 'none',
+    choices: ['none', '1'],
+  },
+} as const satisfies OptionSpecs;
+
+export interface SamplingConfig {
+  /** The x0 clip range of every DDIM step, or null (no clipping: OC_LT's reference sampler). */
+  clipX0: number | null;
+}
+
+/** The reference: OC_LT's sampler (`OC_LT_REFERENCE_SAMPLING`) does not clip x0. */
+export const DEFAULT_SAMPLING: SamplingConfig = { clipX0: OC_LT_REFERENCE_SAMPLING.clipSample };
+
+export function samplingConfigFrom(o: { 'clip-x0': string }): SamplingConfig {
+  if (o['clip-x0'] === 'none') return { clipX0: null };
+  if (o['clip-x0'] === '1') return { clipX0: 1 };
+  throw new UsageError(`--clip-x0 must be 'none' or '1', got '${o['clip-x0']}'`);
+}
+
+/**
+ * The sampling scheduler: DDIM as the released OC_LT code samples (see reference-sampling.ts): 'leading' timesteps
+ * (T - T/n, ..., 0), eta 0, and a last step from t = 0 to abar_0 itself rather than to abar = 1
+ * (`setAlphaToOne: false`). x0 is not clipped by default (OC_LT's clip is commented out); `clipX0: 1` clips it to
+ * [-1, 1] at every step. The number of steps is the caller's (`sample`'s numInferenceSteps).
+ */
+export function samplingScheduler(c: ModelConfig, s: SamplingConfig = DEFAULT_SAMPLING): DDIMScheduler {
+  const r = OC_LT_REFERENCE_SAMPLING;
+  return new DDIMScheduler({ predictionType: c.prediction, timestepSpacing: r.timestepSpacing, eta: r.eta, setAlphaToOne: r.setAlphaToOne, clipSample: s.clipX0 });
 }
 
 export function buildModel(c: ModelConfig): Denoiser {

@@ -1,14 +1,20 @@
 /**
  * `oclt train`: trains a denoiser on Fashion-MNIST-LT with a training recipe (baseline, CBDM, T2H, H2T, Full,
- * beta:<b>, with +resample / +cut=<t> / +uncond), with checkpoints and exact resume, then writes a sample grid and
- * a result JSON (config + git commit) into the run directory.
+ * beta:<b>, with +resample / +cut=<t> / +cut-full / +uncond), with checkpoints and exact resume, then writes a
+ * sample grid and a result JSON (config + git commit) into the run directory.
+ *
+ * Fine-tuning (`--init-from`): a new run starts from another run's checkpoint (see `initTrainerFrom`), recorded in
+ * run.json (source, step, payload SHA-256). Extending (`--steps` raised on an existing run): the run continues from
+ * its newest checkpoint to the new step count, recorded in run.json's `extensions`; since nothing a step does
+ * depends on --steps (the learning rate is a linear warmup, then constant), the extended run is bit for bit the run
+ * that had the higher --steps from the start.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { Generator } from '@oclt/tensor';
 import { NonFiniteError, Trainer, type Denoiser } from '@oclt/diffusion';
-import { checkpointStore, loadModelFromRun, runTraining, saveImageGrid, type TrainRunResult } from '@oclt/diffusion/node';
-import { parseRecipe, recipeName } from '../recipes.js';
+import { checkpointStore, initTrainerFrom, loadLatestUsable, loadModelFromRun, runTraining, saveImageGrid, type TrainRunResult } from '@oclt/diffusion/node';
+import { parseRecipe, recipeName, type TrainingRecipe } from '../recipes.js';
 import { recipeTrainerHooks } from '../trainer-hooks.js';
 import { UsageError, helpText, parseArgs, type OptionSpecs, type ParsedOptions } from './args.js';
 import {
@@ -18,6 +24,7 @@ import {
   NUM_CLASSES,
   buildModel,
   dataConfigFrom,
+  gitCommit,
   loadLongTailedTrain,
   modelConfigFrom,
   provenance,
@@ -33,8 +40,19 @@ import { generateSamples } from './sample.js';
 
 export const TRAIN_OPTIONS = {
   out: { type: 'string', description: 'run directory (checkpoints, logs, samples, result.json)' },
-  recipe: { type: 'string', description: 'training recipe: baseline | cbdm | t2h | h2t | full | beta:<b>, plus +resample, +cut=<t>, +uncond (e.g. t2h+resample)', default: 'baseline' },
-  steps: { type: 'integer', description: 'optimisation steps', default: 2000, min: 1 },
+  recipe: {
+    type: 'string',
+    description:
+      'training recipe: baseline | cbdm | t2h | h2t | full | beta:<b>, plus +resample (class-balanced batches), +cut=<t> (transfers only for t < cut), +cut-full (required with a cut on the Full gate, full or beta:<b>: OC_LT ignores the cut there), +uncond, +gate=<t2h|h2t|full> (beta only); e.g. t2h+resample, full+cut=700+cut-full',
+    default: 'baseline',
+  },
+  steps: {
+    type: 'integer',
+    description:
+      'optimisation steps; raised on an existing run it extends the run (recorded in run.json), bit for bit the run with the higher --steps from the start, since the learning rate (warmup, then constant) does not depend on --steps; lowering it is refused',
+    default: 2000,
+    min: 1,
+  },
   'batch-size': { type: 'integer', description: 'batch size (also the reference set of target selection)', default: 64, min: 1, max: 65536 },
   lr: { type: 'number', description: 'Adam learning rate after warmup (a run whose loss or gradient turns NaN/Inf stops with exit code 1, keeping its earlier checkpoints)', default: 1e-3, above: 0 },
   warmup: { type: 'integer', description: 'linear learning-rate warmup steps', default: 100, min: 0 },
@@ -47,6 +65,17 @@ export const TRAIN_OPTIONS = {
   'sample-steps': { type: 'integer', description: 'DDIM steps for the grid (1..1000)', default: 50, min: 1, max: 1000 },
   guidance: { type: 'number', description: 'classifier-free guidance weight w for the grid: (1 + w) eps(x, y) - w eps(x)', default: 1.5 },
   progress: { type: 'boolean', description: 'progress bar on stderr (default: when it is a terminal)', default: process.stderr.isTTY ?? false },
+  'init-from': {
+    type: 'string',
+    description:
+      "fine-tune: start from a run directory's newest checkpoint or one checkpoint manifest (<run>/checkpoints/ckpt-<step>.json): the weights of --init-weights and the source's EMA (with its update count); the model flags must match the source's. This run counts its own --steps from 0 (so --warmup runs again; --warmup 0 skips it) with its own seeds; recorded in run.json (source, step, payload SHA-256)",
+    default: '',
+  },
+  'init-weights': { type: 'string', description: "with --init-from: the model starts from the source's 'ema' weights (those it is sampled and evaluated with) or its raw training weights ('model')", default: 'ema', choices: ['ema', 'model'] },
+  'init-optimizer': { type: 'boolean', description: "with --init-from: also load the source's optimizer state (Adam moments and step counts; default: a fresh optimizer)", default: false },
+  'cbdm-tau': { type: 'number', description: "--recipe cbdm: regulariser strength tau (w_t = tau t / T; 0 is the baseline, bit for bit)", default: 1, min: 0, max: 1e6 },
+  'cbdm-gamma': { type: 'number', description: "--recipe cbdm: weight of the commitment branch that trains e_y'", default: 0.25, min: 0, max: 1e6 },
+  'cbdm-labels': { type: 'string', description: "--recipe cbdm: how y' is drawn: 'train' (the training label frequencies, CBDM's default) or 'uniform' (its fine-tune mode)", default: 'train', choices: ['train', 'uniform'] },
   ...MODEL_OPTIONS,
   ...DATA_OPTIONS,
 } as const satisfies OptionSpecs;
@@ -63,13 +92,94 @@ export interface TrainConfig {
   labelDrop: number;
   seed: number;
   checkpointEvery: number;
+  /** Fine-tuning: start from another run's checkpoint (absent: from the model's initialisation). */
+  initFrom?: InitFromConfig;
+  /** CBDM's settings, for recipe cbdm (absent there: `CBDM_DEFAULTS`). */
+  cbdm?: CbdmConfig;
+}
+
+export interface InitFromConfig {
+  /** A run directory or a checkpoint manifest, as an absolute path. */
+  source: string;
+  weights: 'ema' | 'model';
+  optimizer: boolean;
+}
+
+export interface CbdmConfig {
+  tau: number;
+  gamma: number;
+  /** y' drawn from the training label frequencies ('train') or uniformly. */
+  labels: 'train' | 'uniform';
+}
+
+/** CBDM's reference settings (qym7/CBDM-pytorch): tau 1, gamma 1/4, y' from the training label frequencies. */
+export const CBDM_DEFAULTS: CbdmConfig = { tau: 1, gamma: 0.25, labels: 'train' };
+
+/** What a fine-tune started from: its config plus the checkpoint the source resolved to. */
+export interface InitFromRecord extends InitFromConfig {
+  manifestPath: string;
+  step: number;
+  payloadSha256: string;
+  date: string;
+}
+
+/** One extension of a run past its planned steps. */
+export interface ExtensionRecord {
+  fromSteps: number;
+  toSteps: number;
+  /** The newest checkpoint's step when the extension started. */
+  atStep: number;
+  date: string;
+  gitCommit: string;
 }
 
 /** What `run.json` in a run directory holds. */
 export interface RunDescription {
   kind: 'oclt-run';
+  /** The current config (after an extension, its --steps). */
   config: TrainConfig;
+  /** How the run was started (its config there is the one of the start). */
   provenance: Record<string, unknown>;
+  /** Set when the run was started with --init-from. */
+  initFrom?: InitFromRecord;
+  /** Each time --steps was raised, in order. */
+  extensions?: ExtensionRecord[];
+}
+
+/**
+ * A train config with its defaults made explicit and its unset optional parts removed, so that configs written
+ * before an option existed compare equal to ones that state its default.
+ */
+export function normalizeTrainConfig(c: TrainConfig): TrainConfig {
+  const out: TrainConfig = { ...c, data: { ...(c.data ?? {}) } as DataConfig };
+  if (!out.data.classOrder || out.data.classOrder.every((k, r) => k === r)) delete out.data.classOrder;
+  let method: string | null = null;
+  try {
+    method = parseRecipe(c.recipe).method;
+  } catch {
+    /* not a recipe: compared as written */
+  }
+  if (method === 'cbdm') out.cbdm = { ...CBDM_DEFAULTS, ...c.cbdm };
+  else delete out.cbdm;
+  if (!out.initFrom) delete out.initFrom;
+  return out;
+}
+
+/** JSON with object keys sorted (key order is not part of a config). */
+function canonicalJson(v: unknown): string {
+  return JSON.stringify(v, (_k, x: unknown) => (x && typeof x === 'object' && !Array.isArray(x) ? Object.fromEntries(Object.entries(x).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : x));
+}
+
+/** Whether two train configs describe the same run (after `normalizeTrainConfig`). */
+export function sameTrainConfig(a: TrainConfig, b: TrainConfig): boolean {
+  return canonicalJson(normalizeTrainConfig(a)) === canonicalJson(normalizeTrainConfig(b));
+}
+
+/** The recipe of a config with its CBDM settings, as the trainer hooks take it. */
+export function configRecipe(c: TrainConfig): string | TrainingRecipe {
+  const cbdm = normalizeTrainConfig(c).cbdm;
+  if (!cbdm) return c.recipe;
+  return { ...parseRecipe(c.recipe), cbdm: { tau: cbdm.tau, gamma: cbdm.gamma, labelDistribution: cbdm.labels === 'train' ? 'frequencies' : 'uniform' } };
 }
 
 export function readRunDescription(dir: string): RunDescription {
@@ -97,6 +207,10 @@ export interface TrainOutcome {
   /** The last step's regression loss (null when not known). */
   lastLoss: number | null;
   model: Denoiser;
+  /** Where a fine-tune started (--init-from). */
+  initFrom?: InitFromRecord;
+  /** The run's extensions past its planned steps, this one included. */
+  extensions?: ExtensionRecord[];
 }
 
 /** The steps `finalLoss` averages over: a fifth of the run, 1..100. */
@@ -106,32 +220,49 @@ export function finalLossWindow(steps: number): number {
 
 /**
  * Trains (or resumes) the run in `dir`. A run directory is tied to its config: resuming with a different one is
- * refused, so checkpoints never silently mix settings.
+ * refused, so checkpoints never silently mix settings; the one change allowed is a higher `steps` (an extension).
+ * A config with `initFrom` starts from that checkpoint when the run has no usable checkpoint of its own.
  */
 export async function trainRun(config: TrainConfig, dir: string, opts: { data?: LongTailedData; progress?: boolean; resume?: boolean; log?: (m: string) => void } = {}): Promise<TrainOutcome> {
   const log = opts.log ?? ((m: string) => console.error(m));
   const runFile = path.join(dir, 'run.json');
+  const store = checkpointStore(dir);
+  const trainedSteps = store.steps();
+  const trained = trainedSteps.length > 0;
   // Nothing is written before the data is loaded and the trainer built: a failed start leaves no run.json behind.
   let writeRunFile = !fs.existsSync(runFile);
+  let previousRun: RunDescription | null = null;
+  let extension: ExtensionRecord | null = null;
   if (!writeRunFile) {
-    const trained = checkpointStore(dir).steps().length > 0;
     if (opts.resume === false && trained) throw new Error(`${dir} already holds a run; pass --resume (the default) to continue it or choose another --out`);
-    let previous: unknown = null;
+    let previous: TrainConfig | null = null;
     try {
-      previous = readJson<RunDescription>(runFile).config;
+      previousRun = readJson<RunDescription>(runFile);
+      previous = previousRun.config;
     } catch (err) {
       if (trained) throw new Error(`${runFile} cannot be read (${(err as Error).message}); the run's checkpoints are in ${path.join(dir, 'checkpoints')}`);
     }
-    if (JSON.stringify(previous) !== JSON.stringify(config)) {
-      if (trained) throw new Error(`${dir} holds a run with a different config:\n  was ${JSON.stringify(previous)}\n  now ${JSON.stringify(config)}\nuse another --out`);
-      // A run that never wrote a checkpoint (a start that failed): nothing to mix, its description is replaced.
-      log(`[train] ${runFile} describes a run with another config that wrote no checkpoint; replacing it`);
-      writeRunFile = true;
+    const isConfig = typeof previous === 'object' && previous !== null;
+    if (!isConfig || !sameTrainConfig(previous!, config)) {
+      const onlySteps = isConfig && Number.isSafeInteger(previous!.steps) && sameTrainConfig({ ...previous!, steps: config.steps }, config);
+      if (trained && onlySteps && config.steps > previous!.steps) {
+        extension = { fromSteps: previous!.steps, toSteps: config.steps, atStep: trainedSteps.at(-1)!, date: new Date().toISOString(), gitCommit: gitCommit() };
+        writeRunFile = true;
+      } else if (trained && onlySteps) {
+        throw new Error(`${dir} holds a run planned for ${previous!.steps} steps (its newest checkpoint is of step ${trainedSteps.at(-1)}); --steps can be raised to extend it, not lowered to ${config.steps}; use another --out for a shorter run`);
+      } else if (trained) {
+        throw new Error(`${dir} holds a run with a different config:\n  was ${JSON.stringify(previous)}\n  now ${JSON.stringify(config)}\nuse another --out (only --steps may be raised, to extend a run)`);
+      } else {
+        // A run that never wrote a checkpoint (a start that failed): nothing to mix, its description is replaced.
+        log(`[train] ${runFile} describes a run with another config that wrote no checkpoint; replacing it`);
+        writeRunFile = true;
+        previousRun = null;
+      }
     }
   }
   const data = opts.data ?? loadLongTailedTrain(config.data);
   const scheduler = trainingScheduler(config.model);
-  const hooks = recipeTrainerHooks(config.recipe, { labels: data.train.labels, numClasses: NUM_CLASSES, batchSize: config.batchSize, alphasCumprod: scheduler.alphasCumprod, gen: new Generator(config.seed * 7 + 5) });
+  const hooks = recipeTrainerHooks(configRecipe(config), { labels: data.train.labels, numClasses: NUM_CLASSES, batchSize: config.batchSize, alphasCumprod: scheduler.alphasCumprod, gen: new Generator(config.seed * 7 + 5) });
   if ((config.model.numClasses > 0) !== hooks.conditional) throw new Error(`recipe '${config.recipe}' is ${hooks.conditional ? '' : 'un'}conditional but the model has ${config.model.numClasses} classes`);
   const expectedPixels = data.train.size * data.train.size;
   if (data.train.size !== config.data.imageSize || data.train.pixels.length !== data.train.count * expectedPixels || data.train.count < 1) {
@@ -157,7 +288,24 @@ export async function trainRun(config: TrainConfig, dir: string, opts: { data?: 
     targetHook: hooks.targetHook,
     lossHook: hooks.lossHook,
   });
-  if (writeRunFile) writeJson(runFile, { kind: 'oclt-run', config, provenance: provenance('train', config) } satisfies RunDescription);
+  // A fine-tune without a usable checkpoint of its own starts from its source (again, after a start that wrote none).
+  let initRecord: InitFromRecord | undefined = previousRun?.initFrom;
+  if (config.initFrom && (!trained || loadLatestUsable(store, () => {}) === null)) {
+    const { source, weights, optimizer } = config.initFrom;
+    const r = initTrainerFrom(trainer, source, { weights, optimizer });
+    initRecord = { source, weights, optimizer, manifestPath: r.manifestPath, step: r.step, payloadSha256: r.payloadSha256, date: new Date().toISOString() };
+    log(`[train] ${dir}: starting from ${r.manifestPath} (step ${r.step}, its ${weights === 'ema' ? 'EMA' : 'raw'} weights${optimizer ? ' and optimizer state' : ', a fresh optimizer'})`);
+    writeRunFile = true;
+  }
+  const extensions = [...(previousRun?.extensions ?? []), ...(extension ? [extension] : [])];
+  if (extension) log(`[train] ${dir}: extending the run from ${extension.fromSteps} to ${extension.toSteps} steps (its newest checkpoint is of step ${extension.atStep})`);
+  if (writeRunFile) {
+    const description: RunDescription = extension && previousRun ? { ...previousRun, config } : { kind: 'oclt-run', config, provenance: provenance('train', config) };
+    if (initRecord) description.initFrom = initRecord;
+    else delete description.initFrom;
+    if (extensions.length) description.extensions = extensions;
+    writeJson(runFile, description);
+  }
   const t0 = performance.now();
   const window = finalLossWindow(config.steps);
   let run: TrainRunResult;
@@ -169,7 +317,7 @@ export async function trainRun(config: TrainConfig, dir: string, opts: { data?: 
       resume: opts.resume ?? true,
       logEvery: Math.min(50, window),
       progress: opts.progress,
-      runInfo: { recipe: recipeName(hooks.recipe), model: config.model },
+      runInfo: { recipe: recipeName(hooks.recipe), model: config.model, ...(initRecord ? { initFrom: { manifestPath: initRecord.manifestPath, step: initRecord.step, payloadSha256: initRecord.payloadSha256 } } : {}) },
       lossHistory: window,
       warn: log,
     });
@@ -190,6 +338,8 @@ export async function trainRun(config: TrainConfig, dir: string, opts: { data?: 
     finalLoss: inWindow.length ? inWindow.reduce((a, b) => a + b, 0) / inWindow.length : null,
     lastLoss: last && last.step === run.step ? last.mainLoss : null,
     model,
+    ...(initRecord ? { initFrom: initRecord } : {}),
+    ...(extensions.length ? { extensions } : {}),
   };
 }
 
@@ -208,8 +358,28 @@ export function trainConfigFrom(o: ParsedOptions<typeof TRAIN_OPTIONS>): TrainCo
   if (conditional && o['grid-samples'] % NUM_CLASSES !== 0) {
     throw new UsageError(`--grid-samples must be a multiple of ${NUM_CLASSES} for the conditional recipe '${o.recipe}' (balanced over classes), got ${o['grid-samples']}`);
   }
+  const isCbdm = parseRecipe(o.recipe).method === 'cbdm';
+  if (!isCbdm) {
+    const set = (['cbdm-tau', 'cbdm-gamma', 'cbdm-labels'] as const).filter((k) => o[k] !== TRAIN_OPTIONS[k].default);
+    if (set.length) throw new UsageError(`--${set[0]} only applies to --recipe cbdm (the recipe is '${o.recipe}')`);
+  }
+  let initFrom: InitFromConfig | undefined;
+  if (o['init-from'] === '') {
+    if (o['init-weights'] !== TRAIN_OPTIONS['init-weights'].default) throw new UsageError('--init-weights only applies with --init-from <run or checkpoint>');
+    if (o['init-optimizer']) throw new UsageError('--init-optimizer only applies with --init-from <run or checkpoint>');
+  } else {
+    const source = path.resolve(o['init-from']);
+    try {
+      fs.statSync(source);
+    } catch (err) {
+      throw new UsageError(`--init-from ${o['init-from']} cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); give a run directory or a checkpoint manifest (<run>/checkpoints/ckpt-<step>.json)`);
+    }
+    const out = path.resolve(o.out);
+    if (source === out || source.startsWith(out + path.sep)) throw new UsageError(`--init-from ${o['init-from']} is inside --out ${o.out}: to continue a run re-run its command, to extend it raise --steps`);
+    initFrom = { source, weights: o['init-weights'] as InitFromConfig['weights'], optimizer: o['init-optimizer'] };
+  }
   const data = dataConfigFrom(o);
-  return {
+  const config: TrainConfig = {
     data,
     model: modelConfigFrom(o, data.imageSize, conditional ? NUM_CLASSES : 0),
     recipe: o.recipe,
@@ -222,6 +392,9 @@ export function trainConfigFrom(o: ParsedOptions<typeof TRAIN_OPTIONS>): TrainCo
     seed: o.seed,
     checkpointEvery: o['checkpoint-every'],
   };
+  if (initFrom) config.initFrom = initFrom;
+  if (isCbdm) config.cbdm = { tau: o['cbdm-tau'], gamma: o['cbdm-gamma'], labels: o['cbdm-labels'] as CbdmConfig['labels'] };
+  return config;
 }
 
 export async function trainCommand(argv: readonly string[]): Promise<number> {
@@ -243,6 +416,8 @@ export async function trainCommand(argv: readonly string[]): Promise<number> {
     lastLoss: outcome.lastLoss,
     checkpoint: outcome.run.lastCheckpoint,
   };
+  if (outcome.initFrom) result.initFrom = outcome.initFrom;
+  if (outcome.extensions) result.extensions = outcome.extensions;
   if (o['grid-samples'] > 0) {
     const s = generateSamples(outcome.model, config.model, { numSamples: o['grid-samples'], steps: o['sample-steps'], guidance: o.guidance, seed: o.seed });
     const grid = path.join(o.out, 'samples.png');
