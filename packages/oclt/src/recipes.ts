@@ -4,7 +4,7 @@
  * and an added-loss hook (CBDM).
  *
  * Recipe strings: `<method>[+resample][+cut=<t>[+cut-full]][+uncond][+gate=<gate>]`, where method is one of
- *   baseline | cbdm | t2h | h2t | full | beta:<value>
+ *   baseline | cbdm | coral | t2h | h2t | full | beta:<value>
  * e.g. `t2h`, `h2t+resample+uncond`, `t2h+resample+cut=700`, `beta:-1+resample+uncond`, `beta:1+gate=t2h`.
  * `+resample` draws exactly class-balanced batches (the paper's Batch Re-sample); `+cut=<t>` allows transfers
  * only for t < cut (strictly); `+uncond` trains without labels (CBDM needs labels, so `cbdm+uncond` is refused).
@@ -12,14 +12,19 @@
  * `cutTimeAppliesToFull` in target-selection.ts), so a cut on a Full-gated recipe (`full`, or `beta:<b>` without a
  * T2H/H2T gate) would be a silent no-op there: such a recipe must say `+cut-full` to cut Full too, and is refused
  * without it.
+ * `coral` (CORAL, see coral.ts) adds a supervised contrastive loss on the UNet's bottleneck through a projection
+ * head; it needs labels (`coral+uncond` is refused), composes with `+resample`, and its head must be attached to the
+ * model before the trainer is built (`RecipeSetup.coral.attach`).
  */
 import { Generator, Tensor } from '@oclt/tensor';
+import type { Module } from '@oclt/autograd';
 import { cbdmLoss, type CbdmOptions, type ConditionalDenoiser } from './cbdm.js';
+import { coralLoss, ProjectionHead, type CoralOptions } from './coral.js';
 import { classFrequencies as frequenciesOf, countClasses, type Labels } from './long-tailed-dataset.js';
 import { makeBatchSampler, type BatchSampler, type SamplerKind } from './samplers.js';
 import { selectTargets, TRANSFER_GATES, type TargetSelection, type TransferGate } from './target-selection.js';
 
-export type RecipeMethod = 'baseline' | 'cbdm' | 't2h' | 'h2t' | 'full' | 'beta';
+export type RecipeMethod = 'baseline' | 'cbdm' | 'coral' | 't2h' | 'h2t' | 'full' | 'beta';
 
 export interface TrainingRecipe {
   method: RecipeMethod;
@@ -40,16 +45,18 @@ export interface TrainingRecipe {
   conditional: boolean;
   /** CBDM settings (method 'cbdm'). */
   cbdm?: CbdmOptions;
+  /** CORAL settings (method 'coral'). */
+  coral?: CoralOptions;
 }
 
-const METHODS: readonly RecipeMethod[] = ['baseline', 'cbdm', 't2h', 'h2t', 'full', 'beta'];
+const METHODS: readonly RecipeMethod[] = ['baseline', 'cbdm', 'coral', 't2h', 'h2t', 'full', 'beta'];
 
 /** Parses a recipe string (see the module comment) or checks a recipe object. */
 export function parseRecipe(spec: string | TrainingRecipe): TrainingRecipe {
   if (typeof spec !== 'string') return validateRecipe({ ...spec });
   const [head, ...flags] = spec.trim().split('+');
   const [name, betaText] = head!.split(':');
-  if (!METHODS.includes(name as RecipeMethod)) throw new RangeError(`parseRecipe: unknown method '${name}' in '${spec}'; expected one of baseline, cbdm, t2h, h2t, full, beta:<value>`);
+  if (!METHODS.includes(name as RecipeMethod)) throw new RangeError(`parseRecipe: unknown method '${name}' in '${spec}'; expected one of baseline, cbdm, coral, t2h, h2t, full, beta:<value>`);
   const recipe: TrainingRecipe = { method: name as RecipeMethod, batchResample: false, conditional: true };
   if (name === 'beta') {
     if (betaText === undefined || betaText.trim() === '' || !Number.isFinite(Number(betaText))) throw new RangeError(`parseRecipe: 'beta' needs a number, as in beta:1 or beta:-1, got '${head}'`);
@@ -78,7 +85,7 @@ function validateRecipe(recipe: TrainingRecipe): TrainingRecipe {
     throw new RangeError(`parseRecipe: +gate=${recipe.betaGate} is only for method 'beta', with t2h, h2t, full or none`);
   }
   if (recipe.cutTime !== undefined && !(Number.isInteger(recipe.cutTime) && recipe.cutTime >= 0)) throw new RangeError(`parseRecipe: cut time must be a non-negative integer, got ${recipe.cutTime}`);
-  if (recipe.cutTime !== undefined && (recipe.method === 'baseline' || recipe.method === 'cbdm')) throw new RangeError(`parseRecipe: a cut time only applies to target transfer (t2h, h2t, full, beta), not '${recipe.method}'`);
+  if (recipe.cutTime !== undefined && (recipe.method === 'baseline' || recipe.method === 'cbdm' || recipe.method === 'coral')) throw new RangeError(`parseRecipe: a cut time only applies to target transfer (t2h, h2t, full, beta), not '${recipe.method}'`);
   const fullGate = recipe.method === 'full' || (recipe.method === 'beta' && (recipe.betaGate ?? 'full') === 'full');
   if (recipe.cutTimeAppliesToFull !== undefined && typeof recipe.cutTimeAppliesToFull !== 'boolean') throw new RangeError(`parseRecipe: cutTimeAppliesToFull must be a boolean, got ${String(recipe.cutTimeAppliesToFull)}`);
   if (recipe.cutTimeAppliesToFull && (recipe.cutTime === undefined || !fullGate)) {
@@ -91,6 +98,7 @@ function validateRecipe(recipe: TrainingRecipe): TrainingRecipe {
     );
   }
   if (recipe.method === 'cbdm' && !recipe.conditional) throw new RangeError("parseRecipe: 'cbdm' regularises between labels and needs conditional training; drop +uncond");
+  if (recipe.method === 'coral' && !recipe.conditional) throw new RangeError("parseRecipe: 'coral' contrasts classes and needs conditional training; drop +uncond");
   return recipe;
 }
 
@@ -140,6 +148,8 @@ export interface LossHookInput {
   timesteps: Tensor;
   /** The model's prediction for the main loss (with its graph). */
   prediction: Tensor;
+  /** The labels fed to the model (the null label where dropped; CORAL reads them with labelKept). */
+  labels?: ArrayLike<number> | null;
   /** Per sample: whether its label was fed to the model (false where classifier-free guidance dropped it). */
   labelKept?: ArrayLike<boolean | number>;
   gen: Generator;
@@ -171,6 +181,24 @@ export interface RecipeSetup {
   replaceTargets?: (input: TargetHookInput) => TargetSelection;
   /** An added loss term (CBDM); absent otherwise. Returns null when it does not apply to this batch. */
   extraLoss?: (input: LossHookInput) => Tensor | null;
+  /** CORAL's head and bottleneck tap (method 'coral' with a weight > 0). */
+  coral?: CoralSetup;
+}
+
+/** A model CORAL can attach to: a bottleneck tap and room for the head's parameters (UNet2D). */
+export interface BottleneckModel {
+  bottleneckTap: ((features: Tensor) => void) | null;
+  readonly config: { readonly baseChannels: number; readonly channelMult: readonly number[] };
+  addModule<M extends Module>(name: string, module: M): M;
+}
+
+export interface CoralSetup {
+  /**
+   * Adds the projection head to the model as its submodule `coral_head` (so the optimizer trains it and checkpoints
+   * hold it) and installs the bottleneck tap. Call once, before building the trainer.
+   */
+  attach(model: BottleneckModel): ProjectionHead;
+  head: ProjectionHead | null;
 }
 
 /** Turns a recipe into a sampler and hooks for the trainer. */
@@ -188,6 +216,32 @@ export function setupRecipe(spec: string | TrainingRecipe, options: RecipeSetupO
   if (gate !== null) {
     setup.replaceTargets = (input) =>
       selectTargets({ ...input, alphasCumprod: input.alphasCumprod ?? alphasCumprod, classFrequencies: q, gate, cutTime: recipe.cutTime, cutTimeAppliesToFull: recipe.cutTimeAppliesToFull ?? false, beta: recipe.method === 'beta' ? recipe.beta : 0 });
+  }
+  if (recipe.method === 'coral' && (recipe.coral?.weight ?? 1) !== 0) {
+    const numTimesteps = alphasCumprod.length;
+    const headGen = gen.spawn();
+    let features: Tensor | null = null;
+    const coral: CoralSetup = {
+      head: null,
+      attach(model) {
+        if (coral.head) throw new Error('setupRecipe: the CORAL head is already attached');
+        const channels = model.config.baseChannels * model.config.channelMult[model.config.channelMult.length - 1]!;
+        coral.head = model.addModule('coral_head', new ProjectionHead(channels, recipe.coral?.projectionDim, headGen));
+        model.bottleneckTap = (h) => {
+          features = h;
+        };
+        return coral.head;
+      },
+    };
+    setup.coral = coral;
+    setup.extraLoss = (input) => {
+      if (!coral.head) throw new Error("recipe 'coral': attach the head to the model (setup.coral.attach(model)) before training");
+      const h = features;
+      features = null;
+      if (!h || h.shape[0] !== input.xt.shape[0]) throw new Error("recipe 'coral': no bottleneck features from this batch's forward pass (is the model a UNet2D with the tap attached?)");
+      if (!input.labels) throw new Error("recipe 'coral' needs the batch's labels");
+      return coralLoss({ features: h, head: coral.head, labels: input.labels, labelKept: input.labelKept, timesteps: input.timesteps, numTimesteps, options: recipe.coral });
+    };
   }
   if (recipe.method === 'cbdm') {
     const numTimesteps = alphasCumprod.length;

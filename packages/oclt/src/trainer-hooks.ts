@@ -13,7 +13,7 @@ import type { TargetSelection } from './target-selection.js';
 export type TrainerTargetContext = Pick<TargetHookContext, 'x0' | 'noise' | 'xt' | 'timesteps' | 'labels' | 'alphasCumprod' | 'gen'>;
 
 /** What the adapter reads from the trainer's LossHookContext. */
-export type TrainerLossContext = Pick<LossHookContext, 'denoiser' | 'xt' | 'timesteps' | 'prediction' | 'labelKept' | 'gen'>;
+export type TrainerLossContext = Pick<LossHookContext, 'denoiser' | 'xt' | 'timesteps' | 'prediction' | 'labelKept' | 'gen'> & Partial<Pick<LossHookContext, 'labels'>>;
 
 export interface RecipeTrainerHooks {
   recipe: TrainingRecipe;
@@ -66,7 +66,7 @@ export function recipeTrainerHooks(spec: string | TrainingRecipe, options: Recip
   }
   const extraLoss = setup.extraLoss;
   if (extraLoss) {
-    hooks.lossHook = (ctx) => extraLoss({ denoiser: ctx.denoiser, xt: ctx.xt, timesteps: ctx.timesteps, prediction: ctx.prediction, labelKept: ctx.labelKept, gen: ctx.gen });
+    hooks.lossHook = (ctx) => extraLoss({ denoiser: ctx.denoiser, xt: ctx.xt, timesteps: ctx.timesteps, prediction: ctx.prediction, labels: ctx.labels, labelKept: ctx.labelKept, gen: ctx.gen });
   }
   return hooks;
 }

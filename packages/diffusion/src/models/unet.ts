@@ -104,6 +104,12 @@ export class UNet2D extends Module implements Denoiser {
   private readonly up: ModuleList<Level>;
   private readonly normOut: GroupNorm;
   private readonly convOut: Conv2d;
+  /**
+   * An optional read-only tap on the bottleneck: called in every forward with the feature map after the middle
+   * blocks, [B, C, s, s] (with its graph when gradients are on), for methods that train on the representation
+   * (a projection head, a probe). It cannot change the output; null (the default) costs nothing.
+   */
+  bottleneckTap: ((features: Tensor) => void) | null = null;
 
   constructor(config: UNet2DConfig = {}) {
     super();
@@ -224,6 +230,7 @@ export class UNet2D extends Module implements Denoiser {
       }
     }
     h = scoped(() => this.midBlock2.forward(this.midAttn.forward(this.midBlock1.forward(h, temb)), temb));
+    if (this.bottleneckTap) this.bottleneckTap(h);
     for (const level of this.up) {
       [...level.blocks].forEach((block, b) => {
         h = scoped(() => {

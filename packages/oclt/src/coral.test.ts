@@ -1,0 +1,156 @@
+import { describe, expect, it } from 'vitest';
+import { Generator, fromTypedArray, randn } from '@oclt/tensor';
+import { checkGradients } from '@oclt/autograd';
+import { DDPMScheduler, ImageDataset, Trainer, UNet2D } from '@oclt/diffusion';
+import { CORAL_DEFAULTS, ProjectionHead, coralLoss, coralTimeWeight, featureSeparation, supervisedContrastiveLoss } from './coral.js';
+import { parseRecipe, recipeName } from './recipes.js';
+import { recipeTrainerHooks } from './trainer-hooks.js';
+import { linearAlphasCumprod } from './test-helpers.js';
+
+/** The formula evaluated directly in float64, loop by loop. */
+function supConDirect(z: Float64Array, B: number, D: number, labels: number[], tau: number, kept: boolean[]): number | null {
+  const zn = new Float64Array(B * D);
+  for (let i = 0; i < B; i++) {
+    let n = 0;
+    for (let k = 0; k < D; k++) n += z[i * D + k]! ** 2;
+    for (let k = 0; k < D; k++) zn[i * D + k] = z[i * D + k]! / Math.sqrt(n);
+  }
+  const dot = (i: number, j: number) => {
+    let s = 0;
+    for (let k = 0; k < D; k++) s += zn[i * D + k]! * zn[j * D + k]!;
+    return s / tau;
+  };
+  let total = 0;
+  let anchors = 0;
+  for (let i = 0; i < B; i++) {
+    if (!kept[i]) continue;
+    const P = [...Array(B).keys()].filter((j) => j !== i && kept[j] && labels[j] === labels[i]);
+    if (!P.length) continue;
+    let denom = 0;
+    for (let a = 0; a < B; a++) if (a !== i && kept[a]) denom += Math.exp(dot(i, a));
+    let li = 0;
+    for (const p of P) li -= Math.log(Math.exp(dot(i, p)) / denom);
+    total += li / P.length;
+    anchors++;
+  }
+  return anchors ? total / anchors : null;
+}
+
+function randomValues(n: number, seed: number): Float64Array {
+  return Float64Array.from(randn([n], new Generator(seed)).toTypedArray());
+}
+
+describe('supervisedContrastiveLoss', () => {
+  const B = 7;
+  const D = 4;
+  const labels = [0, 1, 0, 2, 1, 0, 3]; // class 2 and 3 have a single member: not anchors, still negatives
+  it('matches a direct float64 evaluation of the formula (with and without dropped rows)', () => {
+    for (const [seed, tau] of [[1, 0.1], [2, 0.5], [3, 1]] as const) {
+      const z = randomValues(B * D, seed);
+      for (const kept of [Array(B).fill(true), [true, true, false, true, true, true, false]]) {
+        const got = supervisedContrastiveLoss(fromTypedArray(z, [B, D]), labels, tau, kept)!.item();
+        expect(got).toBeCloseTo(supConDirect(z, B, D, labels, tau, kept)!, 10);
+      }
+    }
+    // No anchor with a positive: null.
+    expect(supervisedContrastiveLoss(fromTypedArray(randomValues(3 * D, 4), [3, D]), [0, 1, 2], 0.1)).toBeNull();
+    expect(supervisedContrastiveLoss(fromTypedArray(randomValues(3 * D, 4), [3, D]), [0, 0, 1], 0.1, [1, 0, 1])).toBeNull();
+  });
+
+  it('its gradient agrees with central finite differences', () => {
+    const z = randomValues(B * D, 5);
+    const result = checkGradients((x) => supervisedContrastiveLoss(x, labels, 0.3, [1, 1, 1, 1, 0, 1, 1])!, [{ values: z, shape: [B, D] }]);
+    expect(result.ok, JSON.stringify(result.worst)).toBe(true);
+    // Teeth: the engine's gradient is not near zero, so a missing term would show.
+    expect(Math.abs(result.worst!.numerical)).toBeGreaterThan(0);
+  });
+
+  it('is invariant to permuting the batch and to scaling each feature row', () => {
+    const z = randomValues(B * D, 6);
+    const base = supervisedContrastiveLoss(fromTypedArray(z, [B, D]), labels, 0.1)!.item();
+    const perm = [3, 0, 6, 1, 5, 2, 4];
+    const zp = new Float64Array(B * D);
+    perm.forEach((src, dst) => zp.set(z.subarray(src * D, src * D + D), dst * D));
+    expect(supervisedContrastiveLoss(fromTypedArray(zp, [B, D]), perm.map((i) => labels[i]!), 0.1)!.item()).toBeCloseTo(base, 12);
+    const zs = z.map((v, k) => v * (0.01 + 3 * Math.floor(k / D)));
+    expect(supervisedContrastiveLoss(fromTypedArray(zs, [B, D]), labels, 0.1)!.item()).toBeCloseTo(base, 10);
+    // Teeth: a label change moves it.
+    expect(Math.abs(supervisedContrastiveLoss(fromTypedArray(z, [B, D]), [1, 1, 0, 2, 1, 0, 3], 0.1)!.item() - base)).toBeGreaterThan(1e-3);
+  });
+});
+
+describe('coralLoss', () => {
+  it('is weight * mean exp((1 - t/T) / 0.3) * SupCon(head(pool(h))) with the reference defaults', () => {
+    expect(CORAL_DEFAULTS).toEqual({ weight: 0.5, temperature: 0.1, timeScale: 0.3, projectionDim: 128 });
+    const head = new ProjectionHead(3, 5, new Generator(1));
+    const h = randn([4, 3, 2, 2], new Generator(2)).astype('float64');
+    const labels = [0, 0, 1, 1];
+    const t = [0, 999, 500, 10];
+    const got = coralLoss({ features: h, head, labels, timesteps: t, numTimesteps: 1000 })!.item();
+    const sc = supervisedContrastiveLoss(head.forward(h), labels, 0.1)!.item();
+    const s = t.reduce((a, ti) => a + Math.exp((1 - ti / 1000) / 0.3), 0) / 4;
+    expect(coralTimeWeight(t, 1000)).toBeCloseTo(s, 12);
+    expect(got).toBeCloseTo(0.5 * s * sc, 6);
+    expect(coralLoss({ features: h, head, labels, timesteps: t, numTimesteps: 1000, options: { weight: 0 } })).toBeNull();
+    // Dropped labels: row 3 out leaves class 1 without a pair, only class 0 anchors; s(t) over kept rows.
+    const kept = [1, 1, 1, 0];
+    const got2 = coralLoss({ features: h, head, labels, labelKept: kept, timesteps: t, numTimesteps: 1000 })!.item();
+    expect(got2).toBeCloseTo(0.5 * coralTimeWeight(t, 1000, 0.3, kept) * supervisedContrastiveLoss(head.forward(h), labels, 0.1, kept)!.item(), 6);
+  });
+});
+
+describe('featureSeparation', () => {
+  it('gives the between/within distance ratio per group on constructed features', () => {
+    // Class centroids at (0,0), (10,0) (head) and (0,4) (tail); each class has samples at centroid +/- r e_1.
+    const centroids = [[0, 0], [10, 0], [0, 4]];
+    const r = [1, 2, 0.5];
+    const rows: number[] = [];
+    const labels: number[] = [];
+    centroids.forEach(([x, y], c) => {
+      for (const sgn of [1, -1]) rows.push(x! + sgn * r[c]!, y!), labels.push(c);
+    });
+    const [head, tail] = featureSeparation(rows, 2, labels, ['head', 'head', 'tail']);
+    expect(head!.within).toBeCloseTo(1.5, 12);
+    expect(head!.between).toBeCloseTo((10 + 4 + 10 + Math.hypot(10, 4)) / 4, 12);
+    expect(tail!.within).toBeCloseTo(0.5, 12);
+    expect(tail!.between).toBeCloseTo((4 + Math.hypot(10, 4)) / 2, 12);
+    expect(tail!.ratio).toBeCloseTo(tail!.between / 0.5, 12);
+  });
+});
+
+describe('the coral recipe', () => {
+  const abarTable = linearAlphasCumprod(1000);
+  const N = 24;
+  const pixels = Uint8Array.from({ length: N * 64 }, (_, i) => (i * 37 + (i >> 6) * 11) % 256);
+  const imageLabels = Int32Array.from({ length: N }, (_, i) => (i < 16 ? 0 : i < 21 ? 1 : 2));
+  const data = new ImageDataset(pixels, 1, 8, 8, imageLabels, 3);
+
+  it('parses, names and refuses what does not fit', () => {
+    expect(recipeName(parseRecipe('coral+resample'))).toBe('coral+resample');
+    expect(() => parseRecipe('coral+uncond')).toThrow(/conditional/);
+    expect(() => parseRecipe('coral+cut=500')).toThrow(/cut time/);
+  });
+
+  function train(spec: Parameters<typeof recipeTrainerHooks>[0], steps: number) {
+    const hooks = recipeTrainerHooks(spec, { labels: imageLabels, numClasses: 3, batchSize: 4, alphasCumprod: abarTable, gen: new Generator(8) });
+    const model = new UNet2D({ sampleSize: 8, inChannels: 1, baseChannels: 8, channelMult: [1, 2], numResBlocks: 1, attentionResolutions: [4], dropout: 0.3, numClasses: 3, numGroups: 4, seed: 2 });
+    hooks.setup.coral?.attach(model);
+    const trainer = new Trainer({ model, scheduler: new DDPMScheduler(), dataset: data, config: { batchSize: 4, numSteps: steps, seed: 6, labelDropProb: 0.25 }, sampler: hooks.sampler, lossHook: hooks.lossHook });
+    const stats = Array.from({ length: steps }, () => trainer.step());
+    const bits = Object.fromEntries(model.namedParameters().map(([name, p]) => [name, Array.from(new Uint32Array(Float32Array.from(p.toTypedArray()).buffer))]));
+    return { losses: stats.map((s) => s.loss), stats, bits };
+  }
+
+  it('weight 0 is the baseline bit for bit; the default weight trains the head and changes the weights', () => {
+    const steps = 4;
+    const baseline = train('baseline', steps);
+    const off = train({ method: 'coral', coral: { weight: 0 }, batchResample: false, conditional: true }, steps);
+    expect(off.losses).toEqual(baseline.losses);
+    expect(Object.keys(off.bits)).toEqual(Object.keys(baseline.bits));
+    for (const name of Object.keys(baseline.bits)) expect(off.bits[name], name).toEqual(baseline.bits[name]);
+    const on = train('coral', steps);
+    expect(Object.keys(on.bits).filter((n) => n.startsWith('coral_head'))).toEqual(['coral_head.proj.weight', 'coral_head.proj.bias']);
+    expect(on.stats.some((s) => s.loss !== s.mainLoss)).toBe(true);
+    expect(Object.keys(baseline.bits).some((name) => on.bits[name]!.some((b, k) => b !== baseline.bits[name]![k]))).toBe(true);
+  });
+});
