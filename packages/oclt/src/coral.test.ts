@@ -154,3 +154,35 @@ describe('the coral recipe', () => {
     expect(Object.keys(baseline.bits).some((name) => on.bits[name]!.some((b, k) => b !== baseline.bits[name]![k]))).toBe(true);
   });
 });
+
+describe('oclt train --recipe coral (CLI, synthetic data)', () => {
+  it('trains with the head, resumes without extra steps, samples from the checkpoint; its flags are refused elsewhere', async () => {
+    const fs = await import('node:fs');
+    const os = await import('node:os');
+    const path = await import('node:path');
+    const { main } = await import('./cli/main.js');
+    const { vi } = await import('vitest');
+    const quiet = [vi.spyOn(console, 'log').mockImplementation(() => {}), vi.spyOn(console, 'error').mockImplementation(() => {}), vi.spyOn(console, 'warn').mockImplementation(() => {})];
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'oclt-coral-'));
+    try {
+      const run = path.join(dir, 'run');
+      const args = ['train', '--dataset', 'synthetic', '--image-size', '8', '--model', 'unet', '--channels', '8', '--out', run, '--recipe', 'coral+resample', '--steps', '4', '--batch-size', '8', '--checkpoint-every', '2', '--grid-samples', '10', '--sample-steps', '2'];
+      expect(await main(args)).toBe(0);
+      const first = JSON.parse(fs.readFileSync(path.join(run, 'result.json'), 'utf8'));
+      expect(first.steps).toBe(4);
+      expect(first.config.recipe).toBe('coral+resample');
+      expect(first.config.coral).toEqual({ weight: 0.5, temperature: 0.1, timeScale: 0.3 });
+      const ckpt = fs.readdirSync(path.join(run, 'checkpoints')).find((f) => f.endsWith('.safetensors'))!;
+      expect(fs.readFileSync(path.join(run, 'checkpoints', ckpt)).toString('latin1')).toContain('coral_head.proj.weight');
+      expect(await main(args)).toBe(0);
+      expect(JSON.parse(fs.readFileSync(path.join(run, 'result.json'), 'utf8')).resumedFrom).toBe(4);
+      const prefix = path.join(run, 's');
+      expect(await main(['sample', '--run', run, '--out', prefix, '--num', '10', '--steps', '2', '--seed', '3'])).toBe(0);
+      expect(fs.existsSync(`${prefix}.safetensors`)).toBe(true);
+      expect(await main(['train', '--dataset', 'synthetic', '--image-size', '8', '--out', path.join(dir, 'x'), '--recipe', 'cbdm', '--coral-weight', '1', '--steps', '1'])).toBe(2);
+    } finally {
+      quiet.forEach((q) => q.mockRestore());
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
+});

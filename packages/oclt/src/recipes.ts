@@ -192,6 +192,18 @@ export interface BottleneckModel {
   addModule<M extends Module>(name: string, module: M): M;
 }
 
+/**
+ * Adds CORAL's projection head to a model as its submodule `coral_head` (so the trainer's optimizer trains it and
+ * checkpoints hold it): what a CORAL run's model is, also when a checkpoint is loaded back for sampling.
+ */
+export function attachCoralHead(model: BottleneckModel, projectionDim: number | undefined, generator: Generator): ProjectionHead {
+  if (!model || !('bottleneckTap' in model) || !model.config || !Array.isArray(model.config.channelMult)) {
+    throw new TypeError("recipe 'coral': the model has no bottleneck tap (CORAL needs a UNet2D)");
+  }
+  const channels = model.config.baseChannels * model.config.channelMult[model.config.channelMult.length - 1]!;
+  return model.addModule('coral_head', new ProjectionHead(channels, projectionDim, generator));
+}
+
 export interface CoralSetup {
   /**
    * Adds the projection head to the model as its submodule `coral_head` (so the optimizer trains it and checkpoints
@@ -225,8 +237,7 @@ export function setupRecipe(spec: string | TrainingRecipe, options: RecipeSetupO
       head: null,
       attach(model) {
         if (coral.head) throw new Error('setupRecipe: the CORAL head is already attached');
-        const channels = model.config.baseChannels * model.config.channelMult[model.config.channelMult.length - 1]!;
-        coral.head = model.addModule('coral_head', new ProjectionHead(channels, recipe.coral?.projectionDim, headGen));
+        coral.head = attachCoralHead(model, recipe.coral?.projectionDim, headGen);
         model.bottleneckTap = (h) => {
           features = h;
         };

@@ -14,7 +14,7 @@ import path from 'node:path';
 import { Generator } from '@oclt/tensor';
 import { NonFiniteError, Trainer, type Denoiser } from '@oclt/diffusion';
 import { checkpointStore, initTrainerFrom, loadLatestUsable, loadModelFromRun, runTraining, saveImageGrid, type TrainRunResult } from '@oclt/diffusion/node';
-import { parseRecipe, recipeName, type TrainingRecipe } from '../recipes.js';
+import { attachCoralHead, parseRecipe, recipeName, type BottleneckModel, type TrainingRecipe } from '../recipes.js';
 import { recipeTrainerHooks } from '../trainer-hooks.js';
 import { UsageError, helpText, parseArgs, type OptionSpecs, type ParsedOptions } from './args.js';
 import {
@@ -43,7 +43,7 @@ export const TRAIN_OPTIONS = {
   recipe: {
     type: 'string',
     description:
-      'training recipe: baseline | cbdm | t2h | h2t | full | beta:<b>, plus +resample (class-balanced batches), +cut=<t> (transfers only for t < cut), +cut-full (required with a cut on the Full gate, full or beta:<b>: OC_LT ignores the cut there), +uncond, +gate=<t2h|h2t|full> (beta only); e.g. t2h+resample, full+cut=700+cut-full',
+      'training recipe: baseline | cbdm | coral | t2h | h2t | full | beta:<b>, plus +resample (class-balanced batches), +cut=<t> (transfers only for t < cut), +cut-full (required with a cut on the Full gate, full or beta:<b>: OC_LT ignores the cut there), +uncond, +gate=<t2h|h2t|full> (beta only); e.g. t2h+resample, full+cut=700+cut-full',
     default: 'baseline',
   },
   steps: {
@@ -75,6 +75,9 @@ export const TRAIN_OPTIONS = {
   'init-optimizer': { type: 'boolean', description: "with --init-from: also load the source's optimizer state (Adam moments and step counts; default: a fresh optimizer)", default: false },
   'cbdm-tau': { type: 'number', description: "--recipe cbdm: regulariser strength tau (w_t = tau t / T; 0 is the baseline, bit for bit)", default: 1, min: 0, max: 1e6 },
   'cbdm-gamma': { type: 'number', description: "--recipe cbdm: weight of the commitment branch that trains e_y'", default: 0.25, min: 0, max: 1e6 },
+  'coral-weight': { type: 'number', description: '--recipe coral: weight lambda of the supervised contrastive term (0 is the baseline, bit for bit)', default: 0.5, min: 0, max: 1e6 },
+  'coral-temperature': { type: 'number', description: '--recipe coral: temperature of the contrastive softmax', default: 0.1, min: 1e-6, max: 1e6 },
+  'coral-time-scale': { type: 'number', description: '--recipe coral: sigma of the time weight exp((1 - t/T) / sigma)', default: 0.3, min: 1e-6, max: 1e6 },
   'cbdm-labels': { type: 'string', description: "--recipe cbdm: how y' is drawn: 'train' (the training label frequencies, CBDM's default) or 'uniform' (its fine-tune mode)", default: 'train', choices: ['train', 'uniform'] },
   ...MODEL_OPTIONS,
   ...DATA_OPTIONS,
@@ -96,7 +99,18 @@ export interface TrainConfig {
   initFrom?: InitFromConfig;
   /** CBDM's settings, for recipe cbdm (absent there: `CBDM_DEFAULTS`). */
   cbdm?: CbdmConfig;
+  /** CORAL's settings, for recipe coral (absent there: `CORAL_CONFIG_DEFAULTS`). */
+  coral?: CoralConfig;
 }
+
+export interface CoralConfig {
+  weight: number;
+  temperature: number;
+  timeScale: number;
+}
+
+/** CORAL's reference settings (SankarLab/coral-lt-diffusion, diffusion.py): weight 0.5, temperature 0.1, time scale 0.3. */
+export const CORAL_CONFIG_DEFAULTS: CoralConfig = { weight: 0.5, temperature: 0.1, timeScale: 0.3 };
 
 export interface InitFromConfig {
   /** A run directory or a checkpoint manifest, as an absolute path. */
@@ -161,6 +175,8 @@ export function normalizeTrainConfig(c: TrainConfig): TrainConfig {
   }
   if (method === 'cbdm') out.cbdm = { ...CBDM_DEFAULTS, ...c.cbdm };
   else delete out.cbdm;
+  if (method === 'coral') out.coral = { ...CORAL_CONFIG_DEFAULTS, ...c.coral };
+  else delete out.coral;
   if (!out.initFrom) delete out.initFrom;
   return out;
 }
@@ -177,7 +193,8 @@ export function sameTrainConfig(a: TrainConfig, b: TrainConfig): boolean {
 
 /** The recipe of a config with its CBDM settings, as the trainer hooks take it. */
 export function configRecipe(c: TrainConfig): string | TrainingRecipe {
-  const cbdm = normalizeTrainConfig(c).cbdm;
+  const { cbdm, coral } = normalizeTrainConfig(c);
+  if (coral) return { ...parseRecipe(c.recipe), coral: { ...coral } };
   if (!cbdm) return c.recipe;
   return { ...parseRecipe(c.recipe), cbdm: { tau: cbdm.tau, gamma: cbdm.gamma, labelDistribution: cbdm.labels === 'train' ? 'frequencies' : 'uniform' } };
 }
@@ -192,6 +209,8 @@ export function readRunDescription(dir: string): RunDescription {
 export function loadRunModel(dir: string): { model: Denoiser; config: TrainConfig; step: number } {
   const { config } = readRunDescription(dir);
   const model = buildModel(config.model);
+  const coral = normalizeTrainConfig(config).coral;
+  if (coral && coral.weight !== 0) attachCoralHead(model as unknown as BottleneckModel, undefined, new Generator(0));
   const step = loadModelFromRun(model, dir);
   return { model, config, step };
 }
@@ -269,6 +288,7 @@ export async function trainRun(config: TrainConfig, dir: string, opts: { data?: 
     throw new Error(`the training data holds ${data.train.count} images of ${data.train.size}x${data.train.size} (${data.train.pixels.length} values), expected --image-size ${config.data.imageSize}`);
   }
   const model = buildModel(config.model);
+  hooks.setup.coral?.attach(model as unknown as BottleneckModel);
   const trainer = new Trainer({
     model,
     scheduler,
@@ -363,6 +383,11 @@ export function trainConfigFrom(o: ParsedOptions<typeof TRAIN_OPTIONS>): TrainCo
     const set = (['cbdm-tau', 'cbdm-gamma', 'cbdm-labels'] as const).filter((k) => o[k] !== TRAIN_OPTIONS[k].default);
     if (set.length) throw new UsageError(`--${set[0]} only applies to --recipe cbdm (the recipe is '${o.recipe}')`);
   }
+  const isCoral = parseRecipe(o.recipe).method === 'coral';
+  if (!isCoral) {
+    const set = (['coral-weight', 'coral-temperature', 'coral-time-scale'] as const).filter((k) => o[k] !== TRAIN_OPTIONS[k].default);
+    if (set.length) throw new UsageError(`--${set[0]} only applies to --recipe coral (the recipe is '${o.recipe}')`);
+  }
   let initFrom: InitFromConfig | undefined;
   if (o['init-from'] === '') {
     if (o['init-weights'] !== TRAIN_OPTIONS['init-weights'].default) throw new UsageError('--init-weights only applies with --init-from <run or checkpoint>');
@@ -393,6 +418,7 @@ export function trainConfigFrom(o: ParsedOptions<typeof TRAIN_OPTIONS>): TrainCo
     checkpointEvery: o['checkpoint-every'],
   };
   if (initFrom) config.initFrom = initFrom;
+  if (isCoral) config.coral = { weight: o['coral-weight'], temperature: o['coral-temperature'], timeScale: o['coral-time-scale'] };
   if (isCbdm) config.cbdm = { tau: o['cbdm-tau'], gamma: o['cbdm-gamma'], labels: o['cbdm-labels'] as CbdmConfig['labels'] };
   return config;
 }
