@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { Generator, fromTypedArray, randn } from '@oclt/tensor';
 import { checkGradients } from '@oclt/autograd';
 import { DDPMScheduler, ImageDataset, Trainer, UNet2D } from '@oclt/diffusion';
-import { CORAL_DEFAULTS, ProjectionHead, coralLoss, coralTimeWeight, featureSeparation, supervisedContrastiveLoss } from './coral.js';
+import { CORAL_DEFAULTS, ProjectionHead, bottleneckFeatures, coralLoss, coralTimeWeight, featureSeparation, supervisedContrastiveLoss } from './coral.js';
 import { parseRecipe, recipeName } from './recipes.js';
 import { recipeTrainerHooks } from './trainer-hooks.js';
 import { linearAlphasCumprod } from './test-helpers.js';
@@ -115,6 +115,22 @@ describe('featureSeparation', () => {
     expect(tail!.within).toBeCloseTo(0.5, 12);
     expect(tail!.between).toBeCloseTo((4 + Math.hypot(10, 4)) / 2, 12);
     expect(tail!.ratio).toBeCloseTo(tail!.between / 0.5, 12);
+  });
+});
+
+describe('bottleneckFeatures', () => {
+  it('returns the pooled bottleneck [B, C] of a UNet2D and leaves its tap as it was', () => {
+    const model = new UNet2D({ sampleSize: 8, inChannels: 1, baseChannels: 8, channelMult: [1, 2], numResBlocks: 1, attentionResolutions: [], dropout: 0, numClasses: 3, numGroups: 4, seed: 2 });
+    let seen: number[] | null = null;
+    const tap = (h: { shape: readonly number[] }) => void (seen = [...h.shape]);
+    model.bottleneckTap = tap;
+    const x = randn([3, 1, 8, 8], new Generator(1));
+    const f = bottleneckFeatures(model, x, fromTypedArray(Int32Array.from([1, 2, 3]), [3]), fromTypedArray(Int32Array.from([0, 1, 2]), [3]));
+    expect(f.dim).toBe(16);
+    expect(f.values.length).toBe(48);
+    expect(seen).toEqual([3, 16, 4, 4]);
+    expect(model.bottleneckTap).toBe(tap);
+    expect(f.values.some((v) => v !== 0)).toBe(true);
   });
 });
 

@@ -131,6 +131,33 @@ export function coralLoss(input: CoralLossInput): Tensor | null {
   return sc.mul(o.weight * coralTimeWeight(t, input.numTimesteps, o.timeScale, input.labelKept));
 }
 
+/** A model with UNet2D's bottleneck tap. */
+export interface TappableDenoiser {
+  bottleneckTap: ((features: Tensor) => void) | null;
+  forward(x: Tensor, t: Tensor, labels?: Tensor): Tensor;
+}
+
+/**
+ * The spatially pooled bottleneck features [B, C] of a forward pass (what CORAL's head sees), as float64 row-major
+ * values for `featureSeparation`. Run it under noGrad; the model's own tap is restored afterwards.
+ */
+export function bottleneckFeatures(model: TappableDenoiser, x: Tensor, timesteps: Tensor, labels?: Tensor): { values: Float64Array; dim: number } {
+  const previous = model.bottleneckTap;
+  let pooled: Tensor | null = null;
+  model.bottleneckTap = (h) => {
+    pooled = h.ndim === 4 ? h.mean([2, 3]) : h;
+    previous?.(h);
+  };
+  try {
+    model.forward(x, timesteps, labels);
+  } finally {
+    model.bottleneckTap = previous;
+  }
+  if (!pooled) throw new Error('bottleneckFeatures: the model never called its bottleneck tap');
+  const p = pooled as Tensor;
+  return { values: Float64Array.from(p.toTypedArray()), dim: p.shape[1]! };
+}
+
 export interface GroupSeparation {
   group: string;
   classes: number[];
