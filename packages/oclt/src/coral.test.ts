@@ -145,13 +145,17 @@ describe('the coral recipe', () => {
     expect(recipeName(parseRecipe('coral+resample'))).toBe('coral+resample');
     expect(() => parseRecipe('coral+uncond')).toThrow(/conditional/);
     expect(() => parseRecipe('coral+cut=500')).toThrow(/cut time/);
+    expect(recipeName(parseRecipe('t2h+coral+resample'))).toBe('t2h+resample+coral');
+    expect(parseRecipe('beta:1+gate=t2h+coral').withCoral).toBe(true);
+    expect(parseRecipe('t2h').withCoral).toBeUndefined(); // existing recipes unchanged
+    for (const bad of ['baseline+coral', 'cbdm+coral', 'coral+coral', 'h2t+uncond+coral']) expect(() => parseRecipe(bad), bad).toThrow(/\+coral/);
   });
 
   function train(spec: Parameters<typeof recipeTrainerHooks>[0], steps: number) {
     const hooks = recipeTrainerHooks(spec, { labels: imageLabels, numClasses: 3, batchSize: 4, alphasCumprod: abarTable, gen: new Generator(8) });
     const model = new UNet2D({ sampleSize: 8, inChannels: 1, baseChannels: 8, channelMult: [1, 2], numResBlocks: 1, attentionResolutions: [4], dropout: 0.3, numClasses: 3, numGroups: 4, seed: 2 });
     hooks.setup.coral?.attach(model);
-    const trainer = new Trainer({ model, scheduler: new DDPMScheduler(), dataset: data, config: { batchSize: 4, numSteps: steps, seed: 6, labelDropProb: 0.25 }, sampler: hooks.sampler, lossHook: hooks.lossHook });
+    const trainer = new Trainer({ model, scheduler: new DDPMScheduler(), dataset: data, config: { batchSize: 4, numSteps: steps, seed: 6, labelDropProb: 0.25 }, sampler: hooks.sampler, targetHook: hooks.targetHook, lossHook: hooks.lossHook });
     const stats = Array.from({ length: steps }, () => trainer.step());
     const bits = Object.fromEntries(model.namedParameters().map(([name, p]) => [name, Array.from(new Uint32Array(Float32Array.from(p.toTypedArray()).buffer))]));
     return { losses: stats.map((s) => s.loss), stats, bits };
@@ -168,6 +172,16 @@ describe('the coral recipe', () => {
     expect(Object.keys(on.bits).filter((n) => n.startsWith('coral_head'))).toEqual(['coral_head.proj.weight', 'coral_head.proj.bias']);
     expect(on.stats.some((s) => s.loss !== s.mainLoss)).toBe(true);
     expect(Object.keys(baseline.bits).some((name) => on.bits[name]!.some((b, k) => b !== baseline.bits[name]![k]))).toBe(true);
+  });
+
+  it('t2h+coral: weight 0 is t2h bit for bit, the default weight differs and trains the head', () => {
+    const t2h = train('t2h', 3);
+    const off = train({ ...parseRecipe('t2h+coral'), coral: { weight: 0 } }, 3);
+    expect(off.losses).toEqual(t2h.losses);
+    expect(off.bits).toEqual(t2h.bits);
+    const on = train('t2h+coral', 3);
+    expect(on.bits['coral_head.proj.weight']).toBeDefined();
+    expect(on.stats.some((st) => st.loss !== st.mainLoss)).toBe(true);
   });
 });
 

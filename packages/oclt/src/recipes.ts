@@ -14,7 +14,9 @@
  * without it.
  * `coral` (CORAL, see coral.ts) adds a supervised contrastive loss on the UNet's bottleneck through a projection
  * head; it needs labels (`coral+uncond` is refused), composes with `+resample`, and its head must be attached to the
- * model before the trainer is built (`RecipeSetup.coral.attach`).
+ * model before the trainer is built (`RecipeSetup.coral.attach`). `+coral` adds the same term to a target-transfer
+ * recipe (`t2h+coral`, `h2t+resample+coral`, `beta:1+gate=t2h+coral`): OC-LT changes the targets, CORAL the
+ * representation, so the two compose; it is refused on baseline (that is `coral`), cbdm and +uncond.
  */
 import { Generator, Tensor } from '@oclt/tensor';
 import type { Module } from '@oclt/autograd';
@@ -45,8 +47,10 @@ export interface TrainingRecipe {
   conditional: boolean;
   /** CBDM settings (method 'cbdm'). */
   cbdm?: CbdmOptions;
-  /** CORAL settings (method 'coral'). */
+  /** CORAL settings (method 'coral', or a target-transfer recipe with `withCoral`). */
   coral?: CoralOptions;
+  /** `+coral`: CORAL's term on top of a target-transfer method (t2h, h2t, full, beta). */
+  withCoral?: boolean;
 }
 
 const METHODS: readonly RecipeMethod[] = ['baseline', 'cbdm', 'coral', 't2h', 'h2t', 'full', 'beta'];
@@ -72,7 +76,8 @@ export function parseRecipe(spec: string | TrainingRecipe): TrainingRecipe {
     else if (key === 'cut' && value !== undefined) recipe.cutTime = Number(value);
     else if (key === 'cut-full' && value === undefined) recipe.cutTimeAppliesToFull = true;
     else if (key === 'gate' && value !== undefined) recipe.betaGate = value as TransferGate;
-    else throw new RangeError(`parseRecipe: unknown flag '+${flag}' in '${spec}'; expected +resample, +cut=<t>, +cut-full, +uncond, +cond or +gate=<t2h|h2t|full>`);
+    else if (key === 'coral' && value === undefined) recipe.withCoral = true;
+    else throw new RangeError(`parseRecipe: unknown flag '+${flag}' in '${spec}'; expected +resample, +cut=<t>, +cut-full, +uncond, +cond, +gate=<t2h|h2t|full> or +coral`);
   }
   return validateRecipe(recipe);
 }
@@ -98,6 +103,9 @@ function validateRecipe(recipe: TrainingRecipe): TrainingRecipe {
     );
   }
   if (recipe.method === 'cbdm' && !recipe.conditional) throw new RangeError("parseRecipe: 'cbdm' regularises between labels and needs conditional training; drop +uncond");
+  if (recipe.withCoral !== undefined && typeof recipe.withCoral !== 'boolean') throw new RangeError(`parseRecipe: withCoral must be a boolean, got ${String(recipe.withCoral)}`);
+  if (recipe.withCoral && recipeGate(recipe) === null) throw new RangeError(`parseRecipe: +coral goes with a target-transfer method (t2h, h2t, full, beta); for the baseline use 'coral', and it does not combine with '${recipe.method}' otherwise`);
+  if (recipe.withCoral && !recipe.conditional) throw new RangeError("parseRecipe: +coral contrasts classes and needs conditional training; drop +uncond");
   if (recipe.method === 'coral' && !recipe.conditional) throw new RangeError("parseRecipe: 'coral' contrasts classes and needs conditional training; drop +uncond");
   return recipe;
 }
@@ -109,8 +117,14 @@ export function recipeName(recipe: TrainingRecipe): string {
   if (recipe.batchResample) s += '+resample';
   if (recipe.cutTime !== undefined) s += `+cut=${recipe.cutTime}`;
   if (recipe.cutTimeAppliesToFull) s += '+cut-full';
+  if (recipe.withCoral) s += '+coral';
   if (!recipe.conditional) s += '+uncond';
   return s;
+}
+
+/** Whether a recipe trains with CORAL's term (method 'coral' or `+coral`; a weight of 0 still counts here). */
+export function recipeUsesCoral(recipe: TrainingRecipe): boolean {
+  return recipe.method === 'coral' || recipe.withCoral === true;
 }
 
 /** The gate a recipe's target hook uses, or null when it does not change targets. */
@@ -229,7 +243,7 @@ export function setupRecipe(spec: string | TrainingRecipe, options: RecipeSetupO
     setup.replaceTargets = (input) =>
       selectTargets({ ...input, alphasCumprod: input.alphasCumprod ?? alphasCumprod, classFrequencies: q, gate, cutTime: recipe.cutTime, cutTimeAppliesToFull: recipe.cutTimeAppliesToFull ?? false, beta: recipe.method === 'beta' ? recipe.beta : 0 });
   }
-  if (recipe.method === 'coral' && (recipe.coral?.weight ?? 1) !== 0) {
+  if (recipeUsesCoral(recipe) && (recipe.coral?.weight ?? 1) !== 0) {
     const numTimesteps = alphasCumprod.length;
     const headGen = gen.spawn();
     let features: Tensor | null = null;

@@ -14,7 +14,7 @@ import path from 'node:path';
 import { Generator } from '@oclt/tensor';
 import { NonFiniteError, Trainer, type Denoiser } from '@oclt/diffusion';
 import { checkpointStore, initTrainerFrom, loadLatestUsable, loadModelFromRun, runTraining, saveImageGrid, type TrainRunResult } from '@oclt/diffusion/node';
-import { attachCoralHead, parseRecipe, recipeName, type BottleneckModel, type TrainingRecipe } from '../recipes.js';
+import { attachCoralHead, parseRecipe, recipeName, recipeUsesCoral, type BottleneckModel, type TrainingRecipe } from '../recipes.js';
 import { recipeTrainerHooks } from '../trainer-hooks.js';
 import { UsageError, helpText, parseArgs, type OptionSpecs, type ParsedOptions } from './args.js';
 import {
@@ -43,7 +43,7 @@ export const TRAIN_OPTIONS = {
   recipe: {
     type: 'string',
     description:
-      'training recipe: baseline | cbdm | coral | t2h | h2t | full | beta:<b>, plus +resample (class-balanced batches), +cut=<t> (transfers only for t < cut), +cut-full (required with a cut on the Full gate, full or beta:<b>: OC_LT ignores the cut there), +uncond, +gate=<t2h|h2t|full> (beta only); e.g. t2h+resample, full+cut=700+cut-full',
+      'training recipe: baseline | cbdm | coral | t2h | h2t | full | beta:<b>, plus +resample (class-balanced batches), +cut=<t> (transfers only for t < cut), +cut-full (required with a cut on the Full gate, full or beta:<b>: OC_LT ignores the cut there), +uncond, +gate=<t2h|h2t|full> (beta only), +coral (the CORAL term on t2h, h2t, full or beta); e.g. t2h+resample, full+cut=700+cut-full',
     default: 'baseline',
   },
   steps: {
@@ -168,14 +168,17 @@ export function normalizeTrainConfig(c: TrainConfig): TrainConfig {
   const out: TrainConfig = { ...c, data: { ...(c.data ?? {}) } as DataConfig };
   if (!out.data.classOrder || out.data.classOrder.every((k, r) => k === r)) delete out.data.classOrder;
   let method: string | null = null;
+  let usesCoral = false;
   try {
-    method = parseRecipe(c.recipe).method;
+    const parsed = parseRecipe(c.recipe);
+    method = parsed.method;
+    usesCoral = recipeUsesCoral(parsed);
   } catch {
     /* not a recipe: compared as written */
   }
   if (method === 'cbdm') out.cbdm = { ...CBDM_DEFAULTS, ...c.cbdm };
   else delete out.cbdm;
-  if (method === 'coral') out.coral = { ...CORAL_CONFIG_DEFAULTS, ...c.coral };
+  if (usesCoral) out.coral = { ...CORAL_CONFIG_DEFAULTS, ...c.coral };
   else delete out.coral;
   if (!out.initFrom) delete out.initFrom;
   return out;
@@ -383,10 +386,10 @@ export function trainConfigFrom(o: ParsedOptions<typeof TRAIN_OPTIONS>): TrainCo
     const set = (['cbdm-tau', 'cbdm-gamma', 'cbdm-labels'] as const).filter((k) => o[k] !== TRAIN_OPTIONS[k].default);
     if (set.length) throw new UsageError(`--${set[0]} only applies to --recipe cbdm (the recipe is '${o.recipe}')`);
   }
-  const isCoral = parseRecipe(o.recipe).method === 'coral';
+  const isCoral = recipeUsesCoral(parseRecipe(o.recipe));
   if (!isCoral) {
     const set = (['coral-weight', 'coral-temperature', 'coral-time-scale'] as const).filter((k) => o[k] !== TRAIN_OPTIONS[k].default);
-    if (set.length) throw new UsageError(`--${set[0]} only applies to --recipe coral (the recipe is '${o.recipe}')`);
+    if (set.length) throw new UsageError(`--${set[0]} only applies to --recipe coral or a +coral recipe (the recipe is '${o.recipe}')`);
   }
   let initFrom: InitFromConfig | undefined;
   if (o['init-from'] === '') {
