@@ -119,7 +119,7 @@ function chosenMethods(spec: string): AblationMethod[] {
 }
 
 /** Up to 10 images of every class (conditional) or the first 100 (unconditional), for a grid. */
-function gridImages(s: GeneratedSamples) {
+export function gridImages(s: GeneratedSamples) {
   if (!s.labels) return s.images.narrow(0, 0, Math.min(100, s.images.shape[0]!));
   const per = s.labels.length / NUM_CLASSES;
   const rows: number[] = [];

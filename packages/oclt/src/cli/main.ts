@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * The `oclt` command line: `oclt <command> [options]`, every command with --help.
- *   train | sample | eval | transfer-curve | ablation
+ *   train | sample | eval | transfer-curve | ablation | study
  * From a clone: `npm run oclt -- train --help`. Exit codes: 0 ok, 1 error, 2 usage error, 130/143 interrupted
  * (the run saved a checkpoint; the same command resumes it).
  */
@@ -11,6 +11,7 @@ import { UsageError } from './args.js';
 import { ABLATION_HELP, ablationCommand } from './ablation.js';
 import { EVAL_HELP, evalCommand } from './eval.js';
 import { SAMPLE_HELP, sampleCommand } from './sample.js';
+import { STUDY_HELP, studyCommand } from './study.js';
 import { TRAIN_HELP, trainCommand } from './train.js';
 import { TRANSFER_HELP, transferCurveCommand } from './transfer-curve.js';
 
@@ -20,6 +21,7 @@ export const COMMANDS: Record<string, { help: string; summary: string; run: (arg
   eval: { help: EVAL_HELP, summary: 'FID/KID/IS/precision/recall/per-class FID of samples, with real baselines', run: evalCommand },
   'transfer-curve': { help: TRANSFER_HELP, summary: 'P(target transfer) versus t (paper Fig. 7), no training', run: transferCurveCommand },
   ablation: { help: ABLATION_HELP, summary: "the paper's Table 1 at small scale (resumable)", run: ablationCommand },
+  study: { help: STUDY_HELP, summary: 'a declared multi-seed study with intervals: plan | run | unit | report (resumable, parallel)', run: studyCommand },
 };
 
 export function usage(): string {

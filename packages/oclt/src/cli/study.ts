@@ -1,0 +1,370 @@
+/**
+ * `oclt study <plan|run|unit|report> --design <file>`: runs a declared, multi-seed study (see ../study/design.ts)
+ * and reports it with intervals (../study/report.ts).
+ *
+ * Every unit (baselines, pre-training, one per arm and seed) is an independent job in <out>/units/<id>/, with a
+ * lock file so that any number of processes, on one machine or on a cluster sharing the folder, can work on one
+ * study without clobbering each other: `run` takes the next unit nobody holds; `plan` prints the pending units as
+ * one command each, for GNU parallel, a Slurm job array or Kubernetes Jobs; `report` collects what is finished.
+ * Each unit records its stages (trained, sampled, evaluated, each guidance weight of the sweep) as it goes, so an
+ * interrupted unit resumes where it stopped; training itself resumes from its newest checkpoint.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { saveImageGrid } from '@oclt/diffusion/node';
+import type { MetricsReport } from '@oclt/diffusion';
+import { armUnitId, parseStudyDesign, pretrainId, studyUnits, type StudyDesign, type StudyUnit } from '../study/design.js';
+import { tryLock, isLockHeld } from '../study/lock.js';
+import { writeStudyReport, type EvalSummary, type UnitRecord } from '../study/report.js';
+import { UsageError, helpText, parseArgs, type OptionSpecs } from './args.js';
+import { GRID_SCALE, NUM_CLASSES, loadLongTailedTrain, provenance, readJson, round, writeJson, type DataConfig, type ModelConfig } from './common.js';
+import { MetricsContext, loadSamples, type EvaluationResult } from './eval.js';
+import { generateSamples, saveSamples, type GeneratedSamples } from './sample.js';
+import { trainRun, type TrainConfig } from './train.js';
+import { gridImages } from './ablation.js';
+
+export const STUDY_OPTIONS = {
+  design: { type: 'string', description: 'the design file (JSON; see bench/designs/)' },
+  out: { type: 'string', description: 'working directory: one folder per unit (default runs/<design name>)', default: '' },
+  results: { type: 'string', description: 'report prefix: <results>.json, <results>.md, <results>-*.png (default bench/results/<design name>)', default: '' },
+  'max-tier': { type: 'integer', description: 'only arms of this tier or lower (the design orders arms by tier: run tier 1 first)', default: 9, min: 1, max: 9 },
+  unit: { type: 'string', description: "for 'unit': the unit to run ('baselines', 'pretrain-C', 'pretrain-U' or '<arm>@<seed>')", default: '' },
+  progress: { type: 'boolean', description: 'progress bars on stderr (default: when it is a terminal)', default: process.stderr.isTTY ?? false },
+} as const satisfies OptionSpecs;
+
+const SUBCOMMANDS = ['plan', 'run', 'unit', 'report'] as const;
+type Subcommand = (typeof SUBCOMMANDS)[number];
+
+/** What a unit's folder records (unit.json), stage by stage. */
+interface UnitState extends UnitRecord {
+  kind: 'oclt-study-unit';
+  /** The sampling settings the unit's samples were made with: a unit is never resumed under other ones. */
+  settings: string;
+}
+
+interface StudyContext {
+  design: StudyDesign;
+  designFile: string;
+  out: string;
+  results: string;
+  maxTier: number;
+  progress: boolean;
+  log: (m: string) => void;
+  metrics: MetricsContext | null;
+}
+
+const unitDir = (ctx: { out: string }, id: string) => path.join(ctx.out, 'units', id);
+const unitFile = (ctx: StudyContext, id: string) => path.join(unitDir(ctx, id), 'unit.json');
+const lockFile = (ctx: StudyContext, id: string) => path.join(unitDir(ctx, id), 'lock');
+
+function dataConfig(d: StudyDesign): DataConfig {
+  return { dataset: d.data.dataset, dataDir: d.data.dataDir ?? '', imageSize: d.data.imageSize, imbalance: d.data.imbalance, ltSeed: d.data.ltSeed };
+}
+
+function modelConfig(d: StudyDesign, conditional: boolean, seed: number): ModelConfig {
+  return { ...d.model, imageSize: d.data.imageSize, numClasses: conditional ? NUM_CLASSES : 0, seed };
+}
+
+/** The sampling settings a unit's results depend on, as a string compared on resume. */
+function settingsKey(d: StudyDesign): string {
+  return JSON.stringify({ sampling: d.sampling, featureNet: d.featureNet, data: d.data });
+}
+
+/** The training run of a unit: the pre-training of a setting, or an arm at a seed (from scratch or fine-tuned). */
+export function unitTrainConfig(ctx: { design: StudyDesign; out: string }, unit: StudyUnit): TrainConfig {
+  const d = ctx.design;
+  const data = dataConfig(d);
+  const t = d.train;
+  if (unit.kind === 'pretrain') {
+    if (d.protocol.kind !== 'fine-tune') throw new Error(`unit ${unit.id}: the design's protocol has no pre-training`);
+    const conditional = unit.setting === 'conditional';
+    return { data, model: modelConfig(d, conditional, d.model.seed), recipe: conditional ? 'baseline' : 'baseline+uncond', steps: d.protocol.pretrainSteps, batchSize: t.batchSize, lr: t.lr, warmup: t.warmup, emaDecay: t.emaDecay, labelDrop: t.labelDrop, seed: d.protocol.pretrainSeed, checkpointEvery: t.checkpointEvery };
+  }
+  if (unit.kind !== 'arm') throw new Error(`unit ${unit.id} trains nothing`);
+  const arm = unit.arm!;
+  const seed = unit.seed!;
+  const conditional = unit.setting === 'conditional';
+  const common = { data, recipe: arm.recipe, batchSize: t.batchSize, lr: t.lr, emaDecay: t.emaDecay, labelDrop: t.labelDrop, seed, checkpointEvery: t.checkpointEvery, ...(arm.cbdm ? { cbdm: arm.cbdm } : {}) };
+  if (d.protocol.kind === 'scratch') {
+    // From scratch the seed also draws the initial weights (the same for every arm at that seed: paired).
+    return { ...common, model: modelConfig(d, conditional, d.model.seed + seed), steps: d.protocol.steps, warmup: t.warmup };
+  }
+  const source = path.resolve(unitDir(ctx, pretrainId(unit.setting!)), 'run', 'checkpoints', `ckpt-${String(d.protocol.pretrainSteps).padStart(8, '0')}.json`);
+  return { ...common, model: modelConfig(d, conditional, d.model.seed), steps: d.protocol.steps, warmup: d.protocol.warmup, initFrom: { source, weights: d.protocol.weights, optimizer: false } };
+}
+
+function readState(ctx: StudyContext, unit: StudyUnit): UnitState {
+  const file = unitFile(ctx, unit.id);
+  const settings = settingsKey(ctx.design);
+  if (!fs.existsSync(file)) return { kind: 'oclt-study-unit', id: unit.id, unitKind: unit.kind, arm: unit.arm?.id, seed: unit.seed, setting: unit.setting, status: 'pending', settings };
+  const s = readJson<UnitState>(file);
+  if (s.settings !== settings) {
+    throw new Error(`${file} was made with other sampling/metrics settings than ${ctx.designFile} now declares:\n  was ${s.settings}\n  now ${settings}\nuse another --out, or restore the design`);
+  }
+  return s;
+}
+
+function isDone(ctx: StudyContext, id: string): boolean {
+  const f = unitFile(ctx, id);
+  return fs.existsSync(f) && readJson<UnitState>(f).status === 'done';
+}
+
+async function metricsContext(ctx: StudyContext): Promise<MetricsContext> {
+  ctx.metrics ??= await MetricsContext.create(dataConfig(ctx.design), { version: ctx.design.featureNet }, { progress: ctx.progress });
+  return ctx.metrics;
+}
+
+/** The headline numbers kept for the report (the full report stays in the unit's samples' evaluation). */
+function summary(e: EvaluationResult): EvalSummary {
+  const m: MetricsReport = e.metrics;
+  return {
+    fid: m.fid,
+    kid_mean: m.kid_mean,
+    kid_std: m.kid_std,
+    is_mean: m.is_mean,
+    precision: m.precision,
+    recall: m.recall,
+    per_class_fid: m.per_class_fid ? { per_class: m.per_class_fid.per_class, mean: m.per_class_fid.mean, groups: m.per_class_fid.groups } : null,
+    predictedClassCounts: e.predictedClassCounts,
+    labelSource: e.labelSource,
+  };
+}
+
+type UnitOutcome = 'done' | 'interrupted' | 'blocked' | 'locked';
+
+/** Runs one unit to the end (or until interrupted); resumes whatever stage it stopped in. */
+async function runUnit(ctx: StudyContext, unit: StudyUnit): Promise<{ outcome: UnitOutcome; code?: number }> {
+  const blockedBy = unit.needs.filter((n) => !isDone(ctx, n));
+  if (blockedBy.length) return { outcome: 'blocked' };
+  const lock = tryLock(lockFile(ctx, unit.id));
+  if (!lock) return { outcome: 'locked' };
+  try {
+    const state = readState(ctx, unit);
+    if (state.status === 'done') return { outcome: 'done' };
+    const save = () => writeJson(unitFile(ctx, unit.id), state);
+    const d = ctx.design;
+    if (unit.kind === 'baselines') {
+      const m = await metricsContext(ctx);
+      ctx.log(`${unit.id}: real-vs-real metrics at N = ${d.sampling.numSamples}`);
+      const b = m.baselines(d.sampling.numSamples);
+      state.baselines = Object.fromEntries(Object.entries(b).map(([k, r]) => [k, summary({ labelSource: 'conditioning', predictedClassCounts: [], metrics: r })]));
+      state.status = 'done';
+      save();
+      return { outcome: 'done' };
+    }
+    const config = unitTrainConfig(ctx, unit);
+    const runDir = path.join(unitDir(ctx, unit.id), 'run');
+    const lt = loadLongTailedTrain(config.data);
+    const conditional = unit.setting === 'conditional';
+    const sampleSeed = 1000 + (unit.seed ?? 0);
+
+    if (unit.kind === 'pretrain' && d.protocol.kind === 'fine-tune') {
+      // Trained in segments of curveEvery steps, each evaluated (FID over training, the paper's Fig. 6); extending
+      // a run is bit for bit the straight run, so the segments do not change the pre-trained model.
+      const every = d.protocol.curveEvery > 0 ? d.protocol.curveEvery : d.protocol.pretrainSteps;
+      state.curve ??= [];
+      for (let k = Math.min(every, d.protocol.pretrainSteps); ; k = Math.min(k + every, d.protocol.pretrainSteps)) {
+        if (!state.curve.some((p) => p.step === k)) {
+          ctx.log(`${unit.id}: training to step ${k} of ${d.protocol.pretrainSteps}`);
+          const outcome = await trainRun({ ...config, steps: k }, runDir, { data: lt, progress: ctx.progress, log: ctx.log });
+          if (outcome.run.stoppedBy !== 'completed') return { outcome: 'interrupted', code: outcome.run.stoppedBy === 'SIGINT' ? 130 : 143 };
+          state.trainSeconds = round((state.trainSeconds ?? 0) + outcome.wallSeconds, 6)!;
+          if (d.protocol.curveEvery > 0) {
+            const t0 = performance.now();
+            const s = generateSamples(outcome.model, config.model, { numSamples: d.protocol.curveSamples, steps: d.sampling.steps, guidance: d.sampling.guidance, seed: sampleSeed });
+            const e = (await metricsContext(ctx)).evaluate(s);
+            state.curve.push({ step: k, evaluation: summary(e), seconds: round((performance.now() - t0) / 1000, 4)! });
+            ctx.log(`${unit.id}: step ${k}: FID ${e.metrics.fid.toFixed(2)} (N = ${d.protocol.curveSamples})`);
+          } else {
+            state.curve.push({ step: k, evaluation: null, seconds: 0 });
+          }
+          state.finalLoss = round(outcome.finalLoss, 5);
+          save();
+        }
+        if (k >= d.protocol.pretrainSteps) break;
+      }
+      state.status = 'done';
+      save();
+      return { outcome: 'done' };
+    }
+
+    // An arm at a seed: train, sample the main set, evaluate, then the guidance sweep.
+    const samplesFile = path.join(unitDir(ctx, unit.id), 'samples.safetensors');
+    let model = null as Awaited<ReturnType<typeof trainRun>>['model'] | null;
+    const trainIfNeeded = async () => {
+      if (model) return true;
+      if (state.status === 'pending') ctx.log(`${unit.id} (${unit.arm!.recipe}): training ${config.steps} steps${config.initFrom ? ` from ${path.relative(ctx.out, config.initFrom.source)}` : ''}`);
+      const outcome = await trainRun(config, runDir, { data: lt, progress: ctx.progress, log: ctx.log });
+      if (outcome.run.stoppedBy !== 'completed') return false;
+      model = outcome.model;
+      if (state.status === 'pending') {
+        state.trainSeconds = round(outcome.wallSeconds, 6)!;
+        state.finalLoss = round(outcome.finalLoss, 5);
+        state.status = 'trained';
+        save();
+      }
+      return true;
+    };
+    let samples: GeneratedSamples;
+    if ((state.status === 'sampled' || state.status === 'evaluated') && fs.existsSync(samplesFile)) {
+      samples = loadSamples(samplesFile);
+    } else {
+      if (!(await trainIfNeeded())) return { outcome: 'interrupted', code: 143 };
+      const t0 = performance.now();
+      samples = generateSamples(model!, config.model, { numSamples: d.sampling.numSamples, steps: d.sampling.steps, guidance: d.sampling.guidance, seed: sampleSeed, onBatch: (k, n) => ctx.log(`${unit.id}: sampled ${k}/${n}`) });
+      state.sampleSeconds = round((performance.now() - t0) / 1000, 5)!;
+      saveSamples(samplesFile, samples);
+      saveImageGrid(path.join(unitDir(ctx, unit.id), 'samples.png'), gridImages(samples), { nrow: 10, scale: GRID_SCALE });
+      state.status = 'sampled';
+      save();
+    }
+    if (state.status === 'sampled') {
+      const t0 = performance.now();
+      const e = (await metricsContext(ctx)).evaluate(samples);
+      state.evaluation = summary(e);
+      state.evalSeconds = round((performance.now() - t0) / 1000, 4)!;
+      state.status = 'evaluated';
+      ctx.log(`${unit.id}: FID ${e.metrics.fid.toFixed(2)} KID ${e.metrics.kid_mean.toFixed(4)} tail FID ${e.metrics.per_class_fid?.groups.tail?.toFixed(2) ?? '-'}`);
+      save();
+    }
+    const sweep = d.sampling.sweep;
+    if (sweep && conditional) {
+      state.sweep ??= [];
+      for (const w of sweep.weights) {
+        if (state.sweep.some((p) => p.guidance === w)) continue;
+        if (!(await trainIfNeeded())) return { outcome: 'interrupted', code: 143 };
+        const t0 = performance.now();
+        // The same noise at every w (one seed): the sweep's differences between weights are paired too.
+        const s = generateSamples(model!, config.model, { numSamples: sweep.numSamples, steps: sweep.steps, guidance: w, seed: 2000 + (unit.seed ?? 0) });
+        const e = (await metricsContext(ctx)).evaluate(s);
+        state.sweep.push({ guidance: w, evaluation: summary(e), seconds: round((performance.now() - t0) / 1000, 4)! });
+        ctx.log(`${unit.id}: guidance ${w}: FID ${e.metrics.fid.toFixed(2)} (N = ${sweep.numSamples})`);
+        save();
+      }
+    }
+    state.status = 'done';
+    save();
+    return { outcome: 'done' };
+  } finally {
+    lock.release();
+  }
+}
+
+function loadDesign(file: string): StudyDesign {
+  if (!fs.existsSync(file) || !fs.statSync(file).isFile()) throw new UsageError(`--design ${file} is not a file`);
+  return parseStudyDesign(fs.readFileSync(file, 'utf8'), file);
+}
+
+/** The units of the study, with the state of each: done, running (locked), ready or waiting for another unit. */
+function unitStates(ctx: StudyContext): { unit: StudyUnit; state: 'done' | 'running' | 'ready' | 'waiting' }[] {
+  return studyUnits(ctx.design, { maxTier: ctx.maxTier }).map((unit) => {
+    if (isDone(ctx, unit.id)) return { unit, state: 'done' as const };
+    if (isLockHeld(lockFile(ctx, unit.id))) return { unit, state: 'running' as const };
+    return { unit, state: unit.needs.every((n) => isDone(ctx, n)) ? ('ready' as const) : ('waiting' as const) };
+  });
+}
+
+function quote(s: string): string {
+  return /^[A-Za-z0-9_./@=:-]+$/.test(s) ? s : `'${s.replace(/'/g, "'\\''")}'`;
+}
+
+export async function studyCommand(argv: readonly string[]): Promise<number> {
+  const [sub, ...rest] = argv;
+  if (!SUBCOMMANDS.includes(sub as Subcommand)) throw new UsageError(`oclt study: expected a subcommand (${SUBCOMMANDS.join(', ')}) first, got ${sub === undefined ? 'nothing' : `'${sub}'`}`);
+  const o = parseArgs(`study ${sub}`, rest, STUDY_OPTIONS);
+  const design = loadDesign(o.design);
+  const ctx: StudyContext = {
+    design,
+    designFile: o.design,
+    out: o.out || path.join('runs', design.name),
+    results: o.results || path.join('bench', 'results', design.name),
+    maxTier: o['max-tier'],
+    progress: o.progress,
+    log: (m) => console.error(`[study ${new Date().toISOString().slice(11, 19)}] ${m}`),
+    metrics: null,
+  };
+  // The design the study was started with is kept beside its units: a changed design is named, not mixed in.
+  const kept = path.join(ctx.out, 'design.json');
+  if (sub !== 'plan' && sub !== 'report') {
+    if (fs.existsSync(kept)) {
+      const old = readJson<StudyDesign>(kept);
+      if (settingsKey(old) !== settingsKey(design)) throw new Error(`${ctx.out} holds a study made with other data/sampling/metrics settings (${kept}); use another --out`);
+    }
+    writeJson(kept, { ...design, provenance: provenance(`study ${sub}`, { design: o.design }) });
+  }
+
+  if (sub === 'plan') {
+    const states = unitStates(ctx);
+    const base = ['oclt', 'study', 'unit', '--design', o.design, ...(o.out ? ['--out', o.out] : [])];
+    for (const { unit, state } of states) {
+      if (state === 'done') continue;
+      const cmd = [...base, '--unit', unit.id].map(quote).join(' ');
+      console.log(state === 'ready' ? cmd : `${cmd}  # ${state}${state === 'waiting' ? ` for ${unit.needs.join(', ')}` : ''}`);
+    }
+    const done = states.filter((s) => s.state === 'done').length;
+    console.error(`${done} of ${states.length} units done; ${states.filter((s) => s.state === 'ready').length} ready, ${states.filter((s) => s.state === 'running').length} running, ${states.filter((s) => s.state === 'waiting').length} waiting`);
+    return 0;
+  }
+  if (sub === 'unit') {
+    if (!o.unit) throw new UsageError(`oclt study unit: --unit is required (one of the ids 'oclt study plan' prints)`);
+    const unit = studyUnits(design).find((u) => u.id === o.unit);
+    if (!unit) throw new UsageError(`oclt study unit: --unit ${o.unit} is not a unit of ${o.design} (units are 'baselines', ${design.protocol.kind === 'fine-tune' ? "'pretrain-C', 'pretrain-U', " : ''}and '<arm>@<seed>', e.g. ${armUnitId(design.arms[0]!.id, design.seeds[0]!)})`);
+    const r = await runUnit(ctx, unit);
+    if (r.outcome === 'blocked') throw new Error(`unit ${unit.id} needs ${unit.needs.filter((n) => !isDone(ctx, n)).join(', ')} to be done first`);
+    if (r.outcome === 'locked') throw new Error(`unit ${unit.id} is being run by another process (${lockFile(ctx, unit.id)})`);
+    if (r.outcome === 'interrupted') return r.code ?? 143;
+    ctx.log(`${unit.id}: done`);
+    return 0;
+  }
+  if (sub === 'run') {
+    // Take ready units one by one until none is left that this process can run; units locked by another
+    // process are left to it, and units waiting for those are picked up once they are done.
+    for (;;) {
+      const states = unitStates(ctx);
+      const next = states.find((s) => s.state === 'ready');
+      if (!next) {
+        const running = states.filter((s) => s.state === 'running');
+        const waiting = states.filter((s) => s.state === 'waiting');
+        if (running.length && waiting.length) {
+          // Another process holds what the rest waits for: wait for it rather than stop.
+          await new Promise((r) => setTimeout(r, 5000));
+          continue;
+        }
+        ctx.log(`${states.filter((s) => s.state === 'done').length} of ${states.length} units done${running.length ? `; ${running.length} running elsewhere: ${running.map((s) => s.unit.id).join(', ')}` : ''}`);
+        break;
+      }
+      const r = await runUnit(ctx, next.unit);
+      if (r.outcome === 'interrupted') {
+        ctx.log(`${next.unit.id}: interrupted; the same command resumes it`);
+        return r.code ?? 143;
+      }
+      if (r.outcome === 'done') ctx.log(`${next.unit.id}: done`);
+    }
+    writeReport(ctx);
+    return 0;
+  }
+  writeReport(ctx);
+  return 0;
+}
+
+function writeReport(ctx: StudyContext): void {
+  const units = studyUnits(ctx.design, { maxTier: ctx.maxTier });
+  const records: UnitRecord[] = units.filter((u) => fs.existsSync(unitFile(ctx, u.id))).map((u) => readJson<UnitRecord>(unitFile(ctx, u.id)));
+  const lt = loadLongTailedTrain(dataConfig(ctx.design));
+  writeStudyReport(ctx.design, records, ctx.results, { classCounts: lt.classCounts, groups: lt.groups, designFile: ctx.designFile, out: ctx.out });
+  console.log(`report: ${ctx.results}.md, ${ctx.results}.json`);
+}
+
+export const STUDY_HELP = [
+  helpText(
+    'study <plan|run|unit|report>',
+    'A declared multi-seed study (design file: bench/designs/*.json): arms x seeds trained (from scratch or fine-tuned from a shared baseline), sampled, evaluated, guidance-swept, and reported with 95% intervals and paired differences. Resumable; any number of processes can share one --out.',
+    STUDY_OPTIONS,
+  ),
+  '',
+  'subcommands:',
+  '  plan     print the pending units, one command per line (for GNU parallel, a Slurm job array, ...)',
+  '  run      run every pending unit this process can take (several processes may share one --out), then report',
+  '  unit     run one unit (--unit <id>)',
+  '  report   write the report from the finished units',
+].join('\n');

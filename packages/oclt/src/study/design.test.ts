@@ -1,0 +1,83 @@
+import { describe, expect, it } from 'vitest';
+import { parseStudyDesign, studyUnits, type StudyDesign } from './design.js';
+
+/** A valid design; each test breaks one field. */
+function design(): Record<string, unknown> {
+  return {
+    kind: 'oclt-study-design',
+    name: 'd',
+    data: { dataset: 'synthetic', imageSize: 8, imbalance: 0.1, ltSeed: 0 },
+    model: { kind: 'mlp', hidden: 16, layers: 1, channels: 16, seed: 0, prediction: 'epsilon' },
+    train: { batchSize: 10, lr: 0.001, warmup: 2, emaDecay: 0.9, labelDrop: 0.1, checkpointEvery: 2 },
+    protocol: { kind: 'fine-tune', pretrainSteps: 4, pretrainSeed: 0, curveEvery: 2, curveSamples: 20, steps: 2, warmup: 0, weights: 'ema' },
+    seeds: [1, 2],
+    sampling: { numSamples: 20, steps: 2, guidance: 1.5, sweep: { weights: [0, 1.5], numSamples: 20, steps: 2 } },
+    featureNet: 'random-untrained',
+    arms: [
+      { id: 'C-base', recipe: 'baseline' },
+      { id: 'C-T2H', recipe: 't2h', tier: 2 },
+      { id: 'U-base', recipe: 'baseline+uncond' },
+    ],
+    compare: { baseline: { conditional: 'C-base', unconditional: 'U-base' } },
+  };
+}
+
+const broken = (edit: (d: any) => void) => {
+  const d = design();
+  edit(d);
+  return () => parseStudyDesign(JSON.stringify(d), 'my.json');
+};
+
+describe('study design', () => {
+  it('parses a valid design, with tier 1 as the default', () => {
+    const d = parseStudyDesign(design(), 'my.json');
+    expect(d.arms.map((a) => [a.id, a.tier])).toEqual([['C-base', 1], ['C-T2H', 2], ['U-base', 1]]);
+    expect(d.protocol.kind).toBe('fine-tune');
+  });
+
+  it('names the file and the field of every error', () => {
+    const cases: [(d: any) => void, RegExp][] = [
+      [(d) => (d.kind = 'x'), /my\.json: kind must be "oclt-study-design"/],
+      [(d) => (d.seeds = [1, 1]), /seeds lists a seed twice/],
+      [(d) => (d.seeds = [1, -2]), /seeds\[1\] must be a non-negative integer/],
+      [(d) => (d.arms[1].recipe = 'magic'), /arms\[1\]\.recipe is not a recipe: .*unknown method 'magic'/],
+      [(d) => (d.arms[2].id = 'C-base'), /arms has the id "C-base" twice/],
+      [(d) => (d.arms[0].id = 'pretrain-C'), /arms\[0\]\.id must be/],
+      [(d) => (d.arms[0].cbdm = { tau: 1, gamma: 0.25, labels: 'train' }), /arms\[0\]\.cbdm is only for recipe cbdm/],
+      [(d) => (d.compare.baseline.conditional = 'U-base'), /compare\.baseline\.conditional names U-base, whose recipe baseline\+uncond is unconditional/],
+      [(d) => (d.compare.baseline.conditional = 'nope'), /compare\.baseline\.conditional names no arm/],
+      [(d) => (d.sampling.numSamples = 25), /sampling\.numSamples must be a multiple of 10/],
+      [(d) => (d.sampling.sweep.weights = []), /sampling\.sweep\.weights must be a non-empty array/],
+      [(d) => (d.train.lr = 0), /train\.lr must be a number in/],
+      [(d) => (d.train.batchSize = 1.5), /train\.batchSize must be an integer/],
+      [(d) => (d.protocol.weights = 'best'), /protocol\.weights must be one of ema, model/],
+      [(d) => (d.protocol.stepz = 3), /protocol\.stepz is not a field of protocol/],
+      [(d) => (d.data.imageSize = 64), /data\.imageSize must be an integer in 8\.\.28/],
+      [(d) => ((d.model.kind = 'unet'), (d.model.channels = 15)), /model\.channels and data\.imageSize must be even/],
+    ];
+    for (const [edit, message] of cases) expect(broken(edit)).toThrow(message);
+    expect(() => parseStudyDesign('{ nope', 'my.json')).toThrow(/my\.json: \(file\) is not JSON/);
+  });
+
+  it('expands into units: baselines, the pre-training per setting, then arms tier by tier, seed by seed', () => {
+    const d = parseStudyDesign(design());
+    const units = studyUnits(d);
+    expect(units.map((u) => u.id)).toEqual(['baselines', 'pretrain-C', 'pretrain-U', 'C-base@1', 'U-base@1', 'C-base@2', 'U-base@2', 'C-T2H@1', 'C-T2H@2']);
+    expect(units.find((u) => u.id === 'U-base@2')!.needs).toEqual(['pretrain-U']);
+    expect(units.find((u) => u.id === 'C-T2H@1')!.needs).toEqual(['pretrain-C']);
+    expect(studyUnits(d, { maxTier: 1 }).map((u) => u.id)).not.toContain('C-T2H@1');
+    // From scratch: no pre-training, no dependencies.
+    const scratch: StudyDesign = { ...d, protocol: { kind: 'scratch', steps: 3 } };
+    expect(studyUnits(scratch).filter((u) => u.kind === 'pretrain')).toEqual([]);
+    expect(studyUnits(scratch).every((u) => u.needs.length === 0)).toBe(true);
+  });
+
+  it('the committed designs parse', async () => {
+    const fs = await import('node:fs');
+    const path = await import('node:path');
+    const dir = path.resolve(__dirname, '../../../../bench/designs');
+    const files = fs.readdirSync(dir).filter((f) => f.endsWith('.json'));
+    expect(files.length).toBeGreaterThan(0);
+    for (const f of files) expect(() => parseStudyDesign(fs.readFileSync(path.join(dir, f), 'utf8'), f)).not.toThrow();
+  });
+});
