@@ -123,7 +123,7 @@ describe('oclt study', () => {
 
     expect(await main(['study', 'run', ...args, '--max-tier', '1'])).toBe(0);
     const md = fs.readFileSync(path.join(dir, 'res-a.md'), 'utf8');
-    expect(md).toContain('9 of 11 units done');
+    expect(md).toContain('9 of 9 units done');
     expect(md).toMatch(/\| C-T2H \| C-base \(baseline\) \| 2 \|/);
   }, 120_000);
 

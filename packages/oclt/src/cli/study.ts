@@ -351,7 +351,7 @@ function writeReport(ctx: StudyContext): void {
   const units = studyUnits(ctx.design, { maxTier: ctx.maxTier });
   const records: UnitRecord[] = units.filter((u) => fs.existsSync(unitFile(ctx, u.id))).map((u) => readJson<UnitRecord>(unitFile(ctx, u.id)));
   const lt = loadLongTailedTrain(dataConfig(ctx.design));
-  writeStudyReport(ctx.design, records, ctx.results, { classCounts: lt.classCounts, groups: lt.groups, designFile: ctx.designFile, out: ctx.out });
+  writeStudyReport(ctx.design, records, ctx.results, { classCounts: lt.classCounts, groups: lt.groups, designFile: ctx.designFile, out: ctx.out, maxTier: ctx.maxTier });
   console.log(`report: ${ctx.results}.md, ${ctx.results}.json`);
 }
 

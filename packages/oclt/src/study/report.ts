@@ -46,7 +46,7 @@ export interface UnitRecord {
 /** A metric of the table: its name and how to read it from an evaluation (null: not available). */
 export const STUDY_METRICS: readonly { key: string; label: string; digits: number; get: (e: EvalSummary) => number | null; lowerIsBetter: boolean }[] = [
   { key: 'fid', label: 'FID', digits: 2, get: (e) => e.fid, lowerIsBetter: true },
-  { key: 'kid', label: 'KID x1e3', digits: 2, get: (e) => e.kid_mean * 1e3, lowerIsBetter: true },
+  { key: 'kid', label: 'KID', digits: 3, get: (e) => e.kid_mean, lowerIsBetter: true },
   { key: 'is', label: 'IS', digits: 2, get: (e) => e.is_mean, lowerIsBetter: false },
   { key: 'precision', label: 'precision', digits: 3, get: (e) => e.precision, lowerIsBetter: false },
   { key: 'recall', label: 'recall', digits: 3, get: (e) => e.recall, lowerIsBetter: false },
@@ -66,7 +66,7 @@ export interface ArmSummary {
   tier: number;
   seeds: number[];
   metrics: Record<string, (MeanInterval & { values: number[] }) | null>;
-  /** Mean within-evaluation KID std (x1e3): KID's own sampling noise at this N. */
+  /** Mean within-evaluation KID std: KID's own sampling noise at this N. */
   kidStdWithin: number | null;
   trainSeconds: number | null;
   sampleSeconds: number | null;
@@ -118,7 +118,7 @@ export function summarizeArms(design: StudyDesign, records: UnitRecord[]): ArmSu
       tier: arm.tier,
       seeds: done.map((r) => r.seed!),
       metrics,
-      kidStdWithin: mean(done.map((r) => r.evaluation!.kid_std * 1e3)),
+      kidStdWithin: mean(done.map((r) => r.evaluation!.kid_std)),
       trainSeconds: secs((r) => r.trainSeconds),
       sampleSeconds: secs((r) => r.sampleSeconds),
       evalSeconds: secs((r) => r.evalSeconds),
@@ -191,11 +191,11 @@ export interface ReportContext {
 }
 
 /** Writes <prefix>.json, <prefix>.md and the charts; keeps the hand-written notes of an earlier report. */
-export function writeStudyReport(design: StudyDesign, records: UnitRecord[], prefix: string, rc: ReportContext): void {
+export function writeStudyReport(design: StudyDesign, records: UnitRecord[], prefix: string, rc: ReportContext & { maxTier?: number }): void {
   const arms = summarizeArms(design, records);
   const comparisons = compareArms(design, records);
   const sweeps = summarizeSweeps(design, records);
-  const units = studyUnits(design);
+  const units = studyUnits(design, { maxTier: rc.maxTier });
   const done = records.filter((r) => r.status === 'done').length;
   const baselines = records.find((r) => r.unitKind === 'baselines')?.baselines ?? null;
   const pretrain = records.filter((r) => r.unitKind === 'pretrain');
@@ -223,14 +223,14 @@ export function writeStudyReport(design: StudyDesign, records: UnitRecord[], pre
       ? `from scratch, ${p.steps} steps per arm (the seed also draws the initial weights)`
       : `fine-tune: one shared plain-loss baseline per setting (${p.pretrainSteps} steps, seed ${p.pretrainSeed}), then ${p.steps} steps of each arm from its ${p.weights === 'ema' ? 'EMA' : 'raw'} weights (fresh Adam, warmup ${p.warmup})`;
   const metricHeader = STUDY_METRICS.map((m) => m.label);
-  const armRows = arms.map((a) => `| ${a.arm} | \`${a.recipe}\` | ${a.seeds.length} | ${STUDY_METRICS.map((m) => cell(a.metrics[m.key], m.digits)).join(' | ')} | ${fmt(a.kidStdWithin)} | ${fmt(a.trainSeconds, 0)} | ${fmt(a.sampleSeconds, 0)} |`);
-  const baselineRows = Object.entries(baselines ?? {}).map(([name, e]) => `| real | ${name.replace(/_/g, ' ')} | - | ${STUDY_METRICS.map((m) => fmt(m.get(e), m.digits)).join(' | ')} | ${fmt(e.kid_std * 1e3)} | - | - |`);
+  const armRows = arms.map((a) => `| ${a.arm} | \`${a.recipe}\` | ${a.seeds.length} | ${STUDY_METRICS.map((m) => cell(a.metrics[m.key], m.digits)).join(' | ')} | ${fmt(a.kidStdWithin, 3)} | ${fmt(a.trainSeconds, 0)} | ${fmt(a.sampleSeconds, 0)} |`);
+  const baselineRows = Object.entries(baselines ?? {}).map(([name, e]) => `| real | ${name.replace(/_/g, ' ')} | - | ${STUDY_METRICS.map((m) => fmt(m.get(e), m.digits)).join(' | ')} | ${fmt(e.kid_std, 3)} | - | - |`);
   const diffHeader = DIFFERENCE_METRICS.map((k) => `Δ ${STUDY_METRICS.find((m) => m.key === k)!.label}`);
   const diffRows = comparisons.map((c) => `| ${c.arm} | ${c.against} (${c.label}) | ${c.seeds.length} | ${DIFFERENCE_METRICS.map((k) => diffCell(c.metrics[k], STUDY_METRICS.find((m) => m.key === k)!.digits)).join(' | ')} |`);
   const sig = comparisons.filter((c) => c.metrics.fid?.significant);
   const weights = design.sampling.sweep?.weights ?? [];
   const sweepRows = sweeps.map((s) => `| ${s.arm} | ${weights.map((w) => cell(s.byWeight.find((b) => b.guidance === w)?.fid, 2)).join(' | ')} | ${s.best ? `${s.best.guidance} (${cell(s.best.fid, 2)})` : '-'} |`);
-  const curveRows = pretrain.flatMap((r) => (r.curve ?? []).map((c) => `| ${r.id} | ${c.step} | ${fmt(c.evaluation?.fid)} | ${fmt(c.evaluation ? c.evaluation.kid_mean * 1e3 : null)} | ${fmt(c.evaluation?.per_class_fid?.groups.tail)} |`));
+  const curveRows = pretrain.flatMap((r) => (r.curve ?? []).map((c) => `| ${r.id} | ${c.step} | ${fmt(c.evaluation?.fid)} | ${fmt(c.evaluation?.kid_mean, 3)} | ${fmt(c.evaluation?.per_class_fid?.groups.tail)} |`));
   const mdFile = `${prefix}.md`;
   const oldNotes = fs.existsSync(mdFile) ? fs.readFileSync(mdFile, 'utf8').split(NOTES_MARKER)[1] : undefined;
   const lines = [
@@ -249,7 +249,7 @@ export function writeStudyReport(design: StudyDesign, records: UnitRecord[], pre
     '',
     '## Arms: mean ± 95% t half-width over seeds',
     '',
-    `| arm | recipe | seeds | ${metricHeader.join(' | ')} | KID std within x1e3 | train s | sample s |`,
+    `| arm | recipe | seeds | ${metricHeader.join(' | ')} | KID std within | train s | sample s |`,
     `|---|---|---|${metricHeader.map(() => '---|').join('')}---|---|---|`,
     ...armRows,
     ...baselineRows,
@@ -269,7 +269,7 @@ export function writeStudyReport(design: StudyDesign, records: UnitRecord[], pre
     ...(sweeps.length
       ? ['## Guidance sweep (conditional arms; FID, mean ± half-width over seeds)', '', `| arm | ${weights.map((w) => `w = ${w}`).join(' | ')} | best w (FID) |`, `|---|${weights.map(() => '---|').join('')}---|`, ...sweepRows, '']
       : []),
-    ...(curveRows.length ? ['## Pre-training curve (FID over steps, the paper\'s Fig. 6 protocol)', '', '| run | step | FID | KID x1e3 | tail FID |', '|---|---|---|---|---|', ...curveRows, ''] : []),
+    ...(curveRows.length ? ['## Pre-training curve (FID over steps, the paper\'s Fig. 6 protocol)', '', '| run | step | FID | KID | tail FID |', '|---|---|---|---|---|', ...curveRows, ''] : []),
     charts.join('\n\n'),
     '',
     NOTES_MARKER,
