@@ -9,7 +9,7 @@ import { suites } from './suites/index.js';
 
 function usage(): string {
   return [
-    'usage: npm run bench -- <suite|all> [--quick] [--json PATH] [--cases a,b] [--impls x,y]',
+    'usage: npm run bench -- <suite|all> [--quick] [--json PATH] [--cases a,b] [--impls x,y] [--profile]',
     '',
     'suites:',
     ...suites.map((s) => `  ${s.name.padEnd(16)} ${s.description}`),
@@ -23,6 +23,7 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   const quick = args.includes('--quick');
+  const profile = args.includes('--profile');
   const valued = new Set<number>();
   const value = (flag: string): string | undefined => {
     const i = args.indexOf(flag);
@@ -47,7 +48,7 @@ async function main(argv: string[]): Promise<void> {
   const results = [];
   for (const s of chosen) {
     console.log(`## ${s.name}${quick ? ' (quick)' : ''}\n`);
-    const rows = await s.run({ quick, cases, impls });
+    const rows = await s.run({ quick, cases, impls, profile });
     console.log(markdownTable(rows) + '\n');
     results.push({ suite: s.name, rows });
   }

@@ -20,6 +20,8 @@ export interface SuiteOptions {
   /** Only these cases / impls (`--cases a,b`, `--impls x,y`); suites that time several contenders honour them. */
   cases?: readonly string[];
   impls?: readonly string[];
+  /** `--profile`: suites that support it also print a `profile()` table (by kind, by phase, top entries) per case. */
+  profile?: boolean;
 }
 
 /** Whether a contender passes the `--cases` / `--impls` filters. */

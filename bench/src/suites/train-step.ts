@@ -12,11 +12,20 @@
  * In the same run and interleaved, a 512x512 float32 matmul on our engine gives the machine's reference rate;
  * `ratio_vs_matmul512` = step GFLOP/s / matmul GFLOP/s (target >= 0.4: the step spends its time in kernels,
  * not in overhead). Peak RSS is the process maximum (`process.resourceUsage().maxRSS`) after the run.
+ *
+ * Case `unet-ablation-b64`: the configuration the Table 1 ablation and the study train (issue 21), exactly as
+ * `oclt train --model unet --channels 16` builds it (packages/oclt/src/cli/common.ts `buildModel`, train.ts's
+ * Trainer config): 16x16x1 inputs, ch 16, mult [1, 2], 1 ResBlock per level, attention at 8x8, dropout 0.1,
+ * 8 groups, 10 classes, batch 64, Adam lr 1e-3 (warmup 100), EMA 0.9999 with warmup, CFG label drop 0.1 per
+ * batch. Its row also reports `steps_per_s`.
+ *
+ * `--profile`: after timing, each case's step runs once more under `profile()` (modules as scopes, shapes in the
+ * keys) and its table (by kind, by phase, top entries) is printed.
  */
-import { Generator, matmul, randn, type Tensor } from '@oclt/tensor';
+import { Generator, matmul, profile, randn, type Tensor } from '@oclt/tensor';
 import '@oclt/autograd';
-import { countFlops, DDPMScheduler, ImageDataset, smallUNetConfig, Trainer, UNet2D } from '@oclt/diffusion';
-import { interleave, round, type BenchRow, type Suite } from '../harness.js';
+import { ArrayDataset, countFlops, DDPMScheduler, ImageDataset, smallUNetConfig, Trainer, UNet2D } from '@oclt/diffusion';
+import { interleave, round, selected, type BenchRow, type Contender, type Suite } from '../harness.js';
 
 const BATCH = 32;
 /** Matmuls per timed sample: one ~30-120 ms product per ~30 s training step is a noisy reference on a busy machine. */
@@ -31,45 +40,95 @@ function makeTrainer(): Trainer {
   return new Trainer({ model, scheduler: new DDPMScheduler(), dataset, config: { batchSize: BATCH, numSteps: 1_000_000, lr: 2e-4, warmupSteps: 100, seed: 0 } });
 }
 
+const ABLATION_BATCH = 64;
+const ABLATION_SIZE = 16;
+
+/** The ablation's model and trainer, as `oclt train --model unet --channels 16` (defaults) builds them. */
+export function makeAblationTrainer(): Trainer {
+  const g = new Generator(0);
+  const n = 640;
+  const S = ABLATION_SIZE;
+  const data = Float32Array.from({ length: n * S * S }, () => g.integer(0, 256) / 127.5 - 1);
+  const dataset = new ArrayDataset(data, [1, S, S], Int32Array.from({ length: n }, (_, i) => i % 10), 10);
+  const model = new UNet2D({
+    sampleSize: S,
+    inChannels: 1,
+    baseChannels: 16,
+    channelMult: [1, 2],
+    numResBlocks: 1,
+    attentionResolutions: [S / 2],
+    dropout: 0.1,
+    numClasses: 10,
+    numGroups: 8,
+    seed: 0,
+  });
+  return new Trainer({
+    model,
+    scheduler: new DDPMScheduler(),
+    dataset,
+    config: { batchSize: ABLATION_BATCH, numSteps: 1_000_000, lr: 1e-3, warmupSteps: 100, emaDecay: 0.9999, emaWarmup: true, labelDropProb: 0.1, labelDropMode: 'per-batch', seed: 0 },
+  });
+}
+
+function stepFlops(trainer: Trainer, batch: number, size: number): { trainingStep: number; forward: number } {
+  const x = randn([batch, 1, size, size], new Generator(1));
+  return countFlops(trainer.model, () => trainer.model.forward(x, new Int32Array(batch).fill(500), new Int32Array(batch).fill(3)));
+}
+
+/** Prints the profile of one more step of `trainer` (by kind, by phase, top entries). */
+export function printStepProfile(name: string, trainer: Trainer, top = 30): string {
+  const p = profile(() => trainer.step(), { modules: trainer.model.modules(), shapes: true });
+  const text = `### profile: ${name} (one step, ${round(p.wallMs, 1)} ms)\n\n${p.toMarkdown({ top })}\n`;
+  console.log(text);
+  return text;
+}
+
 export const trainStepSuite: Suite = {
   name: 'train-step',
-  description: 'one training step of the reference small UNet (28x28x1, ch 32, [1,2,2], batch 32): ms, GFLOP/s, peak RSS; vs matmul-512',
-  async run({ quick }): Promise<BenchRow[]> {
+  description: 'one training step of the reference small UNet (28x28x1, ch 32, [1,2,2], batch 32) and of the ablation UNet (16x16x1, ch 16, [1,2], batch 64): ms, steps/s, GFLOP/s, peak RSS; vs matmul-512; --profile prints where each step goes',
+  async run(opts): Promise<BenchRow[]> {
+    const { quick } = opts;
     const trainer = makeTrainer();
-    const x = randn([BATCH, 1, 28, 28], new Generator(1));
-    const flops = countFlops(trainer.model, () => trainer.model.forward(x, new Int32Array(BATCH).fill(500), new Int32Array(BATCH).fill(3)));
+    const flops = stepFlops(trainer, BATCH, 28);
+    const ablation = makeAblationTrainer();
+    const ablationFlops = stepFlops(ablation, ABLATION_BATCH, ABLATION_SIZE);
     const a: Tensor = randn([512, 512], new Generator(2));
     const b: Tensor = randn([512, 512], new Generator(3));
-    const rows = await interleave(
-      [
-        { case: 'unet-small-b32', impl: 'oclt-cpu', flops: flops.trainingStep, run: () => trainer.step() },
-        {
-          case: 'matmul-512',
-          impl: 'oclt-cpu',
-          flops: MATMUL_REPS * 2 * 512 ** 3,
-          run: () => {
-            for (let i = 0; i < MATMUL_REPS; i++) matmul(a, b).dataSync();
-          },
+    const contenders: Contender[] = [
+      { case: 'unet-small-b32', impl: 'oclt-cpu', flops: flops.trainingStep, run: () => trainer.step() },
+      { case: 'unet-ablation-b64', impl: 'oclt-cpu', flops: ablationFlops.trainingStep, run: () => ablation.step() },
+      {
+        case: 'matmul-512',
+        impl: 'oclt-cpu',
+        flops: MATMUL_REPS * 2 * 512 ** 3,
+        run: () => {
+          for (let i = 0; i < MATMUL_REPS; i++) matmul(a, b).dataSync();
         },
-      ],
-      { rounds: quick ? 2 : 5, warmup: 1 },
-    );
-    const step = rows.find((r) => r.case === 'unet-small-b32');
+      },
+    ].filter((c) => selected(opts, c));
+    const rows = await interleave(contenders, { rounds: quick ? 2 : 5, warmup: 1 });
     const mm = rows.find((r) => r.case === 'matmul-512');
     if (mm) {
       mm.median_ms = round(mm.median_ms / MATMUL_REPS, 4); // per product; gflops already counts all MATMUL_REPS
       mm.products_per_sample = MATMUL_REPS;
     }
-    if (step) {
-      step.flops_per_step = flops.trainingStep;
-      step.forward_gflop = round(flops.forward / 1e9, 3);
-      step.params = trainer.model.numParameters();
+    for (const [name, t, f] of [['unet-small-b32', trainer, flops], ['unet-ablation-b64', ablation, ablationFlops]] as const) {
+      const step = rows.find((r) => r.case === name);
+      if (!step) continue;
+      step.steps_per_s = round(1000 / step.median_ms, 4);
+      step.flops_per_step = f.trainingStep;
+      step.forward_gflop = round(f.forward / 1e9, 3);
+      step.params = t.model.numParameters();
       step.peak_rss_mib = round(process.resourceUsage().maxRSS / 1024, 1);
       if (mm?.gflops && step.gflops) {
         step.matmul512_gflops = mm.gflops;
         step.ratio_vs_matmul512 = round(step.gflops / mm.gflops, 3);
         step.target_ratio = 0.4;
       }
+    }
+    if (opts.profile) {
+      if (rows.some((r) => r.case === 'unet-small-b32')) printStepProfile('unet-small-b32', trainer);
+      if (rows.some((r) => r.case === 'unet-ablation-b64')) printStepProfile('unet-ablation-b64', ablation);
     }
     return rows;
   },
