@@ -19,12 +19,17 @@
  * 8 groups, 10 classes, batch 64, Adam lr 1e-3 (warmup 100), EMA 0.9999 with warmup, CFG label drop 0.1 per
  * batch. Its row also reports `steps_per_s`.
  *
+ * Impl `oclt-cpu-no-column-sums` (only when named in `--impls`): the ablation case with the fast sum's column
+ * path off (one pool call per row, as before issue 21's fix), interleaved with `oclt-cpu` in the same process.
+ *
  * `--profile`: after timing, each case's step runs once more under `profile()` (modules as scopes, shapes in the
  * keys) and its table (by kind, by phase, top entries) is printed.
  */
 import { Generator, matmul, profile, randn, type Tensor } from '@oclt/tensor';
 import '@oclt/autograd';
 import { ArrayDataset, countFlops, DDPMScheduler, ImageDataset, smallUNetConfig, Trainer, UNet2D } from '@oclt/diffusion';
+// The same module instance as @oclt/tensor's under `--conditions=source` (how `npm run bench` runs).
+import { sumPaths } from '../../../packages/tensor/src/backends/cpu/wasm/vector.js';
 import { interleave, round, selected, type BenchRow, type Contender, type Suite } from '../harness.js';
 
 const BATCH = 32;
@@ -97,6 +102,23 @@ export const trainStepSuite: Suite = {
     const contenders: Contender[] = [
       { case: 'unet-small-b32', impl: 'oclt-cpu', flops: flops.trainingStep, run: () => trainer.step() },
       { case: 'unet-ablation-b64', impl: 'oclt-cpu', flops: ablationFlops.trainingStep, run: () => ablation.step() },
+      ...(opts.impls?.includes('oclt-cpu-no-column-sums')
+        ? [
+            {
+              case: 'unet-ablation-b64',
+              impl: 'oclt-cpu-no-column-sums',
+              flops: ablationFlops.trainingStep,
+              run: () => {
+                sumPaths.columnSums = false;
+                try {
+                  ablation.step();
+                } finally {
+                  sumPaths.columnSums = true;
+                }
+              },
+            },
+          ]
+        : []),
       {
         case: 'matmul-512',
         impl: 'oclt-cpu',
@@ -113,19 +135,22 @@ export const trainStepSuite: Suite = {
       mm.products_per_sample = MATMUL_REPS;
     }
     for (const [name, t, f] of [['unet-small-b32', trainer, flops], ['unet-ablation-b64', ablation, ablationFlops]] as const) {
-      const step = rows.find((r) => r.case === name);
-      if (!step) continue;
-      step.steps_per_s = round(1000 / step.median_ms, 4);
-      step.flops_per_step = f.trainingStep;
-      step.forward_gflop = round(f.forward / 1e9, 3);
-      step.params = t.model.numParameters();
-      step.peak_rss_mib = round(process.resourceUsage().maxRSS / 1024, 1);
-      if (mm?.gflops && step.gflops) {
-        step.matmul512_gflops = mm.gflops;
-        step.ratio_vs_matmul512 = round(step.gflops / mm.gflops, 3);
-        step.target_ratio = 0.4;
+      for (const step of rows.filter((r) => r.case === name)) {
+        step.steps_per_s = round(1000 / step.median_ms, 4);
+        step.flops_per_step = f.trainingStep;
+        step.forward_gflop = round(f.forward / 1e9, 3);
+        step.params = t.model.numParameters();
+        step.peak_rss_mib = round(process.resourceUsage().maxRSS / 1024, 1);
+        if (mm?.gflops && step.gflops) {
+          step.matmul512_gflops = mm.gflops;
+          step.ratio_vs_matmul512 = round(step.gflops / mm.gflops, 3);
+          step.target_ratio = 0.4;
+        }
       }
     }
+    const before = rows.find((r) => r.impl === 'oclt-cpu-no-column-sums');
+    const after = rows.find((r) => r.case === 'unet-ablation-b64' && r.impl === 'oclt-cpu');
+    if (before && after) after.speedup_vs_no_column_sums = round(before.median_ms / after.median_ms, 3);
     if (opts.profile) {
       if (rows.some((r) => r.case === 'unet-small-b32')) printStepProfile('unet-small-b32', trainer);
       if (rows.some((r) => r.case === 'unet-ablation-b64')) printStepProfile('unet-ablation-b64', ablation);

@@ -158,6 +158,27 @@ describe('wasm sum and softmax', () => {
     }
   });
 
+  it('sum over leading axes, kept axes innermost (a Linear bias gradient [N, T, C] -> C), is the reference bit for bit on 1 and 2 threads', () => {
+    // Both add the elements of each column in float64, in the same row-major order of the reduced axes, and
+    // round once: the same sums, so exactly the reference's result (no tolerance needed).
+    const full = T.randn([6, 9, 40], new T.Generator(11));
+    const saved = { ...MIN_ELEMENTS_PER_THREAD };
+    MIN_ELEMENTS_PER_THREAD.memoryBound = 1 << 4;
+    try {
+      for (const [x, axes] of [[full, [0, 1]], [full.narrow(0, 1, 4), [0, 1]], [full.narrow(1, 2, 5), [0, 1]], [T.reshape(full, [54, 40]), [0]], [full, [0]]] as const) {
+        const want = bitsOf(dataOf(withReference(() => T.sum(x, [...axes]))));
+        T.cpuThreads(1);
+        const one = bitsOf(dataOf(T.sum(x, [...axes])));
+        T.cpuThreads(2);
+        const two = bitsOf(dataOf(T.sum(x, [...axes])));
+        expect(one.equals(want)).toBe(true);
+        expect(two.equals(want)).toBe(true);
+      }
+    } finally {
+      Object.assign(MIN_ELEMENTS_PER_THREAD, saved);
+    }
+  });
+
   it('sum of a long row (several fixed blocks) matches the reference', () => {
     const x = T.randn([3, 200001], new T.Generator(4));
     const bound = dataOf(withReference(() => T.sum(T.cast(T.abs(x), 'float64'), 1)));
