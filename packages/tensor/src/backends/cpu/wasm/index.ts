@@ -112,6 +112,9 @@ function fastKernels(): Record<string, KernelFn> {
   return Object.fromEntries(Object.entries(fast).map(([name, fn]) => [name, fitting(fn, referenceKernels[name]!)]));
 }
 
+/** How many ops `fitting` sent to the reference kernels, by reason (read by tests: which path ran). */
+export const fallbackCounts = { estimate: 0, backstop: 0 };
+
 /** Elements of a tensor that an op would copy into the kernels' memory (none where it lies there already). */
 const copiedIn = (t: Tensor) => (t.storage.data && isHeapArray(t.storage.data) ? 0 : t.size);
 
@@ -136,12 +139,16 @@ function fitting(fast: KernelFn, reference: KernelFn): KernelFn {
       for (const d of shape) out *= d as number;
     }
     const rt = getRuntime();
-    if (!rt.mayFit(4 * (elements + out))) return reference(inputs, attrs);
+    if (!rt.mayFit(4 * (elements + out))) {
+      fallbackCounts.estimate++;
+      return reference(inputs, attrs);
+    }
     try {
       return fast(inputs, attrs);
     } catch (e) {
       if (!(e instanceof KernelMemoryFull)) throw e;
       rt.reset();
+      fallbackCounts.backstop++;
       return reference(inputs, attrs);
     }
   };
