@@ -11,6 +11,7 @@ export * from './metrics/index.js';
 export * from './models/embeddings.js';
 export * from './models/mlp.js';
 export * from './models/unet.js';
+export * from './models/reference-unet.js';
 export * from './training/hooks.js';
 export * from './training/sampler.js';
 export * from './training/trainer.js';
