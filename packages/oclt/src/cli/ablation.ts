@@ -16,7 +16,7 @@ import { barChart, composeGrid } from '@oclt/diffusion';
 import { saveImageGrid, savePng } from '@oclt/diffusion/node';
 import { parseRecipe } from '../recipes.js';
 import { UsageError, helpText, parseArgs, type OptionSpecs } from './args.js';
-import { DATA_OPTIONS, GRID_SCALE, MODEL_OPTIONS, NUM_CLASSES, dataConfigFrom, loadLongTailedTrain, modelConfigFrom, provenance, readJson, round, writeJson } from './common.js';
+import { DATA_OPTIONS, GRID_SCALE, MODEL_OPTIONS, NUM_CLASSES, SAMPLING_OPTIONS, dataConfigFrom, loadLongTailedTrain, modelConfigFrom, provenance, readJson, round, samplingConfigFrom, writeJson, type SamplingConfig } from './common.js';
 import { MetricsContext, loadSamples, type EvaluationResult } from './eval.js';
 import { generateSamples, saveSamples, type GeneratedSamples } from './sample.js';
 import { trainRun, type TrainConfig } from './train.js';
@@ -68,6 +68,7 @@ export const ABLATION_OPTIONS = {
   'checkpoint-every': { type: 'integer', description: 'checkpoint every N >= 1 steps (and always at the end)', default: 100, min: 1 },
   'feature-net': { type: 'string', description: "feature network version, or 'random-untrained' (tests only)", default: 'fmnist-features-v1' },
   progress: { type: 'boolean', description: 'progress bars on stderr (default: when it is a terminal)', default: process.stderr.isTTY ?? false },
+  ...SAMPLING_OPTIONS,
   ...MODEL_OPTIONS,
   ...DATA_OPTIONS,
 } as const satisfies OptionSpecs;
@@ -78,6 +79,8 @@ export interface AblationConfig {
   sampleSteps: number;
   guidance: number;
   featureNet: string;
+  /** Set only when x0 is clipped (--clip-x0 1); absent: OC_LT's sampler (so results files from before compare equal). */
+  sampling?: SamplingConfig;
 }
 
 export interface MethodResult {
@@ -140,6 +143,8 @@ export async function ablationCommand(argv: readonly string[]): Promise<number> 
     guidance: o.guidance,
     featureNet: o['feature-net'],
   };
+  const sampling = samplingConfigFrom(o);
+  if (sampling.clipX0 !== null) config.sampling = sampling;
   const resultsFile = `${o.results}.json`;
   let results: AblationResults;
   if (fs.existsSync(resultsFile)) {
@@ -202,7 +207,7 @@ export async function ablationCommand(argv: readonly string[]): Promise<number> 
       }
       log(`${method.id}: trained in ${outcome.wallSeconds.toFixed(0)} s (final loss ${outcome.finalLoss?.toFixed(4)}); sampling ${config.numSamples}`);
       const t0 = performance.now();
-      samples = generateSamples(outcome.model, trainConfig.model, { numSamples: config.numSamples, steps: config.sampleSteps, guidance: config.guidance, seed: config.train.seed + 1000, onBatch: (d, n) => log(`${method.id}: sampled ${d}/${n}`) });
+      samples = generateSamples(outcome.model, trainConfig.model, { numSamples: config.numSamples, steps: config.sampleSteps, guidance: config.guidance, seed: config.train.seed + 1000, sampling, onBatch: (d, n) => log(`${method.id}: sampled ${d}/${n}`) });
       const sampleSeconds = (performance.now() - t0) / 1000;
       saveSamples(samplesFile, samples);
       const png = path.join(samplesDir, `${method.id}.png`);
@@ -289,7 +294,7 @@ export function writeAblationReport(r: AblationResults, prefix: string): void {
     '',
     `Data: Fashion-MNIST-LT, imbalance ${c.train.data.imbalance}, ${c.train.data.imageSize}x${c.train.data.imageSize}, classes (n): ${classLine}. Groups: ${JSON.stringify(r.groups ?? {})}.`,
     `Model: ${JSON.stringify(c.train.model)}; ${c.train.steps} steps, batch ${c.train.batchSize}, Adam lr ${c.train.lr} (warmup ${c.train.warmup}), EMA ${c.train.emaDecay} with warmup, CFG label drop ${c.train.labelDrop} per batch.`,
-    `Sampling: ${c.numSamples} images per method (conditional: ${c.numSamples / NUM_CLASSES} per class), DDIM ${c.sampleSteps} steps, eta 0, guidance w = ${c.guidance} (conditional).`,
+    `Sampling: ${c.numSamples} images per method (conditional: ${c.numSamples / NUM_CLASSES} per class), DDIM ${c.sampleSteps} steps, eta 0, ${c.sampling?.clipX0 ? `x0 clipped to [-${c.sampling.clipX0}, ${c.sampling.clipX0}] at every step` : "no x0 clipping (OC_LT's sampler; results started before commit b45e427 clipped x0 to [-1, 1])"}, guidance w = ${c.guidance} (conditional).`,
     `Metrics: feature network ${JSON.stringify(r.featureNet ?? 'not available')}; reference = the balanced test set (10,000). Per-class FID uses the conditioning label (conditional) or the feature network's predicted class (unconditional).`,
     '',
     header,

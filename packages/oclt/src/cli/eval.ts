@@ -24,7 +24,7 @@ import {
 } from '@oclt/diffusion';
 import { ProgressBar, loadFeatureNet } from '@oclt/diffusion/node';
 import { UsageError, helpText, parseArgs, type OptionSpecs } from './args.js';
-import { DATA_OPTIONS, NUM_CLASSES, balancedTrainSample, dataConfigFrom, imageTensor, loadLongTailedTrain, loadTestSet, provenance, readJson, writeJson, type DataConfig } from './common.js';
+import { DATA_OPTIONS, NUM_CLASSES, balancedTrainSample, dataConfigFrom, imageTensor, loadLongTailedTrain, loadTestSet, provenance, readJson, writeJson, type DataConfig, type SamplingConfig } from './common.js';
 import type { GeneratedSamples } from './sample.js';
 
 export interface EvaluationResult {
@@ -192,9 +192,13 @@ export async function evalCommand(argv: readonly string[]): Promise<number> {
   let data = dataConfigFrom(o);
   const samples = loadSamples(`${prefix}.safetensors`);
   const described = `${prefix}.json`;
+  // How the samples were drawn (DDIM's x0 clipping), as their description says; null where it does not say
+  // (no description, or one written before `oclt sample --clip-x0`: before commit b45e427 x0 was clipped, after it not).
+  let sampling: SamplingConfig | null = null;
   if (fs.existsSync(described)) {
-    const d = readJson<{ config?: { train?: { data?: DataConfig } } }>(described).config?.train?.data;
-    if (d) data = d;
+    const c = readJson<{ config?: { train?: { data?: DataConfig }; sampling?: SamplingConfig } }>(described).config;
+    if (c?.train?.data) data = c.train.data;
+    if (c?.sampling) sampling = c.sampling;
   }
   const size = samples.images.shape[2]!;
   if (size !== data.imageSize) throw new Error(`the samples are ${size}x${size} but the data config says --image-size ${data.imageSize}`);
@@ -203,7 +207,7 @@ export async function evalCommand(argv: readonly string[]): Promise<number> {
   const result = ctx.evaluate(samples);
   const baselines = o.baselines ? ctx.baselines(samples.images.shape[0]!) : null;
   const out = o.out || `${prefix}.metrics.json`;
-  writeJson(out, { kind: 'oclt-eval', ...provenance('eval', { samples: o.samples, data, featureNet: ctx.featureNetInfo }), groups: ctx.groups, ...result, baselines, wallSeconds: (performance.now() - t0) / 1000 });
+  writeJson(out, { kind: 'oclt-eval', ...provenance('eval', { samples: o.samples, data, sampling, featureNet: ctx.featureNetInfo }), groups: ctx.groups, ...result, baselines, wallSeconds: (performance.now() - t0) / 1000 });
   const m = result.metrics;
   console.log(`FID ${m.fid.toFixed(2)}  KID ${m.kid_mean.toFixed(4)}  IS ${m.is_mean?.toFixed(2)}  precision ${m.precision.toFixed(3)}  recall ${m.recall.toFixed(3)} -> ${out}`);
   return 0;

@@ -8,7 +8,7 @@ import { findNonFinite, sample, type Denoiser } from '@oclt/diffusion';
 import { saveImageGrid, saveTensors } from '@oclt/diffusion/node';
 import fs from 'node:fs';
 import { UsageError, helpText, parseArgs, type OptionSpecs } from './args.js';
-import { GRID_SCALE, NUM_CLASSES, asImages, balancedLabels, modelSampleShape, provenance, samplingScheduler, writeJson, type ModelConfig } from './common.js';
+import { DEFAULT_SAMPLING, GRID_SCALE, NUM_CLASSES, SAMPLING_OPTIONS, asImages, balancedLabels, modelSampleShape, provenance, samplingConfigFrom, samplingScheduler, writeJson, type ModelConfig, type SamplingConfig } from './common.js';
 import { loadRunModel } from './train.js';
 
 export interface SampleSettings {
@@ -22,6 +22,8 @@ export interface SampleSettings {
   onBatch?: (done: number, total: number) => void;
   /** What the model is, for error messages (default 'the model'). */
   source?: string;
+  /** How DDIM treats x0 (default `DEFAULT_SAMPLING`: OC_LT's sampler, no clipping). */
+  sampling?: SamplingConfig;
 }
 
 export interface GeneratedSamples {
@@ -37,7 +39,7 @@ export interface GeneratedSamples {
  */
 export function generateSamples(model: Denoiser, config: ModelConfig, s: SampleSettings): GeneratedSamples {
   const labels = model.numClasses > 0 ? balancedLabels(s.numSamples) : null;
-  const scheduler = samplingScheduler(config);
+  const scheduler = samplingScheduler(config, s.sampling ?? DEFAULT_SAMPLING);
   const batchSize = s.batchSize ?? 250;
   let done = 0;
   const x = sample(model, scheduler, {
@@ -95,6 +97,7 @@ export const SAMPLE_OPTIONS = {
   guidance: { type: 'number', description: 'classifier-free guidance weight w: (1 + w) eps(x, y) - w eps(x)', default: 1.5 },
   seed: { type: 'integer', description: 'seed of the initial noise', default: 0 },
   'grid-scale': { type: 'integer', description: 'PNG grid upscaling (nearest neighbour), so that 16 px images are readable when opened', default: GRID_SCALE, min: 1, max: 64 },
+  ...SAMPLING_OPTIONS,
 } as const satisfies OptionSpecs;
 
 export async function sampleCommand(argv: readonly string[]): Promise<number> {
@@ -102,15 +105,16 @@ export async function sampleCommand(argv: readonly string[]): Promise<number> {
   if (!fs.existsSync(path.join(o.run, 'run.json'))) throw new UsageError(`--run ${o.run} is not an oclt run directory (no run.json); train one with 'oclt train --out ${o.run}'`);
   const { model, config, step } = loadRunModel(o.run);
   if (config.model.numClasses > 0 && o.num % NUM_CLASSES !== 0) throw new UsageError(`--num must be a multiple of ${NUM_CLASSES} for the conditional model of ${o.run} (balanced over classes), got ${o.num}`);
+  const sampling = samplingConfigFrom(o);
   const prefix = o.out || path.join(o.run, `samples-${o.seed}`);
   const t0 = performance.now();
-  const samples = generateSamples(model, config.model, { numSamples: o.num, steps: o.steps, guidance: o.guidance, seed: o.seed, source: `the checkpoint of step ${step} in ${o.run}` });
+  const samples = generateSamples(model, config.model, { numSamples: o.num, steps: o.steps, guidance: o.guidance, seed: o.seed, source: `the checkpoint of step ${step} in ${o.run}`, sampling });
   const seconds = (performance.now() - t0) / 1000;
   saveImageGrid(`${prefix}.png`, samples.images, { nrow: samples.labels ? Math.max(1, o.num / NUM_CLASSES) : undefined, scale: o['grid-scale'] });
   saveSamples(`${prefix}.safetensors`, samples);
   writeJson(`${prefix}.json`, {
     kind: 'oclt-samples',
-    ...provenance('sample', { run: o.run, checkpointStep: step, num: o.num, steps: o.steps, guidance: samples.labels ? o.guidance : null, seed: o.seed, train: config }),
+    ...provenance('sample', { run: o.run, checkpointStep: step, num: o.num, steps: o.steps, guidance: samples.labels ? o.guidance : null, seed: o.seed, sampling, train: config }),
     wallSeconds: seconds,
     png: `${prefix}.png`,
     safetensors: `${prefix}.safetensors`,
