@@ -24,6 +24,17 @@ const CODE_OF: Record<DType, string> = { float32: 'F32', float64: 'F64', int32: 
 /** Prototype-free, so that a dtype named 'constructor' or 'toString' is unknown like any other. */
 const DTYPE_OF: Record<string, DType> = Object.assign(Object.create(null) as Record<string, DType>, { F32: 'float32', F64: 'float64', I32: 'int32', BOOL: 'bool' });
 const BYTES: Record<DType, number> = { float32: 4, float64: 8, int32: 4, bool: 1 };
+/**
+ * Dtypes read but not stored as such: each is converted on load to the dtype given here, and the conversion is
+ * reported in `SafetensorsContent.converted`. F16 and BF16 widen to float32 exactly (every half and bfloat16
+ * value is a float32 value); I64 narrows to int32 and is refused, naming the tensor and element, when a value
+ * lies outside [-2^31, 2^31) (the only I64 tensors PyTorch checkpoints hold are counters and label indices).
+ */
+const CONVERTED_OF: Record<string, { bytes: number; to: DType }> = Object.assign(Object.create(null) as Record<string, { bytes: number; to: DType }>, {
+  F16: { bytes: 2, to: 'float32' },
+  BF16: { bytes: 2, to: 'float32' },
+  I64: { bytes: 8, to: 'int32' },
+});
 
 /** The reference implementation refuses headers above 100 MB; so do we (a corrupt length must not allocate GBs). */
 const MAX_HEADER_BYTES = 100_000_000;
@@ -46,6 +57,11 @@ export interface SafetensorsContent {
   tensors: Record<string, Tensor>;
   /** Prototype-free, like `tensors`. */
   metadata: Record<string, string>;
+  /**
+   * The tensors stored in a dtype we convert on load (F16, BF16 -> float32 exactly; I64 -> int32, range-checked),
+   * by name: what the file held and what the tensor now is. Prototype-free; empty when nothing was converted.
+   */
+  converted: Record<string, { from: string; to: DType }>;
 }
 
 /** A short JSON rendering of a header value for a message (never throws: deep values overflow JSON.stringify). */
@@ -195,7 +211,7 @@ export function decodeSafetensors(bytes: Uint8Array, source = '<bytes>'): Safete
 
   const dataStart = 8 + headerLen;
   const bufferLen = bytes.length - dataStart;
-  interface Spec { name: string; dtype: DType; shape: number[]; begin: number; end: number }
+  interface Spec { name: string; code: string; dtype: DType; shape: number[]; begin: number; end: number }
   const specs: Spec[] = [];
   for (const [name, raw] of entries) {
     if (name === '__metadata__') continue;
@@ -203,7 +219,9 @@ export function decodeSafetensors(bytes: Uint8Array, source = '<bytes>'): Safete
     if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) fail(field, 'must be an object with dtype, shape and data_offsets');
     const own = (k: string) => (Object.hasOwn(raw as object, k) ? (raw as Record<string, unknown>)[k] : undefined);
     const [code, shape, offsets] = [own('dtype'), own('shape'), own('data_offsets')];
-    if (typeof code !== 'string' || !(code in DTYPE_OF)) fail(`${field}.dtype`, `unknown or unsupported dtype ${show(code)} (supported: ${Object.keys(DTYPE_OF).join(', ')})`);
+    if (typeof code !== 'string' || !(code in DTYPE_OF || code in CONVERTED_OF)) {
+      fail(`${field}.dtype`, `unknown or unsupported dtype ${show(code)} (supported: ${[...Object.keys(DTYPE_OF), ...Object.keys(CONVERTED_OF).map((k) => `${k} (converted to ${CONVERTED_OF[k]!.to})`)].join(', ')})`);
+    }
     if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) fail(`${field}.shape`, `must be an array of non-negative integers, got ${show(shape)}`);
     if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((o) => Number.isSafeInteger(o) && o >= 0)) {
       fail(`${field}.data_offsets`, `must be [begin, end] with non-negative integers, got ${show(offsets)}`);
@@ -211,12 +229,14 @@ export function decodeSafetensors(bytes: Uint8Array, source = '<bytes>'): Safete
     const [begin, end] = offsets as [number, number];
     if (begin > end) fail(`${field}.data_offsets`, `begin ${begin} is after end ${end}`);
     if (end > bufferLen) fail(`${field}.data_offsets`, `[${begin}, ${end}] runs past the end of the byte buffer (${bufferLen} bytes; truncated?)`);
-    const dtype = DTYPE_OF[code as string]!;
+    const conversion = CONVERTED_OF[code as string];
+    const dtype = conversion ? conversion.to : DTYPE_OF[code as string]!;
+    const elementBytes = conversion ? conversion.bytes : BYTES[dtype];
     const numel = (shape as number[]).reduce((a, b) => a * b, 1);
-    if (numel * BYTES[dtype] !== end - begin) {
-      fail(`${field}.data_offsets`, `span ${end - begin} bytes, but shape [${(shape as number[]).join(', ')}] of ${code} needs ${numel * BYTES[dtype]}`);
+    if (numel * elementBytes !== end - begin) {
+      fail(`${field}.data_offsets`, `span ${end - begin} bytes, but shape [${(shape as number[]).join(', ')}] of ${code} needs ${numel * elementBytes}`);
     }
-    specs.push({ name, dtype, shape: shape as number[], begin, end });
+    specs.push({ name, code: code as string, dtype, shape: shape as number[], begin, end });
   }
 
   // The tensors must tile the byte buffer: sorted by begin, each starts where the previous ended.
@@ -232,14 +252,55 @@ export function decodeSafetensors(bytes: Uint8Array, source = '<bytes>'): Safete
   if (expected !== bufferLen) fail('data', `the byte buffer has ${bufferLen} bytes but the tensors cover ${expected} (trailing bytes)`);
 
   const tensors: Record<string, Tensor> = Object.create(null);
+  const converted: Record<string, { from: string; to: DType }> = Object.create(null);
   for (const s of specs) {
-    const data = readLittleEndian(bytes.subarray(dataStart + s.begin, dataStart + s.end), s.dtype);
+    const src = bytes.subarray(dataStart + s.begin, dataStart + s.end);
+    if (s.code in CONVERTED_OF) {
+      const data = readConverted(src, s.code, (i, v) => fail(`tensor '${s.name}'`, `I64 element ${i} is ${v}, outside the int32 range it is converted to`));
+      tensors[s.name] = fromTypedArray(data, s.shape);
+      converted[s.name] = { from: s.code, to: s.dtype };
+      continue;
+    }
+    const data = readLittleEndian(src, s.dtype);
     if (s.dtype === 'bool') {
       for (let i = 0; i < data.length; i++) if (data[i]! > 1) fail(`tensor '${s.name}'`, `BOOL element ${i} is ${data[i]}, expected 0 or 1`);
     }
     tensors[s.name] = fromTypedArray(data, s.shape);
   }
-  return { tensors, metadata };
+  return { tensors, metadata, converted };
+}
+
+/** IEEE 754 binary16 bits -> the same value as a number (exact). */
+export function halfToFloat(h: number): number {
+  const sign = h & 0x8000 ? -1 : 1;
+  const exp = (h >> 10) & 0x1f;
+  const frac = h & 0x3ff;
+  if (exp === 0) return sign * frac * 2 ** -24; // zero and subnormals
+  if (exp === 0x1f) return frac ? NaN : sign * Infinity;
+  return sign * (1 + frac / 1024) * 2 ** (exp - 15);
+}
+
+/** F16 / BF16 -> Float32Array (exact), I64 -> Int32Array (`outOfRange` is called for a value that does not fit). */
+function readConverted(src: Uint8Array, code: string, outOfRange: (index: number, value: bigint) => never): Float32Array | Int32Array {
+  const view = new DataView(src.buffer, src.byteOffset, src.byteLength);
+  if (code === 'I64') {
+    const out = new Int32Array(src.length / 8);
+    for (let i = 0; i < out.length; i++) {
+      const v = view.getBigInt64(8 * i, true);
+      if (v < -2147483648n || v > 2147483647n) outOfRange(i, v);
+      out[i] = Number(v);
+    }
+    return out;
+  }
+  const out = new Float32Array(src.length / 2);
+  if (code === 'BF16') {
+    // bfloat16 is the top half of a float32: shift its bits into place.
+    const bits = new Uint32Array(out.buffer);
+    for (let i = 0; i < out.length; i++) bits[i] = view.getUint16(2 * i, true) << 16;
+  } else {
+    for (let i = 0; i < out.length; i++) out[i] = halfToFloat(view.getUint16(2 * i, true));
+  }
+  return out;
 }
 
 function readLittleEndian(src: Uint8Array, dtype: DType): TypedArray {
