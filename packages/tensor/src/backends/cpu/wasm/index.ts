@@ -19,6 +19,11 @@
  *   a use Node's documentation calls unsupported, hence only on request; `OCLT_RELAXED_SIMD=0` (or
  *   `relaxedSimd: false`) keeps mul + add everywhere. FMA rounds once instead of twice, so results differ in the
  *   last bits between the two paths (never between thread counts).
+ * - The memory is shared where the engine allows it (Node; a cross-origin isolated page). A browser page without
+ *   cross-origin isolation has no SharedArrayBuffer: the kernels then run on one thread over an ordinary memory of
+ *   fixed size (runtime.ts), `info()` says so and why, and a one-time console message says how to get threads
+ *   (the COOP/COEP headers). `setCpuKernels('fast', { sharedMemory: false })` (env `OCLT_CPU_SHARED_MEMORY=0`)
+ *   chooses that memory anywhere, to test it in Node. Results are bitwise the same as a shared memory's on one thread.
  */
 import { getBackend, registerKernel, type KernelFn } from '../../../backend.js';
 import type { Tensor } from '../../../tensor.js';
@@ -27,7 +32,7 @@ import { isHeapArray } from './heap.js';
 import { wasmConvKernels } from './conv.js';
 import { wasmMatmul } from './gemm.js';
 import { availableCores, enableRelaxedSimdFlag, nodeWorkerSpawner } from './pool-node.js';
-import { DEFAULT_STORAGE_LIMIT, KernelMemoryFull, MAX_MEMORY_BYTES, MAX_THREADS, relaxedSimdSupported, simdSupported, WasmRuntime } from './runtime.js';
+import { DEFAULT_STORAGE_LIMIT, KernelMemoryFull, MAX_MEMORY_BYTES, MAX_THREADS, relaxedSimdSupported, sharedMemoryUnavailable, simdSupported, unsharedMemoryBytes, WasmRuntime } from './runtime.js';
 import { smallOpLimits, wasmVectorKernels } from './vector.js';
 
 export type CpuKernelMode = 'fast' | 'reference';
@@ -38,15 +43,35 @@ export interface CpuKernelOptions {
    * any flag was set (Node >= 22), true also turning on V8's flag for it where needed (Node 20), false never.
    */
   relaxedSimd?: boolean | 'auto';
+  /**
+   * The kernels' memory: 'auto' (the default) shared where the engine allows it (needed for threads), false an
+   * ordinary memory of fixed size on one thread (what a page without cross-origin isolation gets).
+   */
+  sharedMemory?: false | 'auto';
 }
 
 const env = (name: string): string | undefined => (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.[name];
 
-/** One runtime per SIMD flavour, made on first use and kept (switching back and forth is then cheap). */
-const runtimes = new Map<boolean, WasmRuntime>();
+/** One runtime per SIMD flavour and memory kind, made on first use and kept (switching back and forth is then cheap). */
+const runtimes = new Map<string, WasmRuntime>();
 let mode: CpuKernelMode = 'reference';
 const relaxedEnv = env('OCLT_RELAXED_SIMD');
 let wantRelaxed: boolean | 'auto' = relaxedEnv === '1' ? true : relaxedEnv === '0' ? false : 'auto';
+let wantShared: false | 'auto' = env('OCLT_CPU_SHARED_MEMORY') === '0' ? false : 'auto';
+
+/** Why the kernels run on an ordinary memory (one thread), or null when the memory is shared. */
+function unsharedReason(): string | null {
+  if (wantShared === false) return 'sharedMemory: false';
+  return sharedMemoryUnavailable();
+}
+
+/** Why a shared memory still runs one thread: no way to start workers here (null where there is one). */
+let noSpawnerReason: string | null = null;
+
+let toldThreads = false;
+const threadsHint =
+  'oclt cpu kernels: WebAssembly SIMD on one thread, because this page is not cross-origin isolated (no SharedArrayBuffer). ' +
+  'For worker threads serve it with the headers "Cross-Origin-Opener-Policy: same-origin" and "Cross-Origin-Embedder-Policy: require-corp" (npm run playground does).';
 let wantThreads: number | null = null;
 
 /** The bound on results in force; null until asked (then env OCLT_CPU_HEAP_MB, validated, or the default). */
@@ -87,16 +112,23 @@ function relaxedInUse(): boolean {
 
 function getRuntime(): WasmRuntime {
   const relaxed = relaxedInUse();
+  const unshared = unsharedReason();
   cores ??= availableCores();
-  let rt = runtimes.get(relaxed);
+  const key = `${relaxed}/${unshared === null}`;
+  let rt = runtimes.get(key);
   if (!rt) {
-    const spawner = nodeWorkerSpawner();
+    const spawner = unshared === null ? nodeWorkerSpawner() : null;
+    noSpawnerReason = unshared === null && !spawner ? 'no worker spawner for this platform' : null;
     const maxThreads = spawner ? Math.min(MAX_THREADS, Math.max(cores, wantThreads ?? 1)) : 1;
     const limit = resultLimitInForce();
-    rt = new WasmRuntime(relaxed, maxThreads, spawner);
+    rt = new WasmRuntime(relaxed, maxThreads, spawner, unshared === null ? { shared: true } : { shared: false, bytes: unsharedMemoryBytes(0, limit) });
     rt.storageLimit = limit;
     if (heapCeiling !== null) rt.heapCeiling = heapCeiling;
-    runtimes.set(relaxed, rt);
+    runtimes.set(key, rt);
+    if (unshared === 'page not cross-origin isolated' && !toldThreads) {
+      toldThreads = true;
+      console.info(threadsHint);
+    }
   }
   rt.threads = Math.min(rt.maxThreads, wantThreads ?? cores);
   return rt;
@@ -164,6 +196,10 @@ export function setKernelHeapCeilingForTests(bytes: number | null): void {
 /** Chooses between the fast WebAssembly kernels and the plain-TypeScript reference kernels on the cpu backend. */
 export function setCpuKernels(m: CpuKernelMode, opts: CpuKernelOptions = {}): void {
   if (m !== 'fast' && m !== 'reference') throw new Error(`setCpuKernels: mode must be 'fast' or 'reference', got ${JSON.stringify(m)}`);
+  if (opts.sharedMemory !== undefined) {
+    if (opts.sharedMemory !== false && opts.sharedMemory !== 'auto') throw new Error(`setCpuKernels: sharedMemory must be false or 'auto', got ${JSON.stringify(opts.sharedMemory)}`);
+    wantShared = opts.sharedMemory;
+  }
   if (opts.relaxedSimd !== undefined) {
     if (opts.relaxedSimd !== true && opts.relaxedSimd !== false && opts.relaxedSimd !== 'auto') throw new Error(`setCpuKernels: relaxedSimd must be true, false or 'auto', got ${JSON.stringify(opts.relaxedSimd)}`);
     wantRelaxed = opts.relaxedSimd;
@@ -181,11 +217,12 @@ export function cpuThreads(n?: number): number {
   if (n !== undefined) {
     if (!Number.isInteger(n) || n < 1 || n > MAX_THREADS) throw new Error(`cpuThreads: expected an integer in 1..${MAX_THREADS}, got ${n}`);
     wantThreads = n;
-    for (const [relaxed, rt] of runtimes) {
-      // A runtime sized for fewer threads is replaced (its scratch areas are laid out per thread).
-      if (n > rt.maxThreads) {
+    for (const [key, rt] of runtimes) {
+      // A runtime sized for fewer threads is replaced (its scratch areas are laid out per thread); one on an
+      // unshared memory has one thread whatever is asked.
+      if (n > rt.maxThreads && rt.shared) {
         rt.terminate();
-        runtimes.delete(relaxed);
+        runtimes.delete(key);
       }
     }
   }
@@ -219,11 +256,21 @@ export function cpuMemoryInfo(): { resultBytes: number; peakResultBytes: number;
   return { resultBytes: rt.storageBytes, peakResultBytes: rt.peakStorageBytes, resultLimit: resultLimitInForce(), memoryBytes: rt.memory.buffer.byteLength };
 }
 
-/** What runs on the cpu backend, e.g. `cpu:wasm-simd x2 threads` or `cpu:reference (plain TypeScript)`. */
+/**
+ * What runs on the cpu backend, e.g. `cpu:wasm-simd x2 threads`, `cpu:reference (plain TypeScript)`, or, on a page
+ * without cross-origin isolation, `cpu:wasm-simd x1 thread (unshared memory: page not cross-origin isolated; ...)`.
+ */
 export function cpuKernelsInfo(): string {
-  if (mode === 'reference') return 'cpu:reference (plain TypeScript)';
+  if (mode === 'reference') return `cpu:reference (plain TypeScript${simdSupported() ? '' : '; this engine has no WebAssembly SIMD'})`;
   const r = getRuntime();
-  return `cpu:wasm-simd${r.relaxed ? '(relaxed)' : ''} x${r.threads} thread${r.threads === 1 ? '' : 's'}`;
+  const base = `cpu:wasm-simd${r.relaxed ? '(relaxed)' : ''} x${r.threads} thread${r.threads === 1 ? '' : 's'}`;
+  if (!r.shared) {
+    const why = unsharedReason() ?? 'unshared memory';
+    const hint = why === 'sharedMemory: false' ? '' : '; serve the page with COOP/COEP headers for threads';
+    return `${base} (unshared memory: ${why}${hint})`;
+  }
+  if (noSpawnerReason && r.threads === 1) return `${base} (${noSpawnerReason})`;
+  return base;
 }
 
 /** Installs the kernels the environment asks for: fast unless OCLT_CPU=reference. */

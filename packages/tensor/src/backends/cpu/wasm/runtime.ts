@@ -6,6 +6,13 @@
  * then the heap (heap.ts), grown on demand. Addresses stay below 2 GiB so signed i32 comparisons in the kernels
  * are safe.
  *
+ * The memory is shared (a SharedArrayBuffer: what worker threads need) wherever the engine allows it. A browser
+ * page that is not cross-origin isolated has no SharedArrayBuffer; there the kernels run on one thread over an
+ * ordinary memory of a fixed size (`unsharedMemoryBytes`), reserved once and never grown: growing an ordinary
+ * memory detaches its buffer, which would leave every tensor stored in it (and every view a kernel holds) empty.
+ * An op that does not fit runs on the reference kernels, as it does beyond 2 GiB in a shared memory. The kernels
+ * are the same bytes either way, so results are bitwise the same as on a shared memory with one thread.
+ *
  * The heap holds two kinds of blocks. Scratch (`alloc`, `put`) lives until the next kernel call's `reset`.
  * Results (`output` + `result`) become tensor storage: the next op reads them in place (`put` of a heap array
  * copies nothing), and they are freed when the storage is released (`tidy`, `dispose`) or, as a backstop, when
@@ -82,14 +89,48 @@ export function relaxedSimdSupported(): boolean {
   }
 }
 
-/** True where the engine accepts fixed-width SIMD and shared memory (Node >= 16, current browsers). */
-export function simdSupported(): boolean {
+function simdProbe(shared: boolean): Uint8Array {
   const m = new ModuleBuilder();
-  m.importMemory({ module: 'env', name: 'memory', initialPages: 1, maximumPages: 1, shared: true });
+  m.importMemory({ module: 'env', name: 'memory', initialPages: 1, maximumPages: 1, shared });
   const f = m.func('t', ['i32'], ['v128']);
   f.get(f.param(0)).op('v128.load');
   m.export(f);
-  return typeof SharedArrayBuffer !== 'undefined' && WebAssembly.validate(m.encode());
+  return m.encode();
+}
+
+/** True where the engine accepts fixed-width SIMD on an ordinary (unshared) memory (Node >= 16, current browsers). */
+export function simdSupported(): boolean {
+  try {
+    return typeof WebAssembly !== 'undefined' && WebAssembly.validate(simdProbe(false));
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Why the kernels cannot have a shared memory here, or null where they can: a shared WebAssembly.Memory needs
+ * SharedArrayBuffer, which browsers give only to cross-origin isolated pages (COOP/COEP headers).
+ */
+export function sharedMemoryUnavailable(): string | null {
+  const g = globalThis as { crossOriginIsolated?: boolean };
+  if (g.crossOriginIsolated === false) return 'page not cross-origin isolated';
+  if (typeof SharedArrayBuffer === 'undefined') return 'no SharedArrayBuffer';
+  try {
+    if (!WebAssembly.validate(simdProbe(true))) return 'engine rejects shared memory';
+    new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true });
+  } catch (e) {
+    return `shared memory failed (${e instanceof Error ? e.message : String(e)})`;
+  }
+  return null;
+}
+
+/**
+ * The fixed size of an ordinary (unshared) kernels' memory: room for the board, the scratch areas, `results`
+ * bytes of results and 256 MiB of scratch, at most 2 GiB, in whole pages.
+ */
+export function unsharedMemoryBytes(heapBase: number, results: number): number {
+  const want = Math.min(MAX_MEMORY_BYTES, heapBase + results + 256 * 2 ** 20);
+  return Math.ceil(want / PAGE) * PAGE;
 }
 
 const align64 = (n: number) => (n + 63) & ~63;
@@ -117,17 +158,56 @@ export class WasmRuntime {
   private pool: ThreadPool | null = null;
   /** Threads used by kernels, the calling one included. */
   threads = 1;
+  /** The most threads this runtime can use (1 on an unshared memory). */
+  readonly maxThreads: number;
+  /** Whether the memory is a shared one (worker threads possible). */
+  readonly shared: boolean;
 
+  /** Bytes the memory may span: 2 GiB when shared (grown on demand), its fixed size when not. */
+  readonly memoryLimit: number;
+
+  /**
+   * @param memory `shared: false` for an ordinary memory (one thread; a page without cross-origin isolation) of
+   *   `bytes` (default `unsharedMemoryBytes(.., DEFAULT_STORAGE_LIMIT)`; halved down to 32 MiB while the engine
+   *   refuses to reserve it)
+   */
   constructor(
     readonly relaxed: boolean,
-    readonly maxThreads: number,
+    maxThreads: number,
     private spawner: WorkerSpawner | null,
+    memory: { shared: boolean; bytes?: number } = { shared: true },
   ) {
+    this.shared = memory.shared;
+    if (!this.shared) {
+      maxThreads = 1;
+      this.spawner = null;
+    }
+    this.maxThreads = maxThreads;
     const scratchBytes = align64(GEMM_SCRATCH_BYTES);
     const heapBase = CTRL_BYTES + maxThreads * scratchBytes;
-    const initialPages = Math.ceil((heapBase + 16 * 2 ** 20) / PAGE);
-    this.memory = new WebAssembly.Memory({ initial: initialPages, maximum: MAX_PAGES, shared: true });
-    const mb = new ModuleBuilder().importMemory({ module: 'env', name: 'memory', initialPages, maximumPages: MAX_PAGES, shared: true });
+    let initialPages = Math.ceil((heapBase + 16 * 2 ** 20) / PAGE);
+    let maximumPages = MAX_PAGES;
+    if (this.shared) {
+      this.memory = new WebAssembly.Memory({ initial: initialPages, maximum: MAX_PAGES, shared: true });
+    } else {
+      let pages = Math.ceil((memory.bytes ?? unsharedMemoryBytes(heapBase, DEFAULT_STORAGE_LIMIT)) / PAGE);
+      pages = Math.max(Math.ceil((heapBase + 2 ** 20) / PAGE), Math.min(MAX_PAGES, pages));
+      let made: WebAssembly.Memory | null = null;
+      for (;;) {
+        try {
+          made = new WebAssembly.Memory({ initial: pages, maximum: pages });
+          break;
+        } catch (e) {
+          const floor = Math.ceil((heapBase + 32 * 2 ** 20) / PAGE);
+          if (pages <= floor) throw e;
+          pages = Math.max(floor, Math.floor(pages / 2));
+        }
+      }
+      this.memory = made!;
+      initialPages = maximumPages = pages;
+    }
+    this.memoryLimit = maximumPages * PAGE;
+    const mb = new ModuleBuilder().importMemory({ module: 'env', name: 'memory', initialPages, maximumPages, shared: this.shared });
     emitGemmFunctions(mb, relaxed);
     emitConvFunctions(mb);
     emitVectorFunctions(mb, relaxed);
@@ -135,7 +215,7 @@ export class WasmRuntime {
     const instance = new WebAssembly.Instance(this.module, { env: { memory: this.memory } });
     this.exports = instance.exports as unknown as WasmExports;
     this.refreshViews();
-    this.heap = new HeapAllocator(heapBase, MAX_PAGES * PAGE, (top) => this.ensure(top));
+    this.heap = new HeapAllocator(heapBase, this.memoryLimit, (top) => this.ensure(top));
   }
 
   /** GEMM scratch of thread t. */
@@ -172,7 +252,7 @@ export class WasmRuntime {
     return this.heap.limit - this.heap.base;
   }
   set heapCeiling(bytes: number) {
-    this.heap.limit = this.heap.base + Math.min(bytes, MAX_MEMORY_BYTES - this.heap.base);
+    this.heap.limit = this.heap.base + Math.min(bytes, this.memoryLimit - this.heap.base);
   }
 
   /**
@@ -271,7 +351,7 @@ export class WasmRuntime {
     return this.f32All.subarray(p >> 2, (p >> 2) + n);
   }
 
-  /** A copy of n float32 at byte address p, in an ordinary (unshared) array. */
+  /** A copy of n float32 at byte address p, in an ordinary array outside the kernels' memory. */
   copyOut(p: number, n: number): Float32Array {
     // A fresh array filled by set() copies faster here than slice() of the shared memory (measured ~20%).
     const out = new Float32Array(n);
