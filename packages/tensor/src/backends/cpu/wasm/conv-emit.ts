@@ -4,6 +4,7 @@
  * holds input channel c shifted by kernel tap (i, j), one column per output pixel p = oy OW + ox.
  */
 import type { FunctionBuilder, I32, Local, ModuleBuilder } from './emitter.js';
+import { emitWinogradFunctions } from './winograd-emit.js';
 
 const GEOMETRY = 14;
 
@@ -236,4 +237,5 @@ export function emitConvFunctions(m: ModuleBuilder): void {
   m.export(emitIm2col(m));
   m.export(emitIm2colBand(m));
   m.export(emitCol2im(m));
+  emitWinogradFunctions(m);
 }
