@@ -1,13 +1,17 @@
 /**
  * Draws every figure of the docs chapters into docs/figures/*.png. Deterministic (fixed seeds); takes a few
- * seconds on one CPU core. Run from the repository root:
+ * seconds on one CPU core. Run from the repository root (name figures to draw only those):
  *
- *   node --conditions=source --import tsx docs/figures/make-figures.ts
+ *   node --conditions=source --import tsx docs/figures/make-figures.ts [toy-score-fields.png ...]
  *
  * Figures:
  * - schedules.png             (chapter 3) abar_t of the linear and cosine schedules
- * - toy-score-fields.png      (chapter 4) exact score of the Appendix J toy, long-tailed vs class-balanced weights
- * - cross-class-transfer.png  (chapter 4) Eq. 8 tail-to-head transfer vs diffusion time, shuffled vs re-sampled batches
+ * - toy-score-fields.png      (chapter 4) exact score of the Appendix J toy at t = 200 and 400, long-tailed vs
+ *                             class-balanced weights, coloured by basin (which mode mean shift reaches)
+ * - oc-expected-targets.png   (chapter 4) the expected target of baseline / T2H / H2T / Full, unconditional and
+ *                             conditional, re-sampled batches, t = 500 (no training; ./oc-fields.ts)
+ * - cross-class-transfer.png  (chapter 4) Eq. 8 T2H transfers (a tail row takes a head target) vs diffusion time,
+ *                             shuffled vs re-sampled batches
  * - prop31-transfer-bound.png (chapter 4) Proposition 3.1: Monte-Carlo transfer strength vs its bound
  */
 import path from 'node:path';
@@ -15,17 +19,21 @@ import { fileURLToPath } from 'node:url';
 import { Generator } from '@oclt/tensor';
 import { NoiseSchedule, appendixJToy, composeGrid, lineChart, quiverChart } from '@oclt/diffusion';
 import { savePng } from '@oclt/diffusion/node';
+import { attractor, classSplit, expectedTarget, fieldPanel, HEAD_COLOR, tailShare, TAIL_COLOR, type ClassSplit, type Field } from './oc-fields.js';
 import { classFrequencies, countClasses, exactlyBalancedSampler, shuffledSampler, smoothedEmpiricalScore, transferDiagnostics, transferStrengthBound } from 'oclt';
 
 const outDir = path.dirname(fileURLToPath(import.meta.url));
 const written: string[] = [];
+/** Figure names given on the command line (all when none): `... make-figures.ts toy-score-fields.png`. */
+const only = process.argv.slice(2);
+const wanted = (name: string) => only.length === 0 || only.includes(name);
 function save(name: string, canvas: Parameters<typeof savePng>[1]): void {
   savePng(path.join(outDir, name), canvas);
   written.push(name);
 }
 
 // --- Chapter 3: noise schedules ---------------------------------------------------------------------------
-{
+if (wanted('schedules.png')) {
   const linear = new NoiseSchedule({ betaSchedule: 'linear' });
   const cosine = new NoiseSchedule({ betaSchedule: 'cosine' });
   const ts = Array.from({ length: 100 }, (_, k) => k * 10);
@@ -56,31 +64,97 @@ function coordinate(axis: 0 | 1, rows: number[], max: number): number[] {
 const headRows = [...labels.keys()].filter((r) => labels[r] === 0);
 const tailRows = [...labels.keys()].filter((r) => labels[r] === 1);
 
-{
-  const t = 200;
-  const abar = schedule.alphasCumprod[t]!;
-  const grid: { x: number; y: number }[] = [];
-  for (let i = 0; i <= 12; i++) for (let j = 0; j <= 16; j++) grid.push({ x: -6 + i, y: -8 + j });
+// The exact score at two times, long-tailed vs class-balanced weights. Background: the basin of each point (which
+// mode of p_t mean shift climbs to: blue the head's, orange the tail's); discs: the noised class means
+// sqrt(abar) (0, +-4); dots: the clean points scaled by sqrt(abar), where x_t is centred.
+if (wanted('toy-score-fields.png')) {
   // Balanced weights: each sample weighted 1 / n_class, so both classes carry the same total mass (what a
   // re-balanced training set would give).
   const balancedLogWeights = Array.from(labels, (y) => -Math.log(counts[y]!));
-  const field = (logWeights?: number[]) =>
-    grid.map((p) => {
-      const [u, v] = smoothedEmpiricalScore([p.x, p.y], points, abar, logWeights);
-      return { ...p, u: u!, v: v! };
-    });
-  const overlay = [
-    { label: 'head x 10000', x: coordinate(0, headRows, 1500), y: coordinate(1, headRows, 1500) },
-    { label: 'tail x 100', x: coordinate(0, tailRows, 100), y: coordinate(1, tailRows, 100) },
-  ];
-  const opts = { xRange: [-6.5, 6.5] as const, yRange: [-8.5, 8.5] as const, points: overlay, width: 420, height: 480 };
-  save(
-    'toy-score-fields.png',
-    composeGrid([quiverChart(field(), { ...opts, title: `LONG-TAILED, T=${t}` }), quiverChart(field(balancedLogWeights), { ...opts, title: `BALANCED WEIGHTS, T=${t}` })], 2),
-  );
+  const xRange = [-4, 4] as const;
+  const yRange = [-5.5, 5.5] as const;
+  const panels = [];
+  for (const t of [200, 400]) {
+    const abar = schedule.alphasCumprod[t]!;
+    const root = Math.sqrt(abar);
+    for (const logWeights of [undefined, balancedLogWeights]) {
+      const score = (x: number[]) => smoothedEmpiricalScore(x, points, abar, logWeights);
+      const arrows: { x: number; y: number; u: number; v: number }[] = [];
+      for (let x = -3.5; x <= 3.5 + 1e-9; x += 0.7) for (let y = -5; y <= 5 + 1e-9; y += 0.625) {
+        const [u, v] = score([x, y]);
+        arrows.push({ x, y, u: u!, v: v! });
+      }
+      // Basins on a coarse grid (the field is smooth): the sign of the mode's second coordinate.
+      const basinCell = 0.25;
+      const basin = new Map<string, number>();
+      const key = (x: number, y: number) => `${Math.floor((x - xRange[0]) / basinCell)},${Math.floor((y - yRange[0]) / basinCell)}`;
+      const panelTitle = `${logWeights ? 'BALANCED' : 'LONG-TAILED'}, T=${t}`;
+      panels.push(
+        fieldPanel({
+          title: panelTitle, xRange, yRange, cell: basinCell, arrows,
+          shade: (x, y) => {
+            const k = key(x, y);
+            if (!basin.has(k)) basin.set(k, attractor([x, y], score, abar)[1]! < 0 ? 1 : 0);
+            return basin.get(k)!;
+          },
+          markers: [{ x: 0, y: 4 * root, color: HEAD_COLOR }, { x: 0, y: -4 * root, color: TAIL_COLOR }],
+          clouds: [
+            { x: coordinate(0, headRows, 400).map((v) => v * root), y: coordinate(1, headRows, 400).map((v) => v * root), color: HEAD_COLOR },
+            { x: coordinate(0, tailRows, 100).map((v) => v * root), y: coordinate(1, tailRows, 100).map((v) => v * root), color: TAIL_COLOR },
+          ],
+        }),
+      );
+    }
+  }
+  save('toy-score-fields.png', composeGrid(panels, 4));
 }
 
-{
+// What each gate does to the expected target (no training): re-sampled batches (w_j = 1 / n_class), t = 500.
+// Rows: the unconditional field, the conditional field of the tail label, of the head label. Background: the tail's
+// share c of the expected target (blue 0: all head, white 0.5, orange 1: all tail); arrows: the expected target as
+// a score, -E[target] / sqrt(1 - abar), drawn where rows of that field land (density > 1e-3 of its maximum).
+if (wanted('oc-expected-targets.png')) {
+  const t = 500;
+  const abar = schedule.alphasCumprod[t]!;
+  const root = Math.sqrt(abar);
+  const balancedLogWeights = Array.from(labels, (y) => -Math.log(counts[y]!));
+  const isTail = Array.from(labels, (y) => y === 1);
+  const xRange = [-3, 3] as const;
+  const yRange = [-4, 4] as const;
+  const cache = new Map<string, ClassSplit>();
+  const splitAt = (x: number, y: number) => {
+    const k = `${x.toFixed(4)},${y.toFixed(4)}`;
+    if (!cache.has(k)) cache.set(k, classSplit([x, y], points, isTail, abar, balancedLogWeights));
+    return cache.get(k)!;
+  };
+  const arrowPoints: [number, number][] = [];
+  for (let x = -2.5; x <= 2.5 + 1e-9; x += 0.625) for (let y = -3.5; y <= 3.5 + 1e-9; y += 0.5) arrowPoints.push([x, y]);
+  const logMass = (field: Field, s: ClassSplit) =>
+    field === 'cond-tail' ? s.logMassTail : field === 'cond-head' ? s.logMassHead : Math.max(s.logMassHead, s.logMassTail) + Math.log1p(Math.exp(-Math.abs(s.logMassHead - s.logMassTail)));
+  const panels = [];
+  const fieldName: Record<Field, string> = { uncond: 'UNCOND', 'cond-tail': 'COND Y=TAIL', 'cond-head': 'COND Y=HEAD' };
+  for (const field of ['uncond', 'cond-tail', 'cond-head'] as const) {
+    const maxLogMass = Math.max(...arrowPoints.map(([x, y]) => logMass(field, splitAt(x, y))));
+    for (const gate of ['baseline', 't2h', 'h2t', 'full'] as const) {
+      const arrows = arrowPoints
+        .filter(([x, y]) => logMass(field, splitAt(x, y)) > maxLogMass + Math.log(1e-3))
+        .map(([x, y]) => {
+          const e = expectedTarget(gate, field, splitAt(x, y));
+          return { x, y, u: -e[0]! / Math.sqrt(1 - abar), v: -e[1]! / Math.sqrt(1 - abar) };
+        });
+      panels.push(
+        fieldPanel({
+          title: `${gate.toUpperCase()}: ${fieldName[field]}`, xRange, yRange, cell: 0.2, arrows, width: 300, height: 380,
+          shade: (x, y) => tailShare(gate, field, splitAt(x, y).pTail),
+          markers: [{ x: 0, y: 4 * root, color: HEAD_COLOR }, { x: 0, y: -4 * root, color: TAIL_COLOR }],
+        }),
+      );
+    }
+  }
+  save('oc-expected-targets.png', composeGrid(panels, 4));
+}
+
+if (wanted('cross-class-transfer.png')) {
   const q = classFrequencies(counts);
   const batchSize = 64;
   const timesteps = Array.from({ length: 20 }, (_, k) => k * 50 + 25);
@@ -106,14 +180,14 @@ const tailRows = [...labels.keys()].filter((r) => labels[r] === 1);
             { label: 'shuffled batches', x: timesteps, y: curves.shuffled.perRow },
             { label: 're-sampled batches', x: timesteps, y: curves.resampled.perRow },
           ],
-          { ...size, title: 'P(TAIL ROW TAKES HEAD TARGET)', xLabel: 'timestep t', yRange: [0, 1.3] },
+          { ...size, title: 'T2H TRANSFERS PER TAIL ROW', xLabel: 'timestep t', yRange: [0, 1.3] },
         ),
         lineChart(
           [
             { label: 'shuffled batches', x: timesteps, y: curves.shuffled.perBatch },
             { label: 're-sampled batches', x: timesteps, y: curves.resampled.perBatch },
           ],
-          { ...size, title: 'TAIL-TO-HEAD TRANSFERS PER BATCH', xLabel: 'timestep t (batch of 64)', yRange: [0, 22] },
+          { ...size, title: 'T2H TRANSFERS PER BATCH', xLabel: 'timestep t (batch of 64)', yRange: [0, 22] },
         ),
       ],
       2,
@@ -122,7 +196,7 @@ const tailRows = [...labels.keys()].filter((r) => labels[r] === 1);
 }
 
 // --- Chapter 4: Proposition 3.1 ----------------------------------------------------------------------------
-{
+if (wanted('prop31-transfer-bound.png')) {
   // Kernels N(m, s^2 I) in 2-D: own mean m_i = 0, other mean m_j = (d, 0), two more reference kernels elsewhere.
   const s = 1;
   const wOwn = 0.5;
