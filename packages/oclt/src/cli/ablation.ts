@@ -16,7 +16,7 @@ import { barChart, composeGrid } from '@oclt/diffusion';
 import { saveImageGrid, savePng } from '@oclt/diffusion/node';
 import { parseRecipe } from '../recipes.js';
 import { UsageError, helpText, parseArgs, type OptionSpecs } from './args.js';
-import { DATA_OPTIONS, GRID_SCALE, MODEL_OPTIONS, NUM_CLASSES, SAMPLING_OPTIONS, dataConfigFrom, loadLongTailedTrain, modelConfigFrom, provenance, readJson, round, samplingConfigFrom, writeJson, type SamplingConfig } from './common.js';
+import { DATA_OPTIONS, GRID_SCALE, MODEL_OPTIONS, NUM_CLASSES, SAMPLING_OPTIONS, channelsOf, dataConfigFrom, loadLongTailedTrain, modelConfigFrom, numClassesOf, provenance, readJson, round, samplingConfigFrom, writeJson, type SamplingConfig } from './common.js';
 import { MetricsContext, loadSamples, type EvaluationResult } from './eval.js';
 import { generateSamples, saveSamples, type GeneratedSamples } from './sample.js';
 import { trainRun, type TrainConfig } from './train.js';
@@ -121,20 +121,25 @@ function chosenMethods(spec: string): AblationMethod[] {
   });
 }
 
-/** Up to 10 images of every class (conditional) or the first 100 (unconditional), for a grid. */
-export function gridImages(s: GeneratedSamples) {
+/**
+ * Up to 10 images of every class (conditional; one per class when there are more than 10 classes) or the first 100
+ * (unconditional), for a grid.
+ */
+export function gridImages(s: GeneratedSamples, numClasses = NUM_CLASSES) {
   if (!s.labels) return s.images.narrow(0, 0, Math.min(100, s.images.shape[0]!));
-  const per = s.labels.length / NUM_CLASSES;
+  const per = s.labels.length / numClasses;
   const rows: number[] = [];
-  for (let c = 0; c < NUM_CLASSES; c++) for (let k = 0; k < Math.min(10, per); k++) rows.push(c * per + k);
+  const each = Math.min(numClasses > 10 ? 1 : 10, per);
+  for (let c = 0; c < numClasses; c++) for (let k = 0; k < each; k++) rows.push(c * per + k);
   return indexSelect(s.images, 0, fromTypedArray(Int32Array.from(rows), [rows.length]));
 }
 
 export async function ablationCommand(argv: readonly string[]): Promise<number> {
   const o = parseArgs('ablation', argv, ABLATION_OPTIONS);
   const data = dataConfigFrom(o);
-  if (o['num-samples'] % NUM_CLASSES !== 0) throw new UsageError(`oclt ablation: --num-samples must be a multiple of ${NUM_CLASSES}, got ${o['num-samples']}`);
-  const { numClasses: _n, ...model } = modelConfigFrom(o, data.imageSize, 0);
+  const numClasses = numClassesOf(data);
+  if (o['num-samples'] % numClasses !== 0) throw new UsageError(`oclt ablation: --num-samples must be a multiple of ${numClasses} (the classes of --dataset ${data.dataset}), got ${o['num-samples']}`);
+  const { numClasses: _n, ...model } = modelConfigFrom(o, data.imageSize, 0, channelsOf(data));
   void _n;
   const config: AblationConfig = {
     train: { data, model, steps: o.steps, batchSize: o['batch-size'], lr: o.lr, warmup: o.warmup, emaDecay: o['ema-decay'], labelDrop: o['label-drop'], seed: o.seed, checkpointEvery: o['checkpoint-every'] },
@@ -194,10 +199,10 @@ export async function ablationCommand(argv: readonly string[]): Promise<number> 
     let samples: GeneratedSamples;
     if (prev?.status === 'sampled' && fs.existsSync(samplesFile)) {
       entry = prev;
-      samples = loadSamples(samplesFile);
+      samples = loadSamples(samplesFile, numClasses);
     } else {
       const conditional = parseRecipe(method.recipe).conditional;
-      const trainConfig: TrainConfig = { ...config.train, recipe: method.recipe, model: { ...config.train.model, numClasses: conditional ? NUM_CLASSES : 0 } };
+      const trainConfig: TrainConfig = { ...config.train, recipe: method.recipe, model: { ...config.train.model, numClasses: conditional ? numClasses : 0 } };
       log(`${method.id} (${method.recipe}): training ${config.train.steps} steps`);
       const outcome = await trainRun(trainConfig, dir, { data: lt, progress: o.progress, log });
       if (outcome.run.stoppedBy !== 'completed') {
@@ -211,7 +216,7 @@ export async function ablationCommand(argv: readonly string[]): Promise<number> 
       const sampleSeconds = (performance.now() - t0) / 1000;
       saveSamples(samplesFile, samples);
       const png = path.join(samplesDir, `${method.id}.png`);
-      saveImageGrid(png, gridImages(samples), { nrow: 10, scale: GRID_SCALE });
+      saveImageGrid(png, gridImages(samples, numClasses), { nrow: 10, scale: GRID_SCALE });
       entry = { id: method.id, name: method.name, recipe: method.recipe, paperFid: method.paperFid, status: 'sampled', trainSeconds: round(outcome.wallSeconds, 5)!, sampleSeconds: round(sampleSeconds, 5)!, finalLoss: round(outcome.finalLoss, 5), steps: outcome.run.step, samplesPng: png };
       results.methods[method.id] = entry;
       save();
@@ -248,6 +253,15 @@ function metricCells(m: ReportMetrics | undefined): string[] {
   if (!m) return ['-', '-', '-', '-', '-', '-', '-', '-'];
   const pc = m.per_class_fid;
   return [fmt(m.fid), fmt(m.kid_mean, 3), fmt(m.is_mean), fmt(m.precision, 3), fmt(m.recall, 3), fmt(pc?.mean), fmt(pc?.groups.head), fmt(pc?.groups.tail)];
+}
+
+/** The data set's name in the report: Fashion-MNIST-LT, CIFAR-10-LT, CIFAR-100-LT or the IDX directory's, -LT. */
+function dataTitle(d: AblationConfig['train']['data']): string {
+  if (d.dataset === 'cifar10') return 'CIFAR-10-LT';
+  if (d.dataset === 'cifar100') return 'CIFAR-100-LT';
+  if (d.dataset === 'idx') return `the IDX data of ${d.dataDir}, long-tailed`;
+  if (d.dataset === 'synthetic') return 'synthetic stripes (test data), long-tailed';
+  return 'Fashion-MNIST-LT';
 }
 
 const NOTES_MARKER = '<!-- notes: everything below this line is kept when the report is regenerated -->';
@@ -287,14 +301,14 @@ export function writeAblationReport(r: AblationResults, prefix: string): void {
   if (panels.length) savePng(chartFile, composeGrid(panels, 1));
   else fs.rmSync(chartFile, { force: true });
   const lines = [
-    `# Ablation (paper Table 1) at CPU scale on ${c.train.data.dataset === 'synthetic' ? 'synthetic stripes (test data)' : 'Fashion-MNIST-LT'}`,
+    `# Ablation (paper Table 1) at CPU scale on ${c.train.data.dataset === 'synthetic' ? 'synthetic stripes (test data)' : dataTitle(c.train.data)}`,
     '',
     `Generated by \`oclt ablation\` (${r.provenance.gitCommit ? `commit ${String(r.provenance.gitCommit).slice(0, 12)}` : ''}, started ${String(r.provenance.date ?? '')}, updated ${r.updated}).`,
     `Command: \`${['oclt', ...((r.provenance.argv as string[]) ?? [])].join(' ')}\``,
     '',
-    `Data: Fashion-MNIST-LT, imbalance ${c.train.data.imbalance}, ${c.train.data.imageSize}x${c.train.data.imageSize}, classes (n): ${classLine}. Groups: ${JSON.stringify(r.groups ?? {})}.`,
+    `Data: ${dataTitle(c.train.data)}, imbalance ${c.train.data.imbalance}, ${c.train.data.imageSize}x${c.train.data.imageSize}, classes (n): ${classLine}. Groups: ${JSON.stringify(r.groups ?? {})}.`,
     `Model: ${JSON.stringify(c.train.model)}; ${c.train.steps} steps, batch ${c.train.batchSize}, Adam lr ${c.train.lr} (warmup ${c.train.warmup}), EMA ${c.train.emaDecay} with warmup, CFG label drop ${c.train.labelDrop} per batch.`,
-    `Sampling: ${c.numSamples} images per method (conditional: ${c.numSamples / NUM_CLASSES} per class), DDIM ${c.sampleSteps} steps, eta 0, ${c.sampling?.clipX0 ? `x0 clipped to [-${c.sampling.clipX0}, ${c.sampling.clipX0}] at every step` : "no x0 clipping (OC_LT's sampler; results started before commit b45e427 clipped x0 to [-1, 1])"}, guidance w = ${c.guidance} (conditional).`,
+    `Sampling: ${c.numSamples} images per method (conditional: ${c.numSamples / numClassesOf(c.train.data)} per class), DDIM ${c.sampleSteps} steps, eta 0, ${c.sampling?.clipX0 ? `x0 clipped to [-${c.sampling.clipX0}, ${c.sampling.clipX0}] at every step` : "no x0 clipping (OC_LT's sampler; results started before commit b45e427 clipped x0 to [-1, 1])"}, guidance w = ${c.guidance} (conditional).`,
     `Metrics: feature network ${JSON.stringify(r.featureNet ?? 'not available')}; reference = the balanced test set (10,000). Per-class FID uses the conditioning label (conditional) or the feature network's predicted class (unconditional).`,
     '',
     header,

@@ -1,65 +1,102 @@
 /**
- * Node-only pieces shared by the `oclt` subcommands: the data (Fashion-MNIST-LT or a synthetic stand-in for
- * tests), the denoiser, the run description written next to every result (config + git commit), and atomic
+ * Node-only pieces shared by the `oclt` subcommands: the data (Fashion-MNIST-LT, CIFAR-10/100-LT from the binary
+ * files, any labelled IDX pair, or a synthetic stand-in for tests), the denoiser, the run description written next to every result (config + git commit), and atomic
  * JSON output.
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import zlib from 'node:zlib';
 import { Generator, fromTypedArray, type Tensor } from '@oclt/tensor';
 import '@oclt/autograd';
-import { ArrayDataset, DDIMScheduler, DDPMScheduler, MLPDenoiser, UNet2D, resizeBilinear, type Denoiser } from '@oclt/diffusion';
-import { FASHION_MNIST_CLASSES, fashionMnistDir, loadFashionMnist, writeFileAtomic } from '@oclt/diffusion/node';
+import { ArrayDataset, CIFAR10_CLASSES, DDIMScheduler, DDPMScheduler, MLPDenoiser, UNet2D, resizeBilinear, type Denoiser } from '@oclt/diffusion';
+import { FASHION_MNIST_CLASSES, cifarDir, fashionMnistDir, loadCifar10, loadCifar100, loadFashionMnist, readIdxFile, writeFileAtomic } from '@oclt/diffusion/node';
 import { classGroups, makeLongTailedSubset } from '../long-tailed-dataset.js';
 import { OC_LT_REFERENCE_SAMPLING } from '../reference-sampling.js';
 import { UsageError, type OptionSpecs } from './args.js';
 
+/** The number of classes of Fashion-MNIST, CIFAR-10 and the synthetic set (the default of a DataConfig). */
 export const NUM_CLASSES = 10;
 /** Upscaling of the PNG sample grids (16 px images become 64 px): readable when opened, exact pixels kept. */
 export const GRID_SCALE = 4;
 
 /** Options every data-using subcommand accepts. */
 export const DATA_OPTIONS = {
-  dataset: { type: 'string', description: "'fashion-mnist' (IDX files) or 'synthetic' (generated stripes, for tests)", default: 'fashion-mnist', choices: ['fashion-mnist', 'synthetic'] },
-  'data-dir': { type: 'string', description: 'directory of the Fashion-MNIST IDX files (default: $OCLT_FASHION_MNIST_DIR, then /usr/share/datasets/fashion-mnist)', default: '' },
-  'image-size': { type: 'integer', description: 'images are resized (bilinear) from the size in the files (28x28 for Fashion-MNIST) to this size', default: 16, min: 8, max: 28 },
+  dataset: {
+    type: 'string',
+    description:
+      "'fashion-mnist' (IDX files, 10 classes, grayscale), 'cifar10' / 'cifar100' (the CIFAR binary version: data_batch_1..5.bin + test_batch.bin / train.bin + test.bin with the 100 fine labels; RGB), 'idx' (any labelled IDX pair in --data-dir: *train*images*idx* + *train*labels*idx*, *t10k* or *test* for the test split; images uint8 [N, H, W] grayscale or [N, C, H, W] with C 1 or 3) or 'synthetic' (generated stripes, for tests)",
+    default: 'fashion-mnist',
+    choices: ['fashion-mnist', 'cifar10', 'cifar100', 'idx', 'synthetic'],
+  },
+  'data-dir': {
+    type: 'string',
+    description:
+      'directory of the data files (fashion-mnist: default $OCLT_FASHION_MNIST_DIR, then /usr/share/datasets/fashion-mnist; cifar10 / cifar100: default $OCLT_CIFAR10_DIR / $OCLT_CIFAR100_DIR, the folder of the .bin files or the one above it; idx: required)',
+    default: '',
+  },
+  'num-classes': { type: 'integer', description: "--dataset idx: the number of classes, labels 0..n-1 (0: 10; the other data sets have their own: 10, CIFAR-100 100)", default: 0, min: 0, max: 1000 },
+  'image-size': { type: 'integer', description: 'images are resized (bilinear) from the size in the files (28x28 for Fashion-MNIST, 32x32 for CIFAR) to this size: 8..28, up to 32 for cifar10, cifar100 and idx', default: 16, min: 8, max: 32 },
   imbalance: { type: 'number', description: 'long-tail imbalance n_min / n_max (Cao et al. 2019)', default: 0.01, above: 0, max: 1 },
   'lt-seed': { type: 'integer', description: 'seed of the within-class shuffle that picks the long-tailed subset', default: 0 },
   'class-order': {
     type: 'string',
-    description: "which class takes which rank of the long tail, head first: a permutation of 0..9 as a comma list (the paper's Table 5 shifts it; default 0,1,...,9: class 0 the head)",
+    description: "which class takes which rank of the long tail, head first: a permutation of the labels (0..9 for 10 classes) as a comma list (the paper's Table 5 shifts it; default 0,1,...,9: class 0 the head)",
     default: '',
   },
 } as const satisfies OptionSpecs;
 
+export type DatasetName = 'fashion-mnist' | 'cifar10' | 'cifar100' | 'idx' | 'synthetic';
+
 export interface DataConfig {
-  dataset: 'fashion-mnist' | 'synthetic';
+  dataset: DatasetName;
   dataDir: string;
   imageSize: number;
   imbalance: number;
   ltSeed: number;
   /** classOrder[rank] = class label, head first; absent for the default 0, 1, ..., 9 (so older run configs compare equal). */
   classOrder?: number[];
+  /** The number of classes; absent for NUM_CLASSES (10), so older run configs compare equal. */
+  numClasses?: number;
+  /** Image channels (1 grayscale, 3 RGB); absent for 1. */
+  channels?: number;
 }
 
-/** `--class-order`: a permutation of 0..NUM_CLASSES-1 as a comma list; undefined for '' and for the identity. */
-export function parseClassOrder(text: string): number[] | undefined {
+/** The number of classes of a data config (10 unless it says otherwise). */
+export function numClassesOf(d: Pick<DataConfig, 'numClasses'>): number {
+  return d.numClasses ?? NUM_CLASSES;
+}
+
+/** The image channels of a data config (1 unless it says otherwise). */
+export function channelsOf(d: Pick<DataConfig, 'channels'>): number {
+  return d.channels ?? 1;
+}
+
+/** `--class-order`: a permutation of 0..numClasses-1 as a comma list; undefined for '' and for the identity. */
+export function parseClassOrder(text: string, numClasses = NUM_CLASSES): number[] | undefined {
   if (text === '') return undefined;
   const parts = text.split(',').map((p) => p.trim());
   const bad = parts.find((p) => !/^\d+$/.test(p));
-  if (bad !== undefined) throw new UsageError(`--class-order must be a comma list of class labels 0..${NUM_CLASSES - 1}, got '${text}' ('${bad}' is not one)`);
+  if (bad !== undefined) throw new UsageError(`--class-order must be a comma list of class labels 0..${numClasses - 1}, got '${text}' ('${bad}' is not one)`);
   const order = parts.map(Number);
-  const missing = [...Array(NUM_CLASSES).keys()].filter((c) => !order.includes(c));
-  if (order.length !== NUM_CLASSES || missing.length || order.some((c) => c >= NUM_CLASSES)) {
-    throw new UsageError(`--class-order must list each of the ${NUM_CLASSES} classes 0..${NUM_CLASSES - 1} once (head first), got '${text}'${missing.length ? ` (missing ${missing.join(', ')})` : ''}`);
+  const missing = [...Array(numClasses).keys()].filter((c) => !order.includes(c));
+  if (order.length !== numClasses || missing.length || order.some((c) => c >= numClasses)) {
+    throw new UsageError(`--class-order must list each of the ${numClasses} classes 0..${numClasses - 1} once (head first), got '${text}'${missing.length ? ` (missing ${missing.join(', ')})` : ''}`);
   }
   return order.every((c, r) => c === r) ? undefined : order;
 }
 
-/** The data flags, checked (a UsageError naming the flag): --image-size in 8..28, --data-dir an existing directory. */
-export function dataConfigFrom(o: { dataset: string; 'data-dir': string; 'image-size': number; imbalance: number; 'lt-seed': number; 'class-order'?: string }): DataConfig {
-  if (!(o['image-size'] >= 8 && o['image-size'] <= 28)) throw new UsageError(`--image-size must be in 8..28 (the feature network's range), got ${o['image-size']}`);
+/**
+ * The data flags, checked (a UsageError naming the flag): --image-size in 8..28 (8..32 for CIFAR and IDX data),
+ * --data-dir an existing directory (required for --dataset idx), --num-classes only for idx. The channels of IDX
+ * images are read from the training images' header.
+ */
+export function dataConfigFrom(o: { dataset: string; 'data-dir': string; 'image-size': number; imbalance: number; 'lt-seed': number; 'class-order'?: string; 'num-classes'?: number }): DataConfig {
+  const dataset = o.dataset as DatasetName;
+  if (!['fashion-mnist', 'cifar10', 'cifar100', 'idx', 'synthetic'].includes(dataset)) throw new UsageError(`--dataset must be one of fashion-mnist, cifar10, cifar100, idx, synthetic, got '${o.dataset}'`);
+  const maxSize = dataset === 'fashion-mnist' || dataset === 'synthetic' ? 28 : 32;
+  if (!(o['image-size'] >= 8 && o['image-size'] <= maxSize)) throw new UsageError(`--image-size must be in 8..${maxSize} (the feature network's range${maxSize === 32 ? '; 32 is CIFAR\'s own size' : ''}), got ${o['image-size']}`);
   if (!(o.imbalance > 0 && o.imbalance <= 1)) throw new UsageError(`--imbalance must be in (0, 1], got ${o.imbalance}`);
   if (o['data-dir'] !== '') {
     let isDir = false;
@@ -70,22 +107,81 @@ export function dataConfigFrom(o: { dataset: string; 'data-dir': string; 'image-
     }
     if (!isDir) throw new UsageError(`--data-dir ${o['data-dir']} is not a directory`);
   }
-  const cfg: DataConfig = { dataset: o.dataset as DataConfig['dataset'], dataDir: o['data-dir'], imageSize: o['image-size'], imbalance: o.imbalance, ltSeed: o['lt-seed'] };
-  const classOrder = parseClassOrder(o['class-order'] ?? '');
+  const givenClasses = o['num-classes'] ?? 0;
+  if (givenClasses !== 0 && dataset !== 'idx') throw new UsageError(`--num-classes only applies to --dataset idx (${dataset} has ${dataset === 'cifar100' ? 100 : NUM_CLASSES} classes)`);
+  if (givenClasses === 1) throw new UsageError('--num-classes must be at least 2 (a long tail needs a head and a tail), got 1');
+  if (dataset === 'idx' && o['data-dir'] === '') throw new UsageError('--dataset idx needs --data-dir <directory of the IDX files>');
+  const cfg: DataConfig = { dataset, dataDir: o['data-dir'], imageSize: o['image-size'], imbalance: o.imbalance, ltSeed: o['lt-seed'] };
+  const numClasses = dataset === 'cifar100' ? 100 : dataset === 'idx' && givenClasses > 0 ? givenClasses : NUM_CLASSES;
+  if (numClasses !== NUM_CLASSES) cfg.numClasses = numClasses;
+  const channels = dataset === 'cifar10' || dataset === 'cifar100' ? 3 : dataset === 'idx' ? idxSplitFiles(o['data-dir'], 'train').channels : 1;
+  if (channels !== 1) cfg.channels = channels;
+  const classOrder = parseClassOrder(o['class-order'] ?? '', numClasses);
   if (classOrder) cfg.classOrder = classOrder;
   return cfg;
 }
 
-/** Labelled images as float32 in [-1, 1], row-major [N, 1, S, S]. */
+/** The IDX files of one split in `dir` (by name: 'train' or 't10k'/'test', 'images' or 'labels', 'idx') and the images' channels. */
+export function idxSplitFiles(dir: string, split: 'train' | 'test'): { images: string; labels: string; channels: number } {
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch (err) {
+    throw new UsageError(`--data-dir ${dir} cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+  const splitWords = split === 'train' ? ['train'] : ['t10k', 'test'];
+  const pick = (kind: 'images' | 'labels'): string => {
+    const found = names.filter((n) => {
+      const l = n.toLowerCase();
+      return l.includes('idx') && l.includes(kind) && splitWords.some((w) => l.includes(w));
+    });
+    if (found.length === 0) {
+      throw new UsageError(`--data-dir ${dir} has no ${split} ${kind} IDX file (a name containing ${splitWords.map((w) => `'${w}'`).join(' or ')}, '${kind}' and 'idx', e.g. ${split === 'train' ? 'train' : 't10k'}-${kind}-idx${kind === 'images' ? 3 : 1}-ubyte[.gz])`);
+    }
+    if (found.length > 1) throw new UsageError(`--data-dir ${dir} has more than one ${split} ${kind} IDX file (${found.join(', ')}); keep one pair per split`);
+    return path.join(dir, found[0]!);
+  };
+  const images = pick('images');
+  const labels = pick('labels');
+  return { images, labels, channels: idxImageChannels(images) };
+}
+
+/** The channels of an IDX image file from its header: [N, H, W] is 1, [N, C, H, W] is C (1 or 3). */
+function idxImageChannels(file: string): number {
+  const dims = readIdxHeaderDims(file);
+  if (dims.length === 3) return 1;
+  if (dims.length === 4 && (dims[1] === 1 || dims[1] === 3)) return dims[1]!;
+  throw new Error(`${file}: dims: images must be [N, height, width] (grayscale) or [N, C, height, width] with C 1 or 3, got dims [${dims}]`);
+}
+
+/** The dims of an IDX file (its header only; a gzipped file is decompressed up to the header). */
+function readIdxHeaderDims(file: string): number[] {
+  let bytes: Uint8Array = fs.readFileSync(file);
+  if (bytes[0] === 0x1f && bytes[1] === 0x8b) {
+    try {
+      bytes = zlib.gunzipSync(bytes);
+    } catch (err) {
+      throw new Error(`${file} looks gzipped but does not decompress: ${(err as Error).message}`);
+    }
+  }
+  if (bytes.length < 4 || bytes[0] !== 0 || bytes[1] !== 0) throw new Error(`${file}: magic: not an IDX file (it does not start with the IDX magic 0x0000)`);
+  const ndims = bytes[3]!;
+  if (bytes.length < 4 + 4 * ndims) throw new Error(`${file}: dims: the file is ${bytes.length} bytes, cut short inside its list of ${ndims} dimensions`);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return Array.from({ length: ndims }, (_, i) => view.getUint32(4 + 4 * i, false));
+}
+
+/** Labelled images as float32 in [-1, 1], row-major [N, C, S, S] (C = `channels`, absent: 1). */
 export interface ImageSet {
   pixels: Float32Array;
   labels: Int32Array;
   size: number;
   count: number;
+  channels?: number;
 }
 
 export function imageTensor(set: ImageSet): Tensor {
-  return fromTypedArray(set.pixels, [set.count, 1, set.size, set.size]);
+  return fromTypedArray(set.pixels, [set.count, set.channels ?? 1, set.size, set.size]);
 }
 
 /**
@@ -112,29 +208,69 @@ export function syntheticImages(perClass: number, seed: number): { pixels: Uint8
   return { pixels, labels };
 }
 
-/** One split as bytes: `count` images of height x width (any size; the IDX files say which), one label each. */
+/** One split as bytes: `count` images of channels x height x width (the files say which), one label each. */
 interface RawSplit {
   pixels: Uint8Array;
   labels: Int32Array;
+  channels: number;
   height: number;
   width: number;
   /** Where it came from, for error messages. */
   source: string;
+  /** The label file (or data file) named in label errors. */
+  labelSource: string;
+  classNames?: readonly string[];
 }
 
 function rawSplit(cfg: DataConfig, split: 'train' | 'test'): RawSplit {
-  if (cfg.dataset === 'synthetic') return { ...syntheticImages(split === 'train' ? 120 : 40, split === 'train' ? 1 : 2), height: 28, width: 28, source: `synthetic ${split} split` };
-  const ds = loadFashionMnist({ split, dir: cfg.dataDir || undefined });
-  const raw: RawSplit = { pixels: ds.pixels, labels: ds.labels!, height: ds.height, width: ds.width, source: `the ${split} split in ${fashionMnistDir(cfg.dataDir || undefined)}` };
-  if (raw.pixels.length !== raw.labels.length * raw.height * raw.width) throw new Error(`${raw.source}: ${raw.pixels.length} pixel bytes for ${raw.labels.length} labels of ${raw.height}x${raw.width} images`);
+  if (cfg.dataset === 'synthetic') {
+    const source = `synthetic ${split} split`;
+    return { ...syntheticImages(split === 'train' ? 120 : 40, split === 'train' ? 1 : 2), channels: 1, height: 28, width: 28, source, labelSource: source };
+  }
+  let raw: RawSplit;
+  if (cfg.dataset === 'cifar10' || cfg.dataset === 'cifar100') {
+    const dir = cfg.dataDir || undefined;
+    const ds = cfg.dataset === 'cifar10' ? loadCifar10({ split, dir }) : loadCifar100({ split, dir });
+    const source = `the ${cfg.dataset} ${split} split in ${cifarDir(cfg.dataset, dir) ?? '(no directory)'}`;
+    raw = { pixels: ds.pixels, labels: ds.labels!, channels: ds.channels, height: ds.height, width: ds.width, source, labelSource: source, classNames: ds.classNames ?? (cfg.dataset === 'cifar10' ? CIFAR10_CLASSES : undefined) };
+  } else if (cfg.dataset === 'idx') {
+    raw = idxSplit(cfg, split);
+  } else {
+    const ds = loadFashionMnist({ split, dir: cfg.dataDir || undefined });
+    const source = `the ${split} split in ${fashionMnistDir(cfg.dataDir || undefined)}`;
+    raw = { pixels: ds.pixels, labels: ds.labels!, channels: 1, height: ds.height, width: ds.width, source, labelSource: source, classNames: FASHION_MNIST_CLASSES };
+  }
+  if (raw.pixels.length !== raw.labels.length * raw.channels * raw.height * raw.width) throw new Error(`${raw.source}: ${raw.pixels.length} pixel bytes for ${raw.labels.length} labels of ${raw.channels}x${raw.height}x${raw.width} images`);
+  if (raw.channels !== channelsOf(cfg)) throw new Error(`${raw.source}: images have ${raw.channels} channel(s), the data config says ${channelsOf(cfg)}`);
   return raw;
 }
 
-/** Resizes selected byte images (any H x W) to S x S floats in [-1, 1] (bilinear, in chunks to bound memory). */
+/** A labelled IDX pair: images uint8 [N, H, W] or [N, C, H, W], labels [N] integers; errors name the file and field. */
+function idxSplit(cfg: DataConfig, split: 'train' | 'test'): RawSplit {
+  const files = idxSplitFiles(cfg.dataDir, split);
+  const images = readIdxFile(files.images);
+  const labels = readIdxFile(files.labels);
+  const fail = (file: string, field: string, detail: string): never => {
+    throw new Error(`${file}: ${field}: ${detail}`);
+  };
+  if (!(images.data instanceof Uint8Array)) fail(files.images, 'type', `images must be uint8 (IDX type 0x08), got ${images.data.constructor.name}`);
+  const d = images.dims;
+  if (!(d.length === 3 || (d.length === 4 && (d[1] === 1 || d[1] === 3)))) fail(files.images, 'dims', `images must be [N, height, width] or [N, C, height, width] with C 1 or 3, got dims [${d}]`);
+  const [n, c, h, w] = d.length === 3 ? [d[0]!, 1, d[1]!, d[2]!] : (d as [number, number, number, number]);
+  if (n < 1 || h < 1 || w < 1) fail(files.images, 'dims', `images must have N, height and width >= 1, got dims [${d}]`);
+  if (labels.data instanceof Float32Array || labels.data instanceof Float64Array) fail(files.labels, 'type', `labels must be integers (uint8, int8, int16 or int32), got ${labels.data.constructor.name}`);
+  if (!(labels.dims.length === 1 || (labels.dims.length === 2 && labels.dims[1] === 1))) fail(files.labels, 'dims', `labels must be [N], got dims [${labels.dims}]`);
+  if (labels.dims[0] !== n) fail(files.labels, 'count', `${labels.dims[0]} labels for the ${n} images of ${files.images}`);
+  return { pixels: images.data as Uint8Array, labels: Int32Array.from(labels.data as ArrayLike<number>), channels: c, height: h, width: w, source: `the ${split} split (${files.images})`, labelSource: files.labels };
+}
+
+/** Resizes selected byte images (any C x H x W) to C x S x S floats in [-1, 1] (bilinear, in chunks to bound memory). */
 function toImageSet(raw: RawSplit, rows: ArrayLike<number>, size: number): ImageSet {
   const n = rows.length;
-  const per = raw.height * raw.width;
-  const out = new Float32Array(n * size * size);
+  const C = raw.channels;
+  const per = C * raw.height * raw.width;
+  const outPer = C * size * size;
+  const out = new Float32Array(n * outPer);
   const chunk = 1000;
   for (let s = 0; s < n; s += chunk) {
     const e = Math.min(n, s + chunk);
@@ -144,21 +280,31 @@ function toImageSet(raw: RawSplit, rows: ArrayLike<number>, size: number): Image
       if (!(r >= 0 && r < raw.labels.length)) throw new RangeError(`toImageSet: row ${r} is outside the ${raw.labels.length} images of ${raw.source}`);
       for (let k = 0; k < per; k++) src[(i - s) * per + k] = raw.pixels[r * per + k]! / 127.5 - 1;
     }
-    const resized = resizeBilinear(fromTypedArray(src, [e - s, 1, raw.height, raw.width]), size, size).toTypedArray() as Float32Array;
-    out.set(resized, s * size * size);
+    const resized = resizeBilinear(fromTypedArray(src, [e - s, C, raw.height, raw.width]), size, size).toTypedArray() as Float32Array;
+    out.set(resized, s * outPer);
   }
-  return { pixels: out, labels: Int32Array.from(rows, (r) => raw.labels[r]!), size, count: n };
+  const set: ImageSet = { pixels: out, labels: Int32Array.from(rows, (r) => raw.labels[r]!), size, count: n };
+  if (C !== 1) set.channels = C;
+  return set;
 }
 
-/** Every class must have images: a long-tailed subset and the class-balanced metrics need all ten. */
-function checkAllClasses(raw: RawSplit, classNames: readonly string[]): void {
-  const counts = new Array<number>(NUM_CLASSES).fill(0);
-  for (const y of raw.labels) {
-    if (!(y >= 0 && y < NUM_CLASSES)) throw new RangeError(`${raw.source}: label ${y} is outside 0..${NUM_CLASSES - 1}`);
+/** Every class must have images: a long-tailed subset and the class-balanced metrics need all of them. */
+function checkAllClasses(raw: RawSplit, classNames: readonly string[], numClasses: number): void {
+  const counts = new Array<number>(numClasses).fill(0);
+  for (let i = 0; i < raw.labels.length; i++) {
+    const y = raw.labels[i]!;
+    if (!(y >= 0 && y < numClasses)) throw new RangeError(`${raw.labelSource}: label: label ${y} of row ${i} is outside 0..${numClasses - 1}${numClasses === NUM_CLASSES ? ' (--num-classes sets the count for --dataset idx)' : ''}`);
     counts[y]!++;
   }
-  const missing = counts.flatMap((c, k) => (c === 0 ? [`${k} (${classNames[k]})`] : []));
-  if (missing.length) throw new Error(`${raw.source} has no image of class ${missing.join(', ')}: every one of the ${NUM_CLASSES} classes needs at least one (counts [${counts.join(', ')}])`);
+  const missing = counts.flatMap((c, k) => (c === 0 ? [`${k} (${classNames[k] ?? `class ${k}`})`] : []));
+  if (missing.length) throw new Error(`${raw.source} has no image of class ${missing.slice(0, 10).join(', ')}${missing.length > 10 ? ` and ${missing.length - 10} more` : ''}: every one of the ${numClasses} classes needs at least one (counts [${counts.join(', ')}])`);
+}
+
+/** The class names of a data set: its own where the files give them, else 'band<k>' (synthetic) or 'class<k>'. */
+function classNamesOf(cfg: DataConfig, raw: RawSplit): readonly string[] {
+  if (cfg.dataset === 'synthetic') return [...Array(NUM_CLASSES).keys()].map((c) => `band${c}`);
+  if (raw.classNames && raw.classNames.length === numClassesOf(cfg)) return raw.classNames;
+  return [...Array(numClassesOf(cfg)).keys()].map((c) => `class${c}`);
 }
 
 export interface LongTailedData {
@@ -172,31 +318,34 @@ export interface LongTailedData {
 /** The long-tailed training subset (class 0 the head), resized. */
 export function loadLongTailedTrain(cfg: DataConfig): LongTailedData {
   const raw = rawSplit(cfg, 'train');
-  checkAllClasses(raw, FASHION_MNIST_CLASSES);
-  const lt = makeLongTailedSubset(raw.labels, { imbalance: cfg.imbalance, numClasses: NUM_CLASSES, seed: cfg.ltSeed, classOrder: cfg.classOrder });
+  const numClasses = numClassesOf(cfg);
+  const classNames = classNamesOf(cfg, raw);
+  checkAllClasses(raw, classNames, numClasses);
+  const lt = makeLongTailedSubset(raw.labels, { imbalance: cfg.imbalance, numClasses, seed: cfg.ltSeed, classOrder: cfg.classOrder });
   const groupOf = classGroups(lt.classCounts);
   const groups: Record<string, number[]> = { head: [], medium: [], tail: [] };
   groupOf.forEach((g, c) => groups[g]!.push(c));
-  return { train: toImageSet(raw, lt.indices, cfg.imageSize), classCounts: lt.classCounts, groups, classNames: cfg.dataset === 'synthetic' ? [...Array(NUM_CLASSES).keys()].map((c) => `band${c}`) : FASHION_MNIST_CLASSES };
+  return { train: toImageSet(raw, lt.indices, cfg.imageSize), classCounts: lt.classCounts, groups, classNames };
 }
 
 /** The balanced test split, resized (the reference set of every metric). */
 export function loadTestSet(cfg: DataConfig): ImageSet {
   const raw = rawSplit(cfg, 'test');
-  checkAllClasses(raw, FASHION_MNIST_CLASSES);
+  checkAllClasses(raw, classNamesOf(cfg, raw), numClassesOf(cfg));
   return toImageSet(raw, Int32Array.from(raw.labels.keys()), cfg.imageSize);
 }
 
 /** `perClass` images of every class from the balanced training split (a real-data floor at a given N), seeded. */
 export function balancedTrainSample(cfg: DataConfig, perClass: number, seed: number): ImageSet {
   const raw = rawSplit(cfg, 'train');
-  const byClass: number[][] = Array.from({ length: NUM_CLASSES }, () => []);
+  const numClasses = numClassesOf(cfg);
+  const byClass: number[][] = Array.from({ length: numClasses }, () => []);
   raw.labels.forEach((y, i) => byClass[y]!.push(i));
   const gen = new Generator(seed);
   const rows: number[] = [];
-  for (let k = 0; k < perClass; k++) for (let c = 0; c < NUM_CLASSES; c++) rows.push(-1);
+  for (let k = 0; k < perClass; k++) for (let c = 0; c < numClasses; c++) rows.push(-1);
   let p = 0;
-  for (let c = 0; c < NUM_CLASSES; c++) {
+  for (let c = 0; c < numClasses; c++) {
     const members = byClass[c]!;
     if (members.length < perClass) throw new Error(`balancedTrainSample: class ${c} has ${members.length} images, need ${perClass}`);
     const perm = gen.permutation(members.length);
@@ -228,16 +377,25 @@ export interface ModelConfig {
   numClasses: number;
   seed: number;
   prediction: 'epsilon' | 'sample';
+  /** Image channels the model takes and predicts (3 for RGB data); absent for 1, so older run configs compare equal. */
+  inChannels?: number;
 }
 
-/** The model flags, checked against each other (a UsageError naming the flag). */
-export function modelConfigFrom(o: { model: string; hidden: number; layers: number; channels: number; 'model-seed': number; prediction: string }, imageSize: number, numClasses: number): ModelConfig {
+/** The image channels of a model (1 unless its config says otherwise). */
+export function inChannelsOf(c: Pick<ModelConfig, 'inChannels'>): number {
+  return c.inChannels ?? 1;
+}
+
+/** The model flags, checked against each other (a UsageError naming the flag). `inChannels`: the data's channels. */
+export function modelConfigFrom(o: { model: string; hidden: number; layers: number; channels: number; 'model-seed': number; prediction: string }, imageSize: number, numClasses: number, inChannels = 1): ModelConfig {
   if (o.model === 'unet') {
     // The sinusoidal time embedding has --channels dimensions (even, >= 4); one downsampling halves the image.
     if (!(Number.isInteger(o.channels) && o.channels >= 4 && o.channels % 2 === 0)) throw new UsageError(`--channels must be an even integer >= 4 for --model unet, got ${o.channels}`);
     if (imageSize % 2 !== 0) throw new UsageError(`--image-size must be even for --model unet (it downsamples once), got ${imageSize}`);
   }
-  return { kind: o.model as ModelConfig['kind'], imageSize, hidden: o.hidden, layers: o.layers, channels: o.channels, numClasses, seed: o['model-seed'], prediction: o.prediction as ModelConfig['prediction'] };
+  const config: ModelConfig = { kind: o.model as ModelConfig['kind'], imageSize, hidden: o.hidden, layers: o.layers, channels: o.channels, numClasses, seed: o['model-seed'], prediction: o.prediction as ModelConfig['prediction'] };
+  if (inChannels !== 1) config.inChannels = inChannels;
+  return config;
 }
 
 /** The training scheduler: linear betas 1e-4..0.02, T = 1000 (DDPM), the model's prediction type. */
@@ -282,11 +440,11 @@ export function samplingScheduler(c: ModelConfig, s: SamplingConfig = DEFAULT_SA
 }
 
 export function buildModel(c: ModelConfig): Denoiser {
-  if (c.kind === 'mlp') return new MLPDenoiser({ dataDim: c.imageSize * c.imageSize, hidden: c.hidden, numLayers: c.layers, numClasses: c.numClasses, seed: c.seed });
+  if (c.kind === 'mlp') return new MLPDenoiser({ dataDim: inChannelsOf(c) * c.imageSize * c.imageSize, hidden: c.hidden, numLayers: c.layers, numClasses: c.numClasses, seed: c.seed });
   const lowest = c.imageSize / 2;
   return new UNet2D({
     sampleSize: c.imageSize,
-    inChannels: 1,
+    inChannels: inChannelsOf(c),
     baseChannels: c.channels,
     channelMult: [1, 2],
     numResBlocks: 1,
@@ -298,25 +456,26 @@ export function buildModel(c: ModelConfig): Denoiser {
   });
 }
 
-/** The shape of one model input: flattened for the MLP, [1, S, S] for the UNet. */
+/** The shape of one model input: flattened for the MLP, [C, S, S] for the UNet. */
 export function modelSampleShape(c: ModelConfig): number[] {
-  return c.kind === 'mlp' ? [c.imageSize * c.imageSize] : [1, c.imageSize, c.imageSize];
+  const C = inChannelsOf(c);
+  return c.kind === 'mlp' ? [C * c.imageSize * c.imageSize] : [C, c.imageSize, c.imageSize];
 }
 
-/** The training set in the model's input layout. */
-export function trainingDataset(set: ImageSet, c: ModelConfig): ArrayDataset {
-  return new ArrayDataset(set.pixels, modelSampleShape(c), set.labels, NUM_CLASSES);
+/** The training set in the model's input layout (`numClasses`: the data's, default 10). */
+export function trainingDataset(set: ImageSet, c: ModelConfig, numClasses = NUM_CLASSES): ArrayDataset {
+  return new ArrayDataset(set.pixels, modelSampleShape(c), set.labels, numClasses);
 }
 
-/** Model outputs [N, ...] as images [N, 1, S, S] clipped to [-1, 1] (what grids and metrics take). */
-export function asImages(x: Tensor, imageSize: number): Tensor {
-  return x.reshape([x.shape[0]!, 1, imageSize, imageSize]).clamp(-1, 1);
+/** Model outputs [N, ...] as images [N, C, S, S] clipped to [-1, 1] (what grids and metrics take). */
+export function asImages(x: Tensor, imageSize: number, channels = 1): Tensor {
+  return x.reshape([x.shape[0]!, channels, imageSize, imageSize]).clamp(-1, 1);
 }
 
 /** Class-balanced labels for n samples, grouped by class: [0 x n/C, 1 x n/C, ...] (n divisible by C). */
-export function balancedLabels(n: number): Int32Array {
-  if (n % NUM_CLASSES !== 0) throw new Error(`balancedLabels: the number of samples (${n}) must be a multiple of ${NUM_CLASSES} for class-balanced sampling`);
-  return Int32Array.from({ length: n }, (_, i) => Math.floor(i / (n / NUM_CLASSES)));
+export function balancedLabels(n: number, numClasses = NUM_CLASSES): Int32Array {
+  if (n % numClasses !== 0) throw new Error(`balancedLabels: the number of samples (${n}) must be a multiple of ${numClasses} for class-balanced sampling`);
+  return Int32Array.from({ length: n }, (_, i) => Math.floor(i / (n / numClasses)));
 }
 
 /** HEAD of the checkout, or 'unknown' outside git. */

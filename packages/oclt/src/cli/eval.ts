@@ -4,10 +4,14 @@
  * feature network, each reported with real-vs-real baselines.
  *
  * Per-class FID needs a class per generated image: the conditioning label for conditional models; for
- * unconditional models the feature network's predicted class (stated in the output as `labelSource`).
+ * unconditional models the feature network's predicted class (stated in the output as `labelSource`), which names
+ * a data class only for 10-class data (the feature network has Fashion-MNIST's 10 classes).
+ *
+ * RGB data (CIFAR, 3-channel IDX) goes through the grayscale feature network as its luminance
+ * 0.299 R + 0.587 G + 0.114 B (ITU-R BT.601), generated and real images alike (stated as `featureInput`).
  */
 import fs from 'node:fs';
-import { Generator, type Tensor } from '@oclt/tensor';
+import { Generator, fromTypedArray, type Tensor } from '@oclt/tensor';
 import { decodeSafetensors } from '@oclt/autograd';
 import {
   FEATURE_NET_CLASSES,
@@ -24,7 +28,7 @@ import {
 } from '@oclt/diffusion';
 import { ProgressBar, loadFeatureNet } from '@oclt/diffusion/node';
 import { UsageError, helpText, parseArgs, type OptionSpecs } from './args.js';
-import { DATA_OPTIONS, NUM_CLASSES, balancedTrainSample, dataConfigFrom, imageTensor, loadLongTailedTrain, loadTestSet, provenance, readJson, writeJson, type DataConfig, type SamplingConfig } from './common.js';
+import { DATA_OPTIONS, NUM_CLASSES, balancedTrainSample, channelsOf, dataConfigFrom, imageTensor, numClassesOf, loadLongTailedTrain, loadTestSet, provenance, readJson, writeJson, type DataConfig, type SamplingConfig } from './common.js';
 import type { GeneratedSamples } from './sample.js';
 
 export interface EvaluationResult {
@@ -68,16 +72,26 @@ export class MetricsContext {
     const test = loadTestSet(data);
     const lt = loadLongTailedTrain(data);
     const progress = opts.progress ?? Boolean(process.stderr.isTTY);
-    const testFeatures = featuresWithProgress(net, imageTensor(test), test.labels, 'features: test set', progress);
+    const testFeatures = featuresWithProgress(net, featureInput(imageTensor(test)), test.labels, 'features: test set', progress);
     return new MetricsContext(net, info, data, testFeatures, lt.groups, lt.classCounts, opts.kidSubsetSize ?? 1000, progress);
   }
 
   private features(label: string, images: Tensor, labels?: ArrayLike<number>): FeatureSet {
-    return featuresWithProgress(this.net, images, labels, label, this.progress);
+    return featuresWithProgress(this.net, featureInput(images), labels, label, this.progress);
+  }
+
+  /** The classes of the data (10 for Fashion-MNIST and CIFAR-10, 100 for CIFAR-100). */
+  get numClasses(): number {
+    return numClassesOf(this.data);
+  }
+
+  /** What the feature network is fed: the images, or the luminance of RGB ones. */
+  get featureInput(): 'images' | 'luminance of the RGB images (BT.601)' {
+    return channelsOf(this.data) === 3 ? 'luminance of the RGB images (BT.601)' : 'images';
   }
 
   private options(nGenerated: number) {
-    return { numClasses: FEATURE_NET_CLASSES, groups: this.groups, kidSubsetSize: Math.min(this.kidSubsetSize, nGenerated), seed: 0 };
+    return { numClasses: this.numClasses, groups: this.groups, kidSubsetSize: Math.min(this.kidSubsetSize, nGenerated), seed: 0 };
   }
 
   evaluate(samples: GeneratedSamples): EvaluationResult {
@@ -88,14 +102,18 @@ export class MetricsContext {
       for (let k = 1; k < c; k++) if (fs0.probs![i * c + k]! > fs0.probs![i * c + best]!) best = k;
       return best;
     });
-    const predictedClassCounts = new Array<number>(NUM_CLASSES).fill(0);
+    const predictedClassCounts = new Array<number>(FEATURE_NET_CLASSES).fill(0);
     predicted.forEach((y) => predictedClassCounts[y]!++);
     const labelSource = samples.labels ? 'conditioning' : 'feature-net';
-    const generated: FeatureSet = { ...fs0, labels: samples.labels ?? predicted };
+    // The feature network's classes are the data's only for 10-class data: otherwise no per-class FID unconditionally.
+    const predictedIsDataClass = this.numClasses === FEATURE_NET_CLASSES;
+    const labels = samples.labels ?? (predictedIsDataClass ? predicted : undefined);
+    const generated: FeatureSet = labels ? { ...fs0, labels } : { features: fs0.features, probs: fs0.probs };
     const metrics = evaluateWithFallback(generated, this.test, this.options(fs0.features.rows));
     // Per-class FID needs >= 2 samples of every class; an unconditional model may never produce a tail class.
     const result: EvaluationResult = { labelSource, predictedClassCounts, metrics };
-    if (!metrics.per_class_fid) result.perClassFidError = `per-class FID needs at least 2 generated samples of every class; got [${predictedClassCounts.join(', ')}] (${labelSource})`;
+    if (!labels) result.perClassFidError = `per-class FID of an unconditional model needs the feature network's predicted class to be a data class; it has ${FEATURE_NET_CLASSES} classes, the data ${this.numClasses}`;
+    else if (!metrics.per_class_fid) result.perClassFidError = `per-class FID needs at least 2 generated samples of every class; got [${predictedClassCounts.join(', ')}] (${labelSource})`;
     return result;
   }
 
@@ -107,9 +125,9 @@ export class MetricsContext {
     const lt = loadLongTailedTrain(this.data);
     const ltFeatures = this.features('features: long-tailed train set', imageTensor(lt.train), lt.train.labels);
     const opts = this.options(nGenerated);
-    const real = balancedTrainSample(this.data, Math.floor(nGenerated / NUM_CLASSES), 12345);
+    const real = balancedTrainSample(this.data, Math.max(1, Math.floor(nGenerated / this.numClasses)), 12345);
     const realFeatures = this.features('features: balanced real sample', imageTensor(real), real.labels);
-    const [a, b] = stratifiedHalves(this.test.labels!, NUM_CLASSES);
+    const [a, b] = stratifiedHalves(this.test.labels!, this.numClasses);
     // Each comparison is seconds of FID/KID/precision-recall work: a bar over them (ETA) on a terminal.
     const pairs: [string, FeatureSet, FeatureSet][] = [
       ['test_half_vs_half', selectFeatureSet(this.test, a), selectFeatureSet(this.test, b)],
@@ -129,6 +147,21 @@ export class MetricsContext {
     }
     return out;
   }
+}
+
+/** Images [N, C, H, W] as the grayscale feature network takes them: unchanged for C = 1, the BT.601 luminance for C = 3. */
+export function featureInput(images: Tensor): Tensor {
+  const [n, c, h, w] = images.shape as [number, number, number, number];
+  if (c === 1) return images;
+  if (c !== 3) throw new RangeError(`featureInput: images must have 1 or 3 channels, got [${images.shape}]`);
+  const v = images.contiguous().toTypedArray() as ArrayLike<number>;
+  const plane = h * w;
+  const out = new Float32Array(n * plane);
+  for (let i = 0; i < n; i++) {
+    const o = i * 3 * plane;
+    for (let k = 0; k < plane; k++) out[i * plane + k] = 0.299 * v[o + k]! + 0.587 * v[o + plane + k]! + 0.114 * v[o + 2 * plane + k]!;
+  }
+  return fromTypedArray(out, [n, 1, h, w]);
 }
 
 /** The feature network over a set of images, with a progress bar (it/s = images/s, ETA) when asked. */
@@ -158,19 +191,19 @@ function evaluateWithFallback(unordered: FeatureSet, reference: FeatureSet, opts
   }
 }
 
-/** Reads samples written by `oclt sample`, checked: images [N, 1, S, S] all finite, labels [N] in 0..9. */
-export function loadSamples(file: string): GeneratedSamples {
+/** Reads samples written by `oclt sample`, checked: images [N, C, S, S] (C 1 or 3) all finite, labels [N] in 0..numClasses-1. */
+export function loadSamples(file: string, numClasses = NUM_CLASSES): GeneratedSamples {
   const { tensors } = decodeSafetensors(new Uint8Array(fs.readFileSync(file)), file);
   const images = tensors.images;
   if (!images) throw new Error(`${file} has no 'images' tensor (write samples with 'oclt sample')`);
-  if (images.ndim !== 4 || images.shape[1] !== 1 || images.shape[2] !== images.shape[3] || images.shape[0]! < 1) throw new Error(`${file}: images must be [N, 1, S, S], got [${images.shape}]`);
+  if (images.ndim !== 4 || (images.shape[1] !== 1 && images.shape[1] !== 3) || images.shape[2] !== images.shape[3] || images.shape[0]! < 1) throw new Error(`${file}: images must be [N, C, S, S] with C 1 or 3, got [${images.shape}]`);
   const bad = findNonFinite({ images });
   if (bad) throw new Error(`${file}: ${bad.count} of ${bad.size} image values are NaN or infinite (e.g. [${bad.index}] = ${bad.value}); these samples cannot be evaluated`);
   const labels = tensors.labels ? Int32Array.from(tensors.labels.toTypedArray() as ArrayLike<number>) : null;
   if (labels) {
     if (labels.length !== images.shape[0]) throw new Error(`${file}: ${labels.length} labels for ${images.shape[0]} images`);
-    const i = labels.findIndex((y) => !(y >= 0 && y < NUM_CLASSES));
-    if (i >= 0) throw new Error(`${file}: label ${labels[i]} of sample ${i} is outside 0..${NUM_CLASSES - 1}`);
+    const i = labels.findIndex((y) => !(y >= 0 && y < numClasses));
+    if (i >= 0) throw new Error(`${file}: label ${labels[i]} of sample ${i} is outside 0..${numClasses - 1}`);
   }
   return { images: images as Tensor, labels };
 }
@@ -190,7 +223,6 @@ export async function evalCommand(argv: readonly string[]): Promise<number> {
   if (!fs.existsSync(`${prefix}.safetensors`) || !fs.statSync(`${prefix}.safetensors`).isFile()) throw new UsageError(`--samples ${prefix}.safetensors is not a file (write samples with 'oclt sample')`);
   // The data config of the run that made the samples, when its description is beside them.
   let data = dataConfigFrom(o);
-  const samples = loadSamples(`${prefix}.safetensors`);
   const described = `${prefix}.json`;
   // How the samples were drawn (DDIM's x0 clipping), as their description says; null where it does not say
   // (no description, or one written before `oclt sample --clip-x0`: before commit b45e427 x0 was clipped, after it not).
@@ -200,14 +232,17 @@ export async function evalCommand(argv: readonly string[]): Promise<number> {
     if (c?.train?.data) data = c.train.data;
     if (c?.sampling) sampling = c.sampling;
   }
+  const samples = loadSamples(`${prefix}.safetensors`, numClassesOf(data));
   const size = samples.images.shape[2]!;
   if (size !== data.imageSize) throw new Error(`the samples are ${size}x${size} but the data config says --image-size ${data.imageSize}`);
+  const channels = samples.images.shape[1]!;
+  if (channels !== channelsOf(data)) throw new Error(`the samples have ${channels} channel(s) but the data (--dataset ${data.dataset}) has ${channelsOf(data)}`);
   const t0 = performance.now();
   const ctx = await MetricsContext.create(data, { version: o['feature-net'] }, { progress: o.progress });
   const result = ctx.evaluate(samples);
   const baselines = o.baselines ? ctx.baselines(samples.images.shape[0]!) : null;
   const out = o.out || `${prefix}.metrics.json`;
-  writeJson(out, { kind: 'oclt-eval', ...provenance('eval', { samples: o.samples, data, sampling, featureNet: ctx.featureNetInfo }), groups: ctx.groups, ...result, baselines, wallSeconds: (performance.now() - t0) / 1000 });
+  writeJson(out, { kind: 'oclt-eval', ...provenance('eval', { samples: o.samples, data, sampling, featureNet: ctx.featureNetInfo, featureInput: ctx.featureInput }), groups: ctx.groups, ...result, baselines, wallSeconds: (performance.now() - t0) / 1000 });
   const m = result.metrics;
   console.log(`FID ${m.fid.toFixed(2)}  KID ${m.kid_mean.toFixed(4)}  IS ${m.is_mean?.toFixed(2)}  precision ${m.precision.toFixed(3)}  recall ${m.recall.toFixed(3)} -> ${out}`);
   return 0;

@@ -8,7 +8,7 @@ import { findNonFinite, sample, type Denoiser } from '@oclt/diffusion';
 import { saveImageGrid, saveTensors } from '@oclt/diffusion/node';
 import fs from 'node:fs';
 import { UsageError, helpText, parseArgs, type OptionSpecs } from './args.js';
-import { DEFAULT_SAMPLING, GRID_SCALE, NUM_CLASSES, SAMPLING_OPTIONS, asImages, balancedLabels, modelSampleShape, provenance, samplingConfigFrom, samplingScheduler, writeJson, type ModelConfig, type SamplingConfig } from './common.js';
+import { DEFAULT_SAMPLING, GRID_SCALE, NUM_CLASSES, SAMPLING_OPTIONS, asImages, balancedLabels, inChannelsOf, modelSampleShape, provenance, samplingConfigFrom, samplingScheduler, writeJson, type ModelConfig, type SamplingConfig } from './common.js';
 import { loadRunModel } from './train.js';
 
 export interface SampleSettings {
@@ -38,7 +38,7 @@ export interface GeneratedSamples {
  * infinity are an error (naming how many and which), never images written as if they were fine.
  */
 export function generateSamples(model: Denoiser, config: ModelConfig, s: SampleSettings): GeneratedSamples {
-  const labels = model.numClasses > 0 ? balancedLabels(s.numSamples) : null;
+  const labels = model.numClasses > 0 ? balancedLabels(s.numSamples, model.numClasses) : null;
   const scheduler = samplingScheduler(config, s.sampling ?? DEFAULT_SAMPLING);
   const batchSize = s.batchSize ?? 250;
   let done = 0;
@@ -59,7 +59,7 @@ export function generateSamples(model: Denoiser, config: ModelConfig, s: SampleS
     },
   });
   checkFiniteSamples(x, labels, s.source);
-  return { images: asImages(x, config.imageSize), labels };
+  return { images: asImages(x, config.imageSize, inChannelsOf(config)), labels };
 }
 
 /** Throws when a sample holds a non-finite value: how many of them, the first one and its class. */
@@ -92,7 +92,7 @@ export function saveSamples(file: string, samples: GeneratedSamples): void {
 export const SAMPLE_OPTIONS = {
   run: { type: 'string', description: "run directory written by 'oclt train'" },
   out: { type: 'string', description: 'output prefix: writes <out>.png, <out>.safetensors and <out>.json (default: <run>/samples-<seed>)', default: '' },
-  num: { type: 'integer', description: 'number of samples (a multiple of 10 for conditional models: balanced over classes)', default: 100, min: 1, max: 100000 },
+  num: { type: 'integer', description: 'number of samples (a multiple of the number of classes, 10 for Fashion-MNIST, for conditional models: balanced over classes)', default: 100, min: 1, max: 100000 },
   steps: { type: 'integer', description: 'DDIM steps (eta 0, 1..1000)', default: 50, min: 1, max: 1000 },
   guidance: { type: 'number', description: 'classifier-free guidance weight w: (1 + w) eps(x, y) - w eps(x)', default: 1.5 },
   seed: { type: 'integer', description: 'seed of the initial noise', default: 0 },
@@ -104,13 +104,14 @@ export async function sampleCommand(argv: readonly string[]): Promise<number> {
   const o = parseArgs('sample', argv, SAMPLE_OPTIONS);
   if (!fs.existsSync(path.join(o.run, 'run.json'))) throw new UsageError(`--run ${o.run} is not an oclt run directory (no run.json); train one with 'oclt train --out ${o.run}'`);
   const { model, config, step } = loadRunModel(o.run);
-  if (config.model.numClasses > 0 && o.num % NUM_CLASSES !== 0) throw new UsageError(`--num must be a multiple of ${NUM_CLASSES} for the conditional model of ${o.run} (balanced over classes), got ${o.num}`);
+  const numClasses = config.model.numClasses;
+  if (numClasses > 0 && o.num % numClasses !== 0) throw new UsageError(`--num must be a multiple of ${numClasses} for the conditional model of ${o.run} (balanced over classes), got ${o.num}`);
   const sampling = samplingConfigFrom(o);
   const prefix = o.out || path.join(o.run, `samples-${o.seed}`);
   const t0 = performance.now();
   const samples = generateSamples(model, config.model, { numSamples: o.num, steps: o.steps, guidance: o.guidance, seed: o.seed, source: `the checkpoint of step ${step} in ${o.run}`, sampling });
   const seconds = (performance.now() - t0) / 1000;
-  saveImageGrid(`${prefix}.png`, samples.images, { nrow: samples.labels ? Math.max(1, o.num / NUM_CLASSES) : undefined, scale: o['grid-scale'] });
+  saveImageGrid(`${prefix}.png`, samples.images, { nrow: samples.labels ? Math.max(1, o.num / numClasses) : undefined, scale: o['grid-scale'] });
   saveSamples(`${prefix}.safetensors`, samples);
   writeJson(`${prefix}.json`, {
     kind: 'oclt-samples',

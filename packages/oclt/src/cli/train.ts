@@ -23,10 +23,12 @@ import {
   MODEL_OPTIONS,
   NUM_CLASSES,
   buildModel,
+  channelsOf,
   dataConfigFrom,
   gitCommit,
   loadLongTailedTrain,
   modelConfigFrom,
+  numClassesOf,
   provenance,
   readJson,
   trainingScheduler,
@@ -284,18 +286,20 @@ export async function trainRun(config: TrainConfig, dir: string, opts: { data?: 
   }
   const data = opts.data ?? loadLongTailedTrain(config.data);
   const scheduler = trainingScheduler(config.model);
-  const hooks = recipeTrainerHooks(configRecipe(config), { labels: data.train.labels, numClasses: NUM_CLASSES, batchSize: config.batchSize, alphasCumprod: scheduler.alphasCumprod, gen: new Generator(config.seed * 7 + 5) });
+  const numClasses = numClassesOf(config.data);
+  const hooks = recipeTrainerHooks(configRecipe(config), { labels: data.train.labels, numClasses, batchSize: config.batchSize, alphasCumprod: scheduler.alphasCumprod, gen: new Generator(config.seed * 7 + 5) });
   if ((config.model.numClasses > 0) !== hooks.conditional) throw new Error(`recipe '${config.recipe}' is ${hooks.conditional ? '' : 'un'}conditional but the model has ${config.model.numClasses} classes`);
-  const expectedPixels = data.train.size * data.train.size;
-  if (data.train.size !== config.data.imageSize || data.train.pixels.length !== data.train.count * expectedPixels || data.train.count < 1) {
-    throw new Error(`the training data holds ${data.train.count} images of ${data.train.size}x${data.train.size} (${data.train.pixels.length} values), expected --image-size ${config.data.imageSize}`);
+  const channels = data.train.channels ?? 1;
+  const expectedPixels = channels * data.train.size * data.train.size;
+  if (data.train.size !== config.data.imageSize || channels !== channelsOf(config.data) || data.train.pixels.length !== data.train.count * expectedPixels || data.train.count < 1) {
+    throw new Error(`the training data holds ${data.train.count} images of ${channels}x${data.train.size}x${data.train.size} (${data.train.pixels.length} values), expected --image-size ${config.data.imageSize} with ${channelsOf(config.data)} channel(s)`);
   }
   const model = buildModel(config.model);
   hooks.setup.coral?.attach(model as unknown as BottleneckModel);
   const trainer = new Trainer({
     model,
     scheduler,
-    dataset: trainingDataset(data.train, config.model),
+    dataset: trainingDataset(data.train, config.model, numClasses),
     config: {
       batchSize: config.batchSize,
       numSteps: config.steps,
@@ -378,8 +382,10 @@ export function trainConfigFrom(o: ParsedOptions<typeof TRAIN_OPTIONS>): TrainCo
     throw new UsageError(`--recipe: ${(err as Error).message}`);
   }
   if (fs.existsSync(o.out) && !fs.statSync(o.out).isDirectory()) throw new UsageError(`--out ${o.out} exists and is not a directory`);
-  if (conditional && o['grid-samples'] % NUM_CLASSES !== 0) {
-    throw new UsageError(`--grid-samples must be a multiple of ${NUM_CLASSES} for the conditional recipe '${o.recipe}' (balanced over classes), got ${o['grid-samples']}`);
+  const data = dataConfigFrom(o);
+  const numClasses = numClassesOf(data);
+  if (conditional && o['grid-samples'] % numClasses !== 0) {
+    throw new UsageError(`--grid-samples must be a multiple of ${numClasses} for the conditional recipe '${o.recipe}' (balanced over classes), got ${o['grid-samples']}`);
   }
   const isCbdm = parseRecipe(o.recipe).method === 'cbdm';
   if (!isCbdm) {
@@ -406,10 +412,9 @@ export function trainConfigFrom(o: ParsedOptions<typeof TRAIN_OPTIONS>): TrainCo
     if (source === out || source.startsWith(out + path.sep)) throw new UsageError(`--init-from ${o['init-from']} is inside --out ${o.out}: to continue a run re-run its command, to extend it raise --steps`);
     initFrom = { source, weights: o['init-weights'] as InitFromConfig['weights'], optimizer: o['init-optimizer'] };
   }
-  const data = dataConfigFrom(o);
   const config: TrainConfig = {
     data,
-    model: modelConfigFrom(o, data.imageSize, conditional ? NUM_CLASSES : 0),
+    model: modelConfigFrom(o, data.imageSize, conditional ? numClasses : 0, channelsOf(data)),
     recipe: o.recipe,
     steps: o.steps,
     batchSize: o['batch-size'],
@@ -450,7 +455,7 @@ export async function trainCommand(argv: readonly string[]): Promise<number> {
   if (o['grid-samples'] > 0) {
     const s = generateSamples(outcome.model, config.model, { numSamples: o['grid-samples'], steps: o['sample-steps'], guidance: o.guidance, seed: o.seed });
     const grid = path.join(o.out, 'samples.png');
-    saveImageGrid(grid, s.images, { nrow: s.labels ? o['grid-samples'] / NUM_CLASSES : undefined, scale: GRID_SCALE });
+    saveImageGrid(grid, s.images, { nrow: s.labels ? o['grid-samples'] / numClassesOf(config.data) : undefined, scale: GRID_SCALE });
     result.samplesPng = grid;
   }
   writeJson(path.join(o.out, 'result.json'), result);
