@@ -1,28 +1,16 @@
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { COMMANDS, main } from './main.js';
 import { crossingTime } from './transfer-curve.js';
+import { cliTestSetup } from '../test-helpers.js';
 
 /** Every subcommand end to end on the synthetic data set (no files needed), at toy sizes. */
 const SYNTH = ['--dataset', 'synthetic', '--image-size', '8'];
 const TINY_MODEL = ['--hidden', '16', '--layers', '1'];
 
-let dir = '';
-beforeAll(() => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'oclt-cli-'));
-  // Keep the test output readable; the commands' messages are not what is tested.
-  vi.spyOn(console, 'log').mockImplementation(() => {});
-  vi.spyOn(console, 'error').mockImplementation(() => {});
-  vi.spyOn(console, 'warn').mockImplementation(() => {});
-});
-afterAll(() => {
-  vi.restoreAllMocks();
-  fs.rmSync(dir, { recursive: true, force: true });
-});
-
-const readJson = (file: string) => JSON.parse(fs.readFileSync(file, 'utf8'));
+const t = cliTestSetup('cli');
+const { readJson } = t;
 
 describe('oclt command line', () => {
   it('prints help for every command and rejects unknown commands and options with usage errors (exit 2)', async () => {
@@ -34,14 +22,14 @@ describe('oclt command line', () => {
     expect(COMMANDS.train!.help).toContain('--recipe');
     expect(COMMANDS.ablation!.help).toContain('--num-samples');
     expect(await main(['fly'])).toBe(2);
-    expect(await main(['train', '--out', path.join(dir, 'x'), '--stepz', '3'])).toBe(2);
+    expect(await main(['train', '--out', t.file('x'), '--stepz', '3'])).toBe(2);
     expect(await main(['train'])).toBe(2); // --out is required
     // A bad recipe is a usage error naming the flag, with the recipe parser's message, before anything is written.
     const errors = vi.mocked(console.error);
     errors.mockClear();
-    expect(await main(['train', '--out', path.join(dir, 'bad'), '--recipe', 'magic', ...SYNTH])).toBe(2);
+    expect(await main(['train', '--out', t.file('bad'), '--recipe', 'magic', ...SYNTH])).toBe(2);
     expect(errors.mock.calls.flat().join(' ')).toMatch(/^oclt train: --recipe: .*unknown method 'magic'/);
-    expect(fs.existsSync(path.join(dir, 'bad'))).toBe(false);
+    expect(fs.existsSync(t.file('bad'))).toBe(false);
   });
 
   it('crossingTime interpolates linearly between evaluated times', () => {
@@ -54,7 +42,7 @@ describe('oclt command line', () => {
   });
 
   it('transfer-curve: no transfer at t = 0, (B - 1) / B at t = T - 1 where the kernel is flat, gated curves below Full', async () => {
-    const out = path.join(dir, 'tc');
+    const out = t.file('tc');
     const B = 16;
     expect(await main(['transfer-curve', ...SYNTH, '--out', out, '--t-step', '250', '--batches', '3', '--batch-size', String(B)])).toBe(0);
     const r = readJson(`${out}.json`);
@@ -74,7 +62,7 @@ describe('oclt command line', () => {
   });
 
   it('train -> sample -> eval on synthetic data; re-running train resumes (no extra steps), a changed config is refused', async () => {
-    const run = path.join(dir, 'run');
+    const run = t.file('run');
     const args = ['train', ...SYNTH, ...TINY_MODEL, '--out', run, '--recipe', 't2h+resample', '--steps', '4', '--batch-size', '8', '--checkpoint-every', '2', '--grid-samples', '20', '--sample-steps', '2'];
     expect(await main(args)).toBe(0);
     const first = readJson(path.join(run, 'result.json'));
@@ -116,8 +104,8 @@ describe('oclt command line', () => {
   });
 
   it('ablation: trains, samples and evaluates the chosen methods, then skips finished ones on a re-run', async () => {
-    const results = path.join(dir, 'res', 'abl');
-    const args = ['ablation', ...SYNTH, ...TINY_MODEL, '--out', path.join(dir, 'abl'), '--results', results, '--steps', '2', '--batch-size', '10', '--num-samples', '20', '--sample-steps', '2', '--feature-net', 'random-untrained'];
+    const results = t.file('res', 'abl');
+    const args = ['ablation', ...SYNTH, ...TINY_MODEL, '--out', t.file('abl'), '--results', results, '--steps', '2', '--batch-size', '10', '--num-samples', '20', '--sample-steps', '2', '--feature-net', 'random-untrained'];
     expect(await main([...args, '--methods', 'U-H2T,C-CBDM'])).toBe(0);
     const r1 = readJson(`${results}.json`);
     expect(Object.keys(r1.methods).sort()).toEqual(['C-CBDM', 'U-H2T']);

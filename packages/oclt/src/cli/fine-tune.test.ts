@@ -1,11 +1,11 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ocltReferenceDDIMScheduler } from '../reference-sampling.js';
 import { dataConfigFrom, loadLongTailedTrain, samplingConfigFrom, samplingScheduler, type ModelConfig } from './common.js';
-import { COMMANDS, main } from './main.js';
+import { COMMANDS } from './main.js';
+import { cliTestSetup } from '../test-helpers.js';
 
 /**
  * `oclt train` beyond a plain run: fine-tuning from another run (--init-from), extending a run past its planned
@@ -15,26 +15,9 @@ import { COMMANDS, main } from './main.js';
 const SYNTH = ['--dataset', 'synthetic', '--image-size', '8'];
 const TINY = ['--hidden', '16', '--layers', '1', '--batch-size', '8', '--grid-samples', '0', ...SYNTH];
 
-let dir = '';
-const errors = () => vi.mocked(console.error).mock.calls.map((c) => c.join(' ')).join('\n');
-beforeAll(() => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'oclt-finetune-'));
-  vi.spyOn(console, 'log').mockImplementation(() => {});
-  vi.spyOn(console, 'error').mockImplementation(() => {});
-  vi.spyOn(console, 'warn').mockImplementation(() => {});
-});
-afterAll(() => {
-  vi.restoreAllMocks();
-  fs.rmSync(dir, { recursive: true, force: true });
-});
+const t = cliTestSetup('finetune');
+const { run, readJson } = t;
 
-async function run(argv: string[]): Promise<{ code: number; stderr: string }> {
-  vi.mocked(console.error).mockClear();
-  const code = await main(argv);
-  return { code, stderr: errors() };
-}
-
-const readJson = (file: string) => JSON.parse(fs.readFileSync(file, 'utf8'));
 const manifest = (out: string, step: number) => path.join(out, 'checkpoints', `ckpt-${String(step).padStart(8, '0')}.json`);
 /** The payload SHA-256 its manifest records (checked against the file on every load). */
 const payloadSha = (out: string, step: number) => readJson(manifest(out, step)).body.payloadSha256 as string;
@@ -43,9 +26,9 @@ const fileSha = (file: string) => crypto.createHash('sha256').update(fs.readFile
 describe('oclt train --steps raised on an existing run: an extension', () => {
   it('20 steps, then --steps 40, equal a straight 40-step run bit for bit (warmup 10: both regimes of the schedule); recorded in run.json', async () => {
     const args = (out: string, steps: number) => ['train', '--out', out, '--steps', String(steps), '--warmup', '10', '--recipe', 't2h', ...TINY];
-    const straight = path.join(dir, 'ext-straight');
+    const straight = t.file('ext-straight');
     expect((await run(args(straight, 40))).code).toBe(0);
-    const ext = path.join(dir, 'ext');
+    const ext = t.file('ext');
     expect((await run(args(ext, 20))).code).toBe(0);
     expect(payloadSha(ext, 20)).not.toBe(payloadSha(straight, 40));
     const r = await run(args(ext, 40));
@@ -77,9 +60,9 @@ describe('oclt train --steps raised on an existing run: an extension', () => {
 
   it('a partial run (interrupted before its planned end) can be extended too, and the result still equals the straight run', async () => {
     const args = (out: string, steps: number) => ['train', '--out', out, '--steps', String(steps), '--warmup', '10', '--checkpoint-every', '6', ...TINY];
-    const straight = path.join(dir, 'ext2-straight');
+    const straight = t.file('ext2-straight');
     expect((await run(args(straight, 24))).code).toBe(0);
-    const ext = path.join(dir, 'ext2');
+    const ext = t.file('ext2');
     expect((await run(args(ext, 16))).code).toBe(0);
     // As if killed after the checkpoint of step 12.
     for (const f of ['ckpt-00000016.json', 'ckpt-00000016.safetensors']) fs.rmSync(path.join(ext, 'checkpoints', f));
@@ -91,7 +74,7 @@ describe('oclt train --steps raised on an existing run: an extension', () => {
 });
 
 describe('oclt train --init-from (fine-tuning)', () => {
-  const source = () => path.join(dir, 'ft-source');
+  const source = () => t.file('ft-source');
   const ensureSource = async () => {
     if (!fs.existsSync(path.join(source(), 'result.json'))) expect((await run(['train', '--out', source(), '--steps', '12', '--checkpoint-every', '4', ...TINY])).code).toBe(0);
   };
@@ -99,7 +82,7 @@ describe('oclt train --init-from (fine-tuning)', () => {
 
   it('records the source, its step and payload SHA-256 in run.json and result.json; a fine-tune killed and resumed equals an uninterrupted one', async () => {
     await ensureSource();
-    const a = path.join(dir, 'ft-a');
+    const a = t.file('ft-a');
     const r = await run(fineTune(a));
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/starting from .*ckpt-00000012\.json \(step 12, its EMA weights, a fresh optimizer\)/);
@@ -110,7 +93,7 @@ describe('oclt train --init-from (fine-tuning)', () => {
     expect(readJson(path.join(a, 'result.json')).initFrom).toEqual(desc.initFrom);
     expect(readJson(manifest(a, 9)).body.meta.run.initFrom).toEqual({ manifestPath: desc.initFrom.manifestPath, step: 12, payloadSha256: desc.initFrom.payloadSha256 });
 
-    const b = path.join(dir, 'ft-b');
+    const b = t.file('ft-b');
     expect((await run(fineTune(b))).code).toBe(0);
     // As if killed after the checkpoint of step 6; meanwhile the source run is extended (its newest checkpoint
     // changes): the fine-tune resumes from its own checkpoint, its record still names step 12.
@@ -129,16 +112,16 @@ describe('oclt train --init-from (fine-tuning)', () => {
     const args = (out: string, extra: string[]) => ['train', '--out', out, '--recipe', 't2h', '--steps', '3', '--warmup', '0', ...TINY, ...extra];
     const seeds = [];
     for (const seed of ['0', '7']) {
-      const out = path.join(dir, `ft-seed-${seed}`);
+      const out = t.file(`ft-seed-${seed}`);
       expect((await run(args(out, ['--init-from', pinned, '--model-seed', seed]))).code).toBe(0);
       seeds.push(payloadSha(out, 3));
     }
     expect(seeds[1]).toBe(seeds[0]);
-    const scratch = path.join(dir, 'ft-scratch');
+    const scratch = t.file('ft-scratch');
     expect((await run(args(scratch, []))).code).toBe(0);
     expect(payloadSha(scratch, 3)).not.toBe(seeds[0]);
     // Raw weights and the optimizer state: another start, recorded as such.
-    const raw = path.join(dir, 'ft-raw');
+    const raw = t.file('ft-raw');
     expect((await run(args(raw, ['--init-from', pinned, '--init-weights', 'model', '--init-optimizer']))).code).toBe(0);
     expect(readJson(path.join(raw, 'run.json')).initFrom).toMatchObject({ weights: 'model', optimizer: true, step: 12, manifestPath: pinned });
     expect(payloadSha(raw, 3)).not.toBe(seeds[0]);
@@ -146,12 +129,12 @@ describe('oclt train --init-from (fine-tuning)', () => {
 
   it('refuses another architecture (exit 1) naming the tensor and both shapes, writing no run.json', async () => {
     await ensureSource();
-    const wide = path.join(dir, 'ft-wide');
+    const wide = t.file('ft-wide');
     const r = await run(['train', '--out', wide, '--init-from', source(), '--steps', '2', ...TINY.map((a) => (a === '16' ? '32' : a))]);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/^oclt train: initTrainerFrom: .*ckpt-\d+\.json does not fit this model .*tensor model\.\S+: checkpoint \[16(, \d+)*\], model \[32(, \d+)*\]/);
     expect(fs.existsSync(path.join(wide, 'run.json'))).toBe(false);
-    const uncond = path.join(dir, 'ft-uncond');
+    const uncond = t.file('ft-uncond');
     const u = await run(['train', '--out', uncond, '--init-from', source(), '--recipe', 'h2t+uncond', '--steps', '2', ...TINY]);
     expect(u.code).toBe(1);
     expect(u.stderr).toMatch(/does not fit this model .*: checkpoint \[[\d, ]+\], model absent/);
@@ -173,20 +156,20 @@ describe('oclt train: CBDM settings and the class order', () => {
       ['uniform', 'cbdm', ['--cbdm-labels', 'uniform']],
     ];
     for (const [name, recipe, extra] of cases) {
-      const out = path.join(dir, `cbdm-${name}`);
+      const out = t.file(`cbdm-${name}`);
       const r = await run(base(out, recipe, extra));
       expect(r.code, r.stderr).toBe(0);
       shas[name] = payloadSha(out, 4);
     }
     expect(shas.tau0).toBe(shas.baseline);
     expect(new Set(Object.values(shas)).size).toBe(cases.length - 1);
-    expect(readJson(path.join(dir, 'cbdm-default', 'run.json')).config.cbdm).toEqual({ tau: 1, gamma: 0.25, labels: 'train' });
-    expect(readJson(path.join(dir, 'cbdm-uniform', 'run.json')).config.cbdm).toEqual({ tau: 1, gamma: 0.25, labels: 'uniform' });
-    expect(readJson(path.join(dir, 'cbdm-baseline', 'run.json')).config.cbdm).toBeUndefined();
+    expect(readJson(t.file('cbdm-default', 'run.json')).config.cbdm).toEqual({ tau: 1, gamma: 0.25, labels: 'train' });
+    expect(readJson(t.file('cbdm-uniform', 'run.json')).config.cbdm).toEqual({ tau: 1, gamma: 0.25, labels: 'uniform' });
+    expect(readJson(t.file('cbdm-baseline', 'run.json')).config.cbdm).toBeUndefined();
   });
 
   it('a CBDM run written before the flags existed (no cbdm in run.json) resumes as the same config', async () => {
-    const out = path.join(dir, 'cbdm-old');
+    const out = t.file('cbdm-old');
     expect((await run(base(out, 'cbdm'))).code).toBe(0);
     const file = path.join(out, 'run.json');
     const desc = readJson(file);
@@ -211,10 +194,10 @@ describe('oclt train: CBDM settings and the class order', () => {
     expect(shifted.groups.tail).toContain(4);
     expect(dataConfigFrom({ dataset: 'synthetic', 'data-dir': '', 'image-size': 8, imbalance: 0.01, 'lt-seed': 0, 'class-order': '0,1,2,3,4,5,6,7,8,9' }).classOrder).toBeUndefined();
 
-    const out = path.join(dir, 'class-order');
+    const out = t.file('class-order');
     expect((await run(base(out, 't2h', ['--class-order', '5,6,7,8,9,0,1,2,3,4']))).code).toBe(0);
     expect(readJson(path.join(out, 'run.json')).config.data.classOrder).toEqual([5, 6, 7, 8, 9, 0, 1, 2, 3, 4]);
-    const other = path.join(dir, 'class-order-default');
+    const other = t.file('class-order-default');
     expect((await run(base(other, 't2h'))).code).toBe(0);
     expect(readJson(path.join(other, 'run.json')).config.data.classOrder).toBeUndefined();
     expect(payloadSha(out, 4)).not.toBe(payloadSha(other, 4));
@@ -240,8 +223,8 @@ describe('the flags of this file: usage errors (exit 2) naming the flag, nothing
     [['--class-order', '-1,0,1,2,3,4,5,6,7,8'], '--class-order'],
   ];
   it.each(cases)('%j names %s', async (flags, flag) => {
-    const out = path.join(dir, 'usage', crypto.randomBytes(4).toString('hex'));
-    const src = path.join(dir, 'usage-src');
+    const out = t.file('usage', crypto.randomBytes(4).toString('hex'));
+    const src = t.file('usage-src');
     fs.mkdirSync(src, { recursive: true });
     const argv = ['train', '--out', out, ...flags.map((a) => a.replace('<src>', src).replace('<out>', out)), ...SYNTH];
     const { code, stderr } = await run(argv);

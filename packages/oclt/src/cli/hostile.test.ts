@@ -1,13 +1,12 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { fromTypedArray } from '@oclt/tensor';
 import { encodeSafetensors } from '@oclt/autograd';
 import { checkpointStore } from '@oclt/diffusion/node';
-import { main } from './main.js';
+import { cliTestSetup, writeIdxFile } from '../test-helpers.js';
 
 /**
  * A fuzz suite of hostile flags, data files, checkpoints and diverging runs: each must end with a clear error
@@ -17,40 +16,14 @@ import { main } from './main.js';
 const SYNTH = ['--dataset', 'synthetic', '--image-size', '8'];
 const TINY = ['--hidden', '16', '--layers', '1', '--batch-size', '8', '--grid-samples', '0'];
 
-let dir = '';
-const errors = () => vi.mocked(console.error).mock.calls.map((c) => c.join(' ')).join('\n');
-beforeAll(() => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'oclt-hostile-'));
-  vi.spyOn(console, 'log').mockImplementation(() => {});
-  vi.spyOn(console, 'error').mockImplementation(() => {});
-  vi.spyOn(console, 'warn').mockImplementation(() => {});
-});
-afterAll(() => {
-  vi.restoreAllMocks();
-  fs.rmSync(dir, { recursive: true, force: true });
-});
+const t = cliTestSetup('hostile');
+const { run, readJson } = t;
 
-/** Runs the CLI and returns its exit code and what it wrote on stderr. */
-async function run(argv: string[]): Promise<{ code: number; stderr: string }> {
-  vi.mocked(console.error).mockClear();
-  const code = await main(argv);
-  return { code, stderr: errors() };
-}
-
-const readJson = (file: string) => JSON.parse(fs.readFileSync(file, 'utf8'));
-
-function writeIdx(file: string, type: number, dims: number[], values: ArrayLike<number>, gzip = false): void {
-  const head = new Uint8Array(4 + 4 * dims.length);
-  head[2] = type;
-  head[3] = dims.length;
-  dims.forEach((d, i) => new DataView(head.buffer).setUint32(4 + 4 * i, d, false));
-  const bytes = Buffer.concat([head, Uint8Array.from(values)]);
-  fs.writeFileSync(file, gzip ? zlib.gzipSync(bytes) : bytes);
-}
+const writeIdx = writeIdxFile;
 
 /** A Fashion-MNIST-format directory with `perClass` images of every class, `size` x `size` pixels. */
 function idxDir(name: string, size: number, perClass = 12): string {
-  const d = path.join(dir, name);
+  const d = t.file(name);
   fs.mkdirSync(d, { recursive: true });
   for (const [prefix, n] of [['train', perClass * 10], ['t10k', 4 * 10]] as const) {
     const labels = Array.from({ length: n }, (_, i) => i % 10);
@@ -68,7 +41,7 @@ function idxDir(name: string, size: number, perClass = 12): string {
 
 describe('hostile flags: exit 2 naming the flag, nothing written', () => {
   const file = () => {
-    const f = path.join(dir, 'a-file');
+    const f = t.file('a-file');
     fs.writeFileSync(f, 'x');
     return f;
   };
@@ -134,7 +107,7 @@ describe('hostile flags: exit 2 naming the flag, nothing written', () => {
   ];
 
   it.each(cases)('%j names %s', async (argv, flag) => {
-    const out = path.join(dir, 'flags', crypto.randomBytes(4).toString('hex'));
+    const out = t.file('flags', crypto.randomBytes(4).toString('hex'));
     const subst = argv.map((a) => a.replace('<file>', file()).replace('<dir>', out));
     const train = subst[0] === 'train';
     const withOut = train && !subst.some((a) => a.startsWith('--out')) ? [...subst, '--out', out] : subst;
@@ -151,8 +124,8 @@ describe('hostile flags: exit 2 naming the flag, nothing written', () => {
 
 describe('failed starts leave nothing that blocks the corrected command', () => {
   it('a data directory without the files fails (exit 1) without a run.json; the corrected command then trains', async () => {
-    const out = path.join(dir, 'failed-start');
-    const empty = path.join(dir, 'empty-data');
+    const out = t.file('failed-start');
+    const empty = t.file('empty-data');
     fs.mkdirSync(empty);
     const bad = await run(['train', '--out', out, '--data-dir', empty, '--steps', '2', ...TINY]);
     expect(bad.code).toBe(1);
@@ -162,7 +135,7 @@ describe('failed starts leave nothing that blocks the corrected command', () => 
   });
 
   it('a run.json left by an older failed start (no checkpoint) is replaced, not a reason to refuse', async () => {
-    const out = path.join(dir, 'stale');
+    const out = t.file('stale');
     fs.mkdirSync(out);
     fs.writeFileSync(path.join(out, 'run.json'), JSON.stringify({ kind: 'oclt-run', config: { batchSize: -4 } }));
     const r = await run(['train', '--out', out, '--steps', '2', ...TINY, ...SYNTH]);
@@ -176,7 +149,7 @@ describe('data: other image sizes and hostile IDX files', () => {
   it('8x8 IDX images train (resized to --image-size) with finite losses, MLP and UNet', async () => {
     const data = idxDir('idx8', 8);
     for (const model of [['--model', 'mlp'], ['--model', 'unet', '--channels', '8']]) {
-      const out = path.join(dir, `idx8-${model[1]}`);
+      const out = t.file(`idx8-${model[1]}`);
       const r = await run(['train', '--out', out, '--data-dir', data, '--image-size', '12', '--steps', '3', '--imbalance', '0.5', ...TINY, ...model]);
       expect(r.code, r.stderr).toBe(0);
       const result = readJson(path.join(out, 'result.json'));
@@ -205,7 +178,7 @@ describe('data: other image sizes and hostile IDX files', () => {
   it.each(spoil)('%s: exit 1 naming the file and the field, no run.json', async (name, damage, message) => {
     const data = idxDir(`spoiled-${name.replace(/\W+/g, '-')}`, 8);
     damage(data);
-    const out = path.join(dir, `spoiled-out-${name.replace(/\W+/g, '-')}`);
+    const out = t.file(`spoiled-out-${name.replace(/\W+/g, '-')}`);
     const r = await run(['train', '--out', out, '--data-dir', data, '--image-size', '8', '--steps', '2', ...TINY]);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(message);
@@ -215,7 +188,7 @@ describe('data: other image sizes and hostile IDX files', () => {
 
 describe('divergence and non-finite checkpoints through the CLI', () => {
   it('train --lr 1e30 exits 1 naming the step and the quantity; the log records it; no checkpoint holds NaN', async () => {
-    const out = path.join(dir, 'diverge');
+    const out = t.file('diverge');
     const r = await run(['train', '--out', out, '--lr', '1e30', '--warmup', '10', '--steps', '12', '--checkpoint-every', '1', ...TINY, ...SYNTH]);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/^oclt train: Trainer: training diverged: .* is (NaN|Infinity|-Infinity) at step \d+/);
@@ -236,7 +209,7 @@ describe('divergence and non-finite checkpoints through the CLI', () => {
   });
 
   it('sample refuses a checkpoint with non-finite weights (file and tensor named); eval refuses non-finite samples', async () => {
-    const out = path.join(dir, 'nan-ckpt');
+    const out = t.file('nan-ckpt');
     expect((await run(['train', '--out', out, '--steps', '2', ...TINY, ...SYNTH])).code).toBe(0);
     const store = checkpointStore(out);
     const ckpt = store.load(store.steps().at(-1)!);
@@ -252,7 +225,7 @@ describe('divergence and non-finite checkpoints through the CLI', () => {
     expect(r.stderr).toContain(`ckpt-${String(ckpt.step + 1).padStart(8, '0')}.safetensors holds non-finite weights: tensor ${name}`);
     expect(fs.readdirSync(out).filter((f) => f.startsWith('samples-'))).toEqual([]);
 
-    const samples = path.join(dir, 'nan-samples.safetensors');
+    const samples = t.file('nan-samples.safetensors');
     const images = new Float32Array(10 * 64);
     images[70] = NaN;
     fs.writeFileSync(samples, encodeSafetensors({ images: fromTypedArray(images, [10, 1, 8, 8]) }));
@@ -262,7 +235,7 @@ describe('divergence and non-finite checkpoints through the CLI', () => {
   });
 
   it('hostile manifests in a run: each is refused naming the file and sampling falls back to the previous checkpoint', async () => {
-    const out = path.join(dir, 'hostile-manifests');
+    const out = t.file('hostile-manifests');
     expect((await run(['train', '--out', out, '--steps', '4', '--checkpoint-every', '2', ...TINY, ...SYNTH])).code).toBe(0);
     const manifest = path.join(out, 'checkpoints', 'ckpt-00000004.json');
     const original = fs.readFileSync(manifest, 'utf8');
@@ -290,11 +263,11 @@ describe('divergence and non-finite checkpoints through the CLI', () => {
 
   it('the final loss in result.json is the same after a resume, also one at the last step', async () => {
     const args = (out: string) => ['train', '--out', out, '--steps', '10', '--checkpoint-every', '3', ...TINY, ...SYNTH];
-    const a = path.join(dir, 'loss-a');
+    const a = t.file('loss-a');
     expect((await run(args(a))).code).toBe(0);
     const straight = readJson(path.join(a, 'result.json'));
     expect(straight.finalLossSteps).toBe(2);
-    const b = path.join(dir, 'loss-b');
+    const b = t.file('loss-b');
     expect((await run(args(b))).code).toBe(0);
     // As if killed after the checkpoint of step 9: resume runs step 10 only, the window holds steps 9 and 10.
     for (const f of ['ckpt-00000010.json', 'ckpt-00000010.safetensors']) fs.rmSync(path.join(b, 'checkpoints', f));
