@@ -7,3 +7,4 @@ export * from './diagnostics.js';
 export * from './recipes.js';
 export * from './trainer-hooks.js';
 export * from './reference-sampling.js';
+export * from './pytorch-bridge.js';

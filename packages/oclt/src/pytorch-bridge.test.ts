@@ -10,13 +10,20 @@
  * line, ~1.5x), and below 2e-5 absolute from PyTorch's float32 output. A layout or layer mistake (a transposed
  * projection, an interleaving off by one, the wrong GroupNorm eps 1e-6 for 1e-5) moves eps by >= 1e-3 here.
  */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { noGrad, type Tensor } from '@oclt/tensor';
-import { loadSafetensorsSync } from '@oclt/autograd/node';
-import { ReferenceUNet, referenceTimeTable } from '@oclt/diffusion';
-import { referenceConfigFromFlags } from './pytorch-bridge.js';
+import { loadSafetensorsSync, saveSafetensorsSync } from '@oclt/autograd/node';
+import { ReferenceUNet, cifar10ReferenceConfig, referenceTimeTable } from '@oclt/diffusion';
+import { exportCommand, flagsFileFor, writeExchangeFile } from './cli/export.js';
+import { importCommand, loadExchangeFile, parseFlagfile } from './cli/import.js';
+import { main } from './cli/main.js';
+import { inferReferenceConfig, referenceConfigFromFlags, splitExchangeTensors } from './pytorch-bridge.js';
+import { PYTORCH_EXPORT_FIXTURE_STEP, PYTORCH_FIXTURE_CONFIG, pytorchExportFixtureModels } from './testing/pytorch-export-fixture.js';
 
 const FIXTURES = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'pytorch');
 const fixture = (name: string) => loadSafetensorsSync(path.join(FIXTURES, name));
@@ -83,5 +90,156 @@ describe('ReferenceUNet against PyTorch (committed fixtures)', () => {
       expect(m[i]).toBe(c[i]);
       expect(m[per + i]).toBe(u[per + i]);
     }
+  });
+});
+
+const TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'oclt-bridge-'));
+afterAll(() => fs.rmSync(TMP, { recursive: true, force: true }));
+
+describe('our weights -> PyTorch (committed output of make_fixtures.py check-export)', () => {
+  const theirs = fixture('oclt-export.pytorch-eps.safetensors');
+  const io = fixture('reference-unet-io.safetensors');
+  const file = path.join(TMP, 'oclt-export.safetensors');
+  const { net, ema } = pytorchExportFixtureModels();
+  writeExchangeFile(file, net, ema, { step: PYTORCH_EXPORT_FIXTURE_STEP });
+
+  it('rebuilds, byte for byte, the export that PyTorch loaded with strict=True (its SHA-256)', () => {
+    const digest = crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
+    expect(digest).toBe(theirs.metadata.export_sha256);
+    const log = fs.readFileSync(path.join(FIXTURES, 'oclt-export.check.txt'), 'utf8');
+    expect(log).toContain(`sha256 ${digest}`);
+    // Their own model.py (CBDM and OC_LT) and our PyTorch rewrite each loaded both state dicts strictly.
+    expect(log.match(/load_state_dict\(strict=True\): <All keys matched successfully>/g)).toHaveLength(6);
+    expect(log).toMatch(/qym7\/CBDM-pytorch@\w+ model\/model\.py\): \|eps\| max [\d.]+, max abs difference to the first 0\.000e\+00/);
+    expect(log).toMatch(/MediaBrain-SJTU\/OC_LT@\w+ model\/model\.py[^)]*\): \|eps\| max [\d.]+, max abs difference to the first 0\.000e\+00/);
+  });
+
+  it("PyTorch's eps of the exported ema_model matches ours (float32 tolerance as above)", () => {
+    const x = io.tensors.x!;
+    const t = io.tensors.t!.toTypedArray() as Int32Array;
+    const y = io.tensors.y!.toTypedArray() as Int32Array;
+    const cond = noGrad(() => ema.forward(x, t, y));
+    const uncond = noGrad(() => ema.forward(x, t, null));
+    const err = Math.max(maxAbsDiff(cond, theirs.tensors.eps_cond!), maxAbsDiff(uncond, theirs.tensors.eps_uncond!));
+    console.log(`[pytorch parity, ours -> PyTorch] max abs error ${err.toExponential(2)} (|eps| up to 3.06)`);
+    expect(err).toBeLessThan(2e-5);
+    // The net weights give other outputs: PyTorch ran ema_model, not net_model.
+    expect(maxAbsDiff(noGrad(() => net.forward(x, t, y)), theirs.tensors.eps_cond!)).toBeGreaterThan(0.1);
+  });
+
+  it('loads back (oclt import) bit for bit, both weights, with the flags', () => {
+    for (const [weights, model] of [['ema', ema], ['net', net]] as const) {
+      const back = loadExchangeFile(file, { weights });
+      expect(back.step).toBe(PYTORCH_EXPORT_FIXTURE_STEP);
+      expect(back.layout).toBe('exchange');
+      const sd = back.model.stateDict();
+      for (const [k, v] of Object.entries(model.stateDict())) expect(maxAbsDiff(sd[k]!, v), k).toBe(0);
+    }
+    expect(JSON.parse(fs.readFileSync(flagsFileFor(file), 'utf8'))).toMatchObject({ ch: 32, ch_mult: [1, 1], attn: [1], num_res_blocks: 1, conditional: true, num_class: 3, img_size: 16 });
+  });
+});
+
+describe('the CIFAR-10 configuration', () => {
+  const ref = JSON.parse(fs.readFileSync(path.join(FIXTURES, 'cifar10-state-dict.json'), 'utf8')) as { keys: [string, number[]][]; trainableParameters: number; initStd: Record<string, number> };
+  const model = new ReferenceUNet(cifar10ReferenceConfig());
+
+  it("has exactly the 330 keys and shapes of their model.py's state dict, and their trainable parameter count", () => {
+    const ours = Object.entries(model.stateDict()).map(([k, v]) => [k, [...v.shape]]);
+    expect(new Map(ours as [string, number[]][])).toEqual(new Map(ref.keys));
+    expect(model.numParameters()).toBe(ref.trainableParameters); // 35,751,427; the frozen time table is a buffer here
+  });
+
+  // Same distributions, not the same draws: each std agrees within 5% (the sample std of n >= 3456 draws has a
+  // relative standard error <= 1.2%, so 5% is 4 sigma), and the gains differ by 1e5, so a wrong gain cannot pass.
+  it('initialises as theirs: xavier, gain 1e-5 on the last conv of each ResBlock and the tail, gain 1 on ResBlock attention', () => {
+    const sd = model.stateDict();
+    for (const [k, std] of Object.entries(ref.initStd)) {
+      const v = sd[k]!.toTypedArray();
+      let m = 0;
+      for (const x of v) m += x;
+      m /= v.length;
+      let s = 0;
+      for (const x of v) s += (x - m) ** 2;
+      expect(Math.sqrt(s / (v.length - 1)) / std, k).toBeGreaterThan(0.95);
+      expect(Math.sqrt(s / (v.length - 1)) / std, k).toBeLessThan(1.05);
+    }
+  });
+
+  it('reads its architecture back from the weights alone', () => {
+    const c = inferReferenceConfig(model.stateDict());
+    expect({ T: c.T, ch: c.ch, chMult: c.chMult, attn: c.attn, numResBlocks: c.numResBlocks, numClasses: c.numClasses, augm: c.augm }).toEqual({ T: 1000, ch: 128, chMult: [1, 2, 2, 2], attn: [1], numResBlocks: 2, numClasses: 10, augm: false });
+  });
+});
+
+describe('oclt export / import (CLI)', () => {
+  const quiet = () => {
+    const log = vi.spyOn(console, 'log').mockImplementation(() => {});
+    const err = vi.spyOn(console, 'error').mockImplementation(() => {});
+    return { log, err, restore: () => (log.mockRestore(), err.mockRestore()) };
+  };
+
+  it('imports their plain state dict (the PyTorch fixture), samples it, and re-exports the same bytes', async () => {
+    const out = path.join(TMP, 'imported');
+    const q = quiet();
+    try {
+      expect(await importCommand(['--checkpoint', path.join(FIXTURES, 'reference-unet.safetensors'), '--out', out, '--samples', '3', '--steps', '2', '--img-size', '16'])).toBe(0);
+      const report = JSON.parse(fs.readFileSync(path.join(out, 'import.json'), 'utf8'));
+      expect(report.layout).toBe('plain');
+      expect(report.config).toMatchObject({ ch: 32, chMult: [1, 1], attn: [1], numClasses: 3, imgSize: 16 });
+      expect(fs.statSync(path.join(out, 'samples.png')).size).toBeGreaterThan(100);
+      const samples = loadSafetensorsSync(path.join(out, 'samples.safetensors')).tensors;
+      expect(samples.samples!.shape).toEqual([3, 3, 16, 16]);
+      expect(Array.from(samples.labels!.toTypedArray())).toEqual([0, 1, 2]);
+      const again = path.join(TMP, 'again.safetensors');
+      expect(await exportCommand(['--format', 'oc-lt-pytorch', '--from', path.join(out, 'model.safetensors'), '--out', again])).toBe(0);
+      expect(Buffer.compare(fs.readFileSync(again), fs.readFileSync(path.join(out, 'model.safetensors')))).toBe(0);
+    } finally {
+      q.restore();
+    }
+  });
+
+  it('exports a fresh model from flags that imports strictly, with the flags in the file and beside it', async () => {
+    const out = path.join(TMP, 'fresh.safetensors');
+    const q = quiet();
+    try {
+      expect(await main(['export', '--format', 'oc-lt-pytorch', '--out', out, '--ch', '32', '--ch-mult', '1,2', '--attn', '0', '--num-res-blocks', '1', '--num-classes', '2', '--T', '50', '--img-size', '8'])).toBe(0);
+    } finally {
+      q.restore();
+    }
+    const back = loadExchangeFile(out);
+    expect(back.config).toMatchObject({ T: 50, ch: 32, chMult: [1, 2], attn: [0], numResBlocks: 1, numClasses: 2, imgSize: 8 });
+    expect(JSON.parse(fs.readFileSync(flagsFileFor(out), 'utf8'))).toMatchObject({ T: 50, ch_mult: [1, 2], attn: [0], num_class: 2, conditional: true, cfg: true });
+  });
+
+  it('refuses with messages naming the flag, the key or the next step', async () => {
+    const q = quiet();
+    try {
+      expect(await main(['export', '--format', 'oc-lt-pytorch', '--out', path.join(TMP, 'x.safetensors'), '--ch', '48'])).toBe(2);
+      expect(q.err.mock.calls.flat().join('\n')).toMatch(/--ch \* 1 = 48 channels is not a multiple of 32/);
+      expect(await main(['export', '--format', 'oc-lt-pytorch', '--out', path.join(TMP, 'x.pt')])).toBe(2);
+      expect(await main(['import', '--checkpoint', path.join(TMP, 'ckpt_5.pt')])).toBe(1);
+      expect(q.err.mock.calls.flat().join('\n')).toMatch(/torch\.save pickle; convert it first: python3 packages\/oclt\/pytorch\/oclt_checkpoint\.py from-pt/);
+    } finally {
+      q.restore();
+    }
+    // A missing key, and flags that disagree with the weights.
+    const { tensors } = fixture('reference-unet.safetensors');
+    const partial = { ...tensors };
+    delete partial['middleblocks.1.block2.3.bias'];
+    const file = path.join(TMP, 'partial.safetensors');
+    saveSafetensorsSync(file, partial);
+    expect(() => loadExchangeFile(file, { imgSize: 16 })).toThrow(/missing keys: middleblocks\.1\.block2\.3\.bias/);
+    const wrong = path.join(TMP, 'wrong-flags.safetensors');
+    saveSafetensorsSync(wrong, tensors, { flags: JSON.stringify({ ch: 32, ch_mult: [1, 2], attn: [1], num_res_blocks: 1, conditional: true, num_class: 3, img_size: 16 }) });
+    expect(() => loadExchangeFile(wrong)).toThrow(/flags disagree with the weights on chMult: \[1,1\] vs \[1,2\]/);
+    expect(() => splitExchangeTensors({ 'net_model.a': tensors['head.bias']!, other: tensors['head.bias']! }, 'f')).toThrow(/'other' are neither net_model\.\* nor ema_model\.\*/);
+    expect(() => referenceConfigFromFlags({ conditional: true, num_class: 0 }, 'flagfile.txt')).toThrow(/flagfile\.txt: flag 'conditional' is true but 'num_class' is 0/);
+  });
+
+  it("parses their absl flagfile (config/cifar10.txt's form)", () => {
+    const flags = parseFlagfile('--T=1000\n--attn=1\n--ch=128\n--ch_mult=1\n--ch_mult=2\n--ch_mult=2\n--ch_mult=2\n--dropout=0.1\n--noparallel\n--conditional\n--num_class=10.0\n--var_type=fixedlarge\n');
+    expect(flags).toMatchObject({ T: 1000, attn: [1], ch: 128, ch_mult: [1, 2, 2, 2], dropout: 0.1, parallel: false, conditional: true, num_class: 10, var_type: 'fixedlarge' });
+    expect(referenceConfigFromFlags(flags)).toMatchObject({ chMult: [1, 2, 2, 2], numClasses: 10 });
+    expect(PYTORCH_FIXTURE_CONFIG.chMult).toEqual([1, 1]);
   });
 });

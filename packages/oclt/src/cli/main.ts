@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * The `oclt` command line: `oclt <command> [options]`, every command with --help.
- *   train | sample | eval | transfer-curve | ablation | study
+ *   train | sample | eval | transfer-curve | ablation | study | export | import
  * From a clone: `npm run oclt -- train --help`. Exit codes: 0 ok, 1 error, 2 usage error, 130/143 interrupted
  * (the run saved a checkpoint; the same command resumes it).
  */
@@ -10,6 +10,8 @@ import { pathToFileURL } from 'node:url';
 import { UsageError } from './args.js';
 import { ABLATION_HELP, ablationCommand } from './ablation.js';
 import { EVAL_HELP, evalCommand } from './eval.js';
+import { EXPORT_HELP, exportCommand } from './export.js';
+import { IMPORT_HELP, importCommand } from './import.js';
 import { SAMPLE_HELP, sampleCommand } from './sample.js';
 import { STUDY_HELP, studyCommand } from './study.js';
 import { TRAIN_HELP, trainCommand } from './train.js';
@@ -22,6 +24,8 @@ export const COMMANDS: Record<string, { help: string; summary: string; run: (arg
   'transfer-curve': { help: TRANSFER_HELP, summary: 'P(target transfer) versus t (paper Fig. 7), no training', run: transferCurveCommand },
   ablation: { help: ABLATION_HELP, summary: "the paper's Table 1 at small scale (resumable)", run: ablationCommand },
   study: { help: STUDY_HELP, summary: 'a declared multi-seed study with intervals: plan | run | unit | report (resumable, parallel)', run: studyCommand },
+  export: { help: EXPORT_HELP, summary: 'write a ReferenceUNet for the PyTorch code of OC_LT/CBDM (their keys, strict load)', run: exportCommand },
+  import: { help: IMPORT_HELP, summary: 'read a checkpoint trained by OC_LT/CBDM (ema_model) for sampling here', run: importCommand },
 };
 
 export function usage(): string {

@@ -1,0 +1,201 @@
+/**
+ * `oclt import`: reads a checkpoint of the PyTorch code of OC_LT / CBDM into a ReferenceUNet, strictly (every key,
+ * every shape), for sampling and evaluation here. The input is safetensors:
+ * - their ckpt_<step>.pt converted by `python3 packages/oclt/pytorch/oclt_checkpoint.py from-pt ckpt.pt OUT.safetensors
+ *   [--flagfile LOGDIR/flagfile.txt]` (net_model.* and ema_model.*), or
+ * - what `oclt export` wrote, or
+ * - a plain state dict with their keys (e.g. safetensors.torch.save_file(model.state_dict(), ...)).
+ * F16 and BF16 tensors are widened to float32 exactly and I64 narrowed to int32 (range-checked); each conversion is
+ * reported. The architecture is read from the keys and shapes (T, ch, ch_mult, attn, num_res_blocks, classes);
+ * flags in the file's metadata or a --flagfile are checked against it and supply what the weights cannot (dropout,
+ * img_size).
+ *
+ * With --out it writes DIR/model.safetensors (an exchange file in float32, both weights; `oclt export --from` reads it)
+ * and DIR/import.json (config, flags, conversions, step, the source's SHA-256); with --samples N it also samples
+ * N images (DDIM, classifier-free guidance as their sampler: eps + w (eps - eps_uncond)) into DIR/samples.png and
+ * DIR/samples.safetensors.
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fromTypedArray } from '@oclt/tensor';
+import { loadSafetensorsSync } from '@oclt/autograd/node';
+import { DDIMScheduler, ReferenceUNet, sample, type ResolvedReferenceUNetConfig } from '@oclt/diffusion';
+import { saveImageGrid, saveTensors } from '@oclt/diffusion/node';
+import { configMismatch, inferReferenceConfig, referenceConfigFromFlags, referenceFlagsFromConfig, splitExchangeTensors, type ReferenceFlags } from '../pytorch-bridge.js';
+import { UsageError, helpText, parseArgs, type OptionSpecs } from './args.js';
+import { provenance, writeJson } from './common.js';
+import { writeExchangeFile } from './export.js';
+
+const OPTIONS = {
+  checkpoint: { type: 'string', description: 'the safetensors file to read (their ckpt_<step>.pt after oclt_checkpoint.py from-pt, an oclt export, or a plain state dict)' },
+  weights: { type: 'string', description: "which weights: 'ema' (their ckpt['ema_model'], what they evaluate) or 'net' (ckpt['net_model'])", default: 'ema', choices: ['ema', 'net'] },
+  flagfile: { type: 'string', description: "their LOGDIR/flagfile.txt (absl --name=value lines); '' = the flags in the file's metadata, if any", default: '' },
+  'img-size': { type: 'integer', description: 'image size when no flags give it (their --img_size; the weights do not fix it)', default: 32, min: 2 },
+  out: { type: 'string', description: "directory for model.safetensors, import.json (and the samples); '' = only check and report", default: '' },
+  samples: { type: 'integer', description: 'draw this many samples (class-balanced for conditional models) into --out', default: 0, min: 0 },
+  steps: { type: 'integer', description: 'DDIM steps (eta 0, leading spacing; OC_LT ddpm_gen.py: skip 10 of T = 1000 -> 100)', default: 100, min: 1 },
+  guidance: { type: 'number', description: "classifier-free guidance w (their --omega / --w: eps + w (eps - eps_uncond); OC_LT's README uses 1.5)", default: 1.5, min: 0 },
+  seed: { type: 'integer', description: 'seed of the sampling noise', default: 0 },
+  'batch-size': { type: 'integer', description: 'samples per model batch', default: 50, min: 1 },
+} as const satisfies OptionSpecs;
+
+export const IMPORT_HELP = helpText(
+  'import',
+  'Read a checkpoint of the PyTorch code of OC_LT/CBDM (safetensors; convert their ckpt_<step>.pt first with\n' +
+    '  python3 packages/oclt/pytorch/oclt_checkpoint.py from-pt LOGDIR/ckpt_<step>.pt OUT.safetensors --flagfile LOGDIR/flagfile.txt)\n' +
+    'into a ReferenceUNet, strictly; report it, and optionally save it (--out) and sample from it (--samples).',
+  OPTIONS,
+);
+
+/** Their absl flagfile (`--name=value`, `--flag` / `--noflag`, repeated names for lists) as a JSON object of flags. */
+export function parseFlagfile(text: string, source = 'flagfile'): Record<string, unknown> {
+  const lists = new Set(['ch_mult', 'attn']);
+  const flags: Record<string, unknown> = {};
+  text.split(/\r?\n/).forEach((raw, i) => {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) return;
+    if (!line.startsWith('--')) throw new Error(`${source}:${i + 1}: expected --name=value, got '${line}'`);
+    const body = line.slice(2);
+    const eq = body.indexOf('=');
+    if (eq < 0) {
+      if (body.startsWith('no')) flags[body.slice(2)] = false;
+      else flags[body] = true;
+      return;
+    }
+    const name = body.slice(0, eq);
+    const value = body.slice(eq + 1);
+    const num = Number(value);
+    const parsed = value !== '' && Number.isFinite(num) ? num : value === 'true' || value === 'false' ? value === 'true' : value;
+    if (lists.has(name)) ((flags[name] ??= []) as unknown[]).push(parsed);
+    else flags[name] = parsed;
+  });
+  return flags;
+}
+
+export interface LoadedExchange {
+  model: ReferenceUNet;
+  config: ResolvedReferenceUNetConfig;
+  /** The flags the file or flagfile gave (null when none: the config came from the weights alone). */
+  flags: Record<string, unknown> | null;
+  step: number;
+  layout: 'exchange' | 'plain';
+  /** Tensors converted on load: name -> { from, to } (F16/BF16 -> float32, I64 -> int32). */
+  converted: Record<string, { from: string; to: string }>;
+  sha256: string;
+}
+
+/**
+ * Loads one of the two state dicts of a checkpoint file into a new ReferenceUNet with loadStateDict(strict). The
+ * architecture comes from the weights; flags (the file's metadata, or `flagfile`) must agree with it.
+ */
+export function loadExchangeFile(file: string, opts: { weights?: 'ema' | 'net'; flagfile?: string; imgSize?: number } = {}): LoadedExchange {
+  if (/\.(pt|pth|ckpt|bin)$/.test(file)) {
+    throw new Error(`${file} looks like a torch.save pickle; convert it first: python3 packages/oclt/pytorch/oclt_checkpoint.py from-pt ${file} OUT.safetensors [--flagfile LOGDIR/flagfile.txt]`);
+  }
+  const bytes = fs.readFileSync(file);
+  const { tensors, metadata, converted } = loadSafetensorsSync(file);
+  const { net, ema, layout } = splitExchangeTensors(tensors, file);
+  const state = opts.weights === 'net' ? net : ema;
+  let flags: Record<string, unknown> | null = null;
+  if (opts.flagfile) flags = parseFlagfile(fs.readFileSync(opts.flagfile, 'utf8'), opts.flagfile);
+  else if (metadata.flags !== undefined) {
+    try {
+      flags = JSON.parse(metadata.flags) as Record<string, unknown>;
+    } catch (err) {
+      throw new Error(`${file}: __metadata__.flags is not JSON (${(err as Error).message})`);
+    }
+  }
+  const known = {
+    dropout: typeof flags?.dropout === 'number' ? flags.dropout : undefined,
+    imgSize: typeof flags?.img_size === 'number' ? flags.img_size : opts.imgSize,
+  };
+  const config = inferReferenceConfig(state, known, file);
+  if (flags) {
+    const fromFlags = referenceConfigFromFlags(flags, opts.flagfile || `${file} (metadata flags)`);
+    const mismatch = configMismatch(config, { ...config, ...fromFlags } as ResolvedReferenceUNetConfig);
+    if (mismatch) throw new Error(`${file}: the flags disagree with the weights on ${mismatch} (weights first)`);
+  }
+  const model = new ReferenceUNet(config);
+  model.loadStateDict(state, true);
+  model.eval();
+  const step = Number(metadata.step ?? 0);
+  return { model, config, flags, step: Number.isInteger(step) ? step : 0, layout, converted, sha256: crypto.createHash('sha256').update(bytes).digest('hex') };
+}
+
+/** Class-balanced labels for n samples, grouped by class (the first n % C classes get one more). */
+function balanced(n: number, classes: number): Int32Array {
+  const out = new Int32Array(n);
+  for (let i = 0; i < n; i++) out[i] = Math.floor((i * classes) / n);
+  return out;
+}
+
+export async function importCommand(argv: readonly string[]): Promise<number> {
+  const o = parseArgs('import', argv, OPTIONS);
+  if (!o.checkpoint) throw new UsageError('--checkpoint is required (a .safetensors file)');
+  if (o.samples > 0 && !o.out) throw new UsageError('--samples needs --out (the directory the samples are written to)');
+  const weights = o.weights as 'ema' | 'net';
+  const loaded = loadExchangeFile(o.checkpoint, { weights, flagfile: o.flagfile || undefined, imgSize: o['img-size'] });
+  const c = loaded.config;
+  const conv = Object.entries(loaded.converted);
+  console.log(
+    `[import] ${o.checkpoint}: ${loaded.layout === 'exchange' ? 'net_model + ema_model' : 'one plain state dict'}, step ${loaded.step}; ` +
+      `ReferenceUNet T ${c.T}, ch ${c.ch}, ch_mult [${c.chMult}], attn [${c.attn}], ${c.numResBlocks} res blocks, ${c.numClasses} classes, ${c.imgSize}x${c.imgSize}; ` +
+      `${loaded.model.numParameters()} trainable parameters; loaded '${weights}' strictly`,
+  );
+  if (conv.length) {
+    const byKind = new Map<string, number>();
+    for (const [, v] of conv) byKind.set(`${v.from} -> ${v.to}`, (byKind.get(`${v.from} -> ${v.to}`) ?? 0) + 1);
+    console.log(`[import] converted on load: ${[...byKind].map(([k, n]) => `${n} tensors ${k}`).join(', ')}`);
+  }
+  if (!o.out) return 0;
+  fs.mkdirSync(o.out, { recursive: true });
+  const net = weights === 'net' ? loaded.model : loadExchangeFile(o.checkpoint, { weights: 'net', flagfile: o.flagfile || undefined, imgSize: o['img-size'] }).model;
+  const ema = weights === 'ema' ? loaded.model : loadExchangeFile(o.checkpoint, { weights: 'ema', flagfile: o.flagfile || undefined, imgSize: o['img-size'] }).model;
+  const extraFlags: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(loaded.flags ?? {})) if (!(k in referenceFlagsFromConfig(c))) extraFlags[k] = v;
+  writeExchangeFile(path.join(o.out, 'model.safetensors'), net, ema, { step: loaded.step, extraFlags });
+  const report: Record<string, unknown> = {
+    source: path.resolve(o.checkpoint),
+    sourceSha256: loaded.sha256,
+    layout: loaded.layout,
+    step: loaded.step,
+    weights,
+    config: c,
+    flags: loaded.flags,
+    converted: loaded.converted,
+    provenance: provenance('import', { checkpoint: o.checkpoint, weights, flagfile: o.flagfile }),
+  };
+  if (o.samples > 0) {
+    const flags = (loaded.flags ?? {}) as Partial<ReferenceFlags>;
+    const scheduler = new DDIMScheduler({
+      numTrainTimesteps: c.T,
+      betaStart: typeof flags.beta_1 === 'number' ? flags.beta_1 : 1e-4,
+      betaEnd: typeof flags.beta_T === 'number' ? flags.beta_T : 0.02,
+      timestepSpacing: 'leading',
+      eta: 0,
+      clipSample: null,
+    });
+    const labels = c.numClasses > 0 ? balanced(o.samples, c.numClasses) : null;
+    const started = Date.now();
+    const x = sample(loaded.model, scheduler, {
+      numSamples: o.samples,
+      sampleShape: [c.inChannels, c.imgSize, c.imgSize],
+      batchSize: o['batch-size'],
+      labels,
+      guidanceWeight: labels ? o.guidance : 0,
+      numInferenceSteps: o.steps,
+      eta: 0,
+      seed: o.seed,
+    }).clamp(-1, 1);
+    const values = x.toTypedArray();
+    for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i]!)) throw new Error(`sampling produced a non-finite value at element ${i}`);
+    saveImageGrid(path.join(o.out, 'samples.png'), x, { nrow: labels ? Math.min(o.samples, Math.ceil(o.samples / c.numClasses)) : undefined });
+    saveTensors(path.join(o.out, 'samples.safetensors'), labels ? { samples: x, labels: fromTypedArray(labels, [labels.length]) } : { samples: x }, { source: loaded.sha256 });
+    report.samples = { count: o.samples, steps: o.steps, guidance: labels ? o.guidance : 0, seed: o.seed, seconds: (Date.now() - started) / 1000, files: ['samples.png', 'samples.safetensors'] };
+    console.log(`[import] ${o.samples} samples (${o.steps} DDIM steps, w ${labels ? o.guidance : 0}) -> ${path.join(o.out, 'samples.png')}`);
+  }
+  writeJson(path.join(o.out, 'import.json'), report);
+  console.log(`[import] wrote ${path.join(o.out, 'model.safetensors')} and import.json`);
+  return 0;
+}
