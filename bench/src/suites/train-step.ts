@@ -21,6 +21,8 @@
  *
  * Impl `oclt-cpu-no-column-sums` (only when named in `--impls`): the ablation case with the fast sum's column
  * path off (one pool call per row, as before issue 21's fix), interleaved with `oclt-cpu` in the same process.
+ * Impl `oclt-cpu-no-winograd` (likewise): both UNet cases with Winograd F(2x2, 3x3) off (im2col + GEMM for every
+ * conv, as before), interleaved with `oclt-cpu`; rows report `speedup_vs_no_winograd`.
  *
  * `--profile`: after timing, each case's step runs once more under `profile()` (modules as scopes, shapes in the
  * keys) and its table (by kind, by phase, top entries) is printed.
@@ -30,6 +32,7 @@ import '@oclt/autograd';
 import { ArrayDataset, countFlops, DDPMScheduler, ImageDataset, smallUNetConfig, Trainer, UNet2D } from '@oclt/diffusion';
 // The same module instance as @oclt/tensor's under `--conditions=source` (how `npm run bench` runs).
 import { sumPaths } from '../../../packages/tensor/src/backends/cpu/wasm/vector.js';
+import { winogradPaths } from '../../../packages/tensor/src/backends/cpu/wasm/winograd.js';
 import { interleave, round, selected, type BenchRow, type Contender, type Suite } from '../harness.js';
 
 const BATCH = 32;
@@ -119,6 +122,21 @@ export const trainStepSuite: Suite = {
             },
           ]
         : []),
+      ...(opts.impls?.includes('oclt-cpu-no-winograd')
+        ? ([['unet-small-b32', trainer, flops], ['unet-ablation-b64', ablation, ablationFlops]] as const).map(([name, t, f]) => ({
+            case: name,
+            impl: 'oclt-cpu-no-winograd',
+            flops: f.trainingStep,
+            run: () => {
+              winogradPaths.enabled = false;
+              try {
+                t.step();
+              } finally {
+                winogradPaths.enabled = true;
+              }
+            },
+          }))
+        : []),
       {
         case: 'matmul-512',
         impl: 'oclt-cpu',
@@ -151,6 +169,11 @@ export const trainStepSuite: Suite = {
     const before = rows.find((r) => r.impl === 'oclt-cpu-no-column-sums');
     const after = rows.find((r) => r.case === 'unet-ablation-b64' && r.impl === 'oclt-cpu');
     if (before && after) after.speedup_vs_no_column_sums = round(before.median_ms / after.median_ms, 3);
+    for (const name of ['unet-small-b32', 'unet-ablation-b64']) {
+      const off = rows.find((r) => r.case === name && r.impl === 'oclt-cpu-no-winograd');
+      const on = rows.find((r) => r.case === name && r.impl === 'oclt-cpu');
+      if (off && on) on.speedup_vs_no_winograd = round(off.median_ms / on.median_ms, 3);
+    }
     if (opts.profile) {
       if (rows.some((r) => r.case === 'unet-small-b32')) printStepProfile('unet-small-b32', trainer);
       if (rows.some((r) => r.case === 'unet-ablation-b64')) printStepProfile('unet-ablation-b64', ablation);

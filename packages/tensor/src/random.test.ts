@@ -214,3 +214,29 @@ describe('errors name the op', () => {
     expectOpError(() => categorical(tensor([1, 1]), new Generator(1), -1), 'categorical', 'numSamples');
   });
 });
+
+describe('Generator.fillThreshold', () => {
+  it('gives bit for bit the loop of nextUint32 it replaces, and leaves the same state', () => {
+    for (const [seed, n, p] of [[0, 0, 0.5], [1, 1, 0.1], [42, 1000, 0.25], [2 ** 40 + 7, 4097, 0.9], [3, 333, 0]] as const) {
+      const threshold = p * 2 ** 32;
+      const a = new Generator(seed), b = new Generator(seed);
+      const want = new Float32Array(n);
+      for (let i = 0; i < n; i++) want[i] = a.nextUint32() >= threshold ? 1 / (1 - p) : 0;
+      const got = new Float32Array(n);
+      b.fillThreshold(got, threshold, 1 / (1 - p), 0);
+      expect(Array.from(got)).toEqual(Array.from(want));
+      expect(b.getState()).toEqual(a.getState());
+      expect(b.nextUint32()).toBe(a.nextUint32());
+    }
+  });
+
+  it('keeps about 1 - p of the elements (binomial count within 4 standard deviations, seeds fixed)', () => {
+    const n = 200_000;
+    for (const p of [0.1, 0.5]) {
+      const out = new Float64Array(n);
+      new Generator(9).fillThreshold(out, p * 2 ** 32, 1, 0);
+      const kept = out.reduce((s, v) => s + v, 0);
+      expect(Math.abs(kept - n * (1 - p))).toBeLessThan(4 * Math.sqrt(n * p * (1 - p)));
+    }
+  });
+});

@@ -53,6 +53,32 @@ export class Generator {
     return result;
   }
 
+  /**
+   * Fills `out` with `hit` where a 32-bit draw is at least `threshold`, else `miss`, one draw per element in order:
+   * bit for bit what `out[i] = g.nextUint32() >= threshold ? hit : miss` gives, and leaves the same state, but with
+   * the state in locals (a dropout mask of a million elements: measured several times faster than that loop).
+   */
+  fillThreshold(out: { length: number; [i: number]: number }, threshold: number, hit: number, miss: number): void {
+    let s0 = this.s0, s1 = this.s1, s2 = this.s2, s3 = this.s3;
+    const n = out.length;
+    for (let i = 0; i < n; i++) {
+      const x = Math.imul(s1, 5);
+      const result = Math.imul((x << 7) | (x >>> 25), 9) >>> 0;
+      const t = s1 << 9;
+      s2 ^= s0;
+      s3 ^= s1;
+      s1 ^= s2;
+      s0 ^= s3;
+      s2 ^= t;
+      s3 = (s3 << 11) | (s3 >>> 21);
+      out[i] = result >= threshold ? hit : miss;
+    }
+    this.s0 = s0;
+    this.s1 = s1;
+    this.s2 = s2;
+    this.s3 = s3;
+  }
+
   /** A uniform double in [0, 1) with 53 random bits. */
   random(): number {
     const hi = this.nextUint32() >>> 5; // 27 bits

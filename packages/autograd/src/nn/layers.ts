@@ -57,9 +57,7 @@ export class Dropout extends Module {
     const scale = 1 / (1 - this.p);
     const threshold = this.p * 2 ** 32;
     const g = this.generator;
-    const mask = build(x.dtype === 'float64' ? 'float64' : 'float32', x.shape, (d) => {
-      for (let i = 0; i < d.length; i++) d[i] = g.nextUint32() >= threshold ? scale : 0;
-    });
+    const mask = build(x.dtype === 'float64' ? 'float64' : 'float32', x.shape, (d) => g.fillThreshold(d, threshold, scale, 0));
     return x.mul(mask);
   }
 }
