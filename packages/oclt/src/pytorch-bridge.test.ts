@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { noGrad, type Tensor } from '@oclt/tensor';
 import { loadSafetensorsSync, saveSafetensorsSync } from '@oclt/autograd/node';
-import { ReferenceUNet, cifar10ReferenceConfig, referenceTimeTable } from '@oclt/diffusion';
+import { ArrayDataset, DDPMScheduler, ReferenceUNet, Trainer, cifar10ReferenceConfig, referenceTimeTable } from '@oclt/diffusion';
 import { exportCommand, flagsFileFor, writeExchangeFile } from './cli/export.js';
 import { importCommand, loadExchangeFile, parseFlagfile } from './cli/import.js';
 import { main } from './cli/main.js';
@@ -241,5 +241,37 @@ describe('oclt export / import (CLI)', () => {
     expect(flags).toMatchObject({ T: 1000, attn: [1], ch: 128, ch_mult: [1, 2, 2, 2], dropout: 0.1, parallel: false, conditional: true, num_class: 10, var_type: 'fixedlarge' });
     expect(referenceConfigFromFlags(flags)).toMatchObject({ chMult: [1, 2, 2, 2], numClasses: 10 });
     expect(PYTORCH_FIXTURE_CONFIG.chMult).toEqual([1, 1]);
+  });
+});
+
+describe('prototype here: ReferenceUNet trains with our Trainer and exports', () => {
+  it('takes optimisation steps (CFG batch drop as theirs), feeds the bottleneck tap, and exports what imports strictly', () => {
+    const model = new ReferenceUNet({ ...PYTORCH_FIXTURE_CONFIG, imgSize: 8, T: 100, seed: 3 });
+    const n = 8;
+    const pixels = new Float32Array(n * 3 * 8 * 8).map((_, i) => Math.sin(i * 0.37));
+    const labels = Int32Array.from({ length: n }, (_, i) => i % 3);
+    let tapped: number[] | null = null;
+    model.bottleneckTap = (h) => (tapped = [...h.shape]);
+    const before = model.stateDict()['label_embedding.weight']!.toTypedArray().slice();
+    const trainer = new Trainer({
+      model,
+      scheduler: new DDPMScheduler({ numTrainTimesteps: 100 }),
+      dataset: new ArrayDataset(pixels, [3, 8, 8], labels, 3),
+      config: { batchSize: 4, numSteps: 2, lr: 1e-3, labelDropProb: 0.1, labelDropMode: 'per-batch', emaDecay: 0.9, seed: 1 },
+    });
+    const stats = [trainer.step(), trainer.step()];
+    expect(stats.every((s) => Number.isFinite(s.loss))).toBe(true);
+    expect(tapped).toEqual([4, 32, 4, 4]);
+    const after = model.stateDict()['label_embedding.weight']!.toTypedArray();
+    expect(after.some((v, i) => v !== before[i])).toBe(true); // the label embedding gets gradients
+    model.bottleneckTap = null;
+    const file = path.join(TMP, 'trained.safetensors');
+    const ema = new ReferenceUNet(model.config);
+    trainer.ema!.copyTo(ema); // the EMA's shadow parameters; the time table is a buffer, equal by construction
+    writeExchangeFile(file, model, ema, { step: trainer.stepCount });
+    const back = loadExchangeFile(file, { weights: 'net' });
+    expect(back.step).toBe(2);
+    expect(maxAbsDiff(loadExchangeFile(file).model.stateDict()['head.weight']!, ema.stateDict()['head.weight']!)).toBe(0);
+    expect(maxAbsDiff(back.model.stateDict()['head.weight']!, model.stateDict()['head.weight']!)).toBe(0);
   });
 });
