@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { decodeSafetensors } from '@oclt/autograd';
 import { cliTestSetup, writeCifarFile, writeIdxFile } from '../test-helpers.js';
 import { dataConfigFrom, loadLongTailedTrain, loadTestSet } from './common.js';
+import { COMMANDS } from './main.js';
 
 const t = cliTestSetup('data');
 const TINY = ['--hidden', '16', '--layers', '1', '--batch-size', '10', '--grid-samples', '0', '--steps', '2', '--imbalance', '0.5'];
@@ -226,5 +227,15 @@ describe('--dataset idx: any labelled IDX pair', () => {
     r = await t.run(base(twoChannels, ['--num-classes', '4']));
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/kmnist-train-images\.idx4-ubyte\.gz: dims: images must be \[N, height, width\] .*got dims \[24,2,12,12\]/);
+  });
+});
+
+describe('the help of the data flags', () => {
+  it('names the data sets, --num-classes and, for the sampling commands, --clip-x0', () => {
+    for (const name of ['train', 'eval', 'ablation']) {
+      expect(COMMANDS[name]!.help).toContain('--dataset <fashion-mnist|cifar10|cifar100|idx|synthetic>');
+      expect(COMMANDS[name]!.help).toContain('--num-classes <integer>');
+    }
+    for (const name of ['sample', 'ablation']) expect(COMMANDS[name]!.help).toContain('--clip-x0 <none|1>');
   });
 });

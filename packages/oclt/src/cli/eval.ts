@@ -248,4 +248,4 @@ export async function evalCommand(argv: readonly string[]): Promise<number> {
   return 0;
 }
 
-export const EVAL_HELP = helpText('eval', 'Metrics of generated samples against the balanced test set (feature network of this project), with real-vs-real baselines.', EVAL_OPTIONS);
+export const EVAL_HELP = helpText('eval', 'Metrics of generated samples against the balanced test set (feature network of this project; RGB data through its BT.601 luminance), with real-vs-real baselines.', EVAL_OPTIONS);

@@ -1,5 +1,5 @@
 /**
- * `oclt train`: trains a denoiser on Fashion-MNIST-LT with a training recipe (baseline, CBDM, T2H, H2T, Full,
+ * `oclt train`: trains a denoiser on a long-tailed data set (Fashion-MNIST-LT by default, see --dataset) with a training recipe (baseline, CBDM, T2H, H2T, Full,
  * beta:<b>, with +resample / +cut=<t> / +cut-full / +uncond), with checkpoints and exact resume, then writes a
  * sample grid and a result JSON (config + git commit) into the run directory.
  *
@@ -63,7 +63,7 @@ export const TRAIN_OPTIONS = {
   seed: { type: 'integer', description: 'seed of the training streams (data order, timesteps, noise, dropout)', default: 0 },
   'checkpoint-every': { type: 'integer', description: 'checkpoint every N >= 1 steps, and always at the end (N >= --steps: only at the end)', default: 250, min: 1 },
   resume: { type: 'boolean', description: 'continue from the newest valid checkpoint in --out (default on; --no-resume refuses an existing run)', default: true },
-  'grid-samples': { type: 'integer', description: 'samples in the grid written after training (0: none; conditional: a multiple of 10, balanced over classes)', default: 100, min: 0, max: 10000 },
+  'grid-samples': { type: 'integer', description: 'samples in the grid written after training (0: none; conditional: a multiple of the number of classes, 10 for Fashion-MNIST, balanced over classes)', default: 100, min: 0, max: 10000 },
   'sample-steps': { type: 'integer', description: 'DDIM steps for the grid (1..1000)', default: 50, min: 1, max: 1000 },
   guidance: { type: 'number', description: 'classifier-free guidance weight w for the grid: (1 + w) eps(x, y) - w eps(x)', default: 1.5 },
   progress: { type: 'boolean', description: 'progress bar on stderr (default: when it is a terminal)', default: process.stderr.isTTY ?? false },
@@ -463,4 +463,4 @@ export async function trainCommand(argv: readonly string[]): Promise<number> {
   return 0;
 }
 
-export const TRAIN_HELP = helpText('train', 'Train a denoiser on Fashion-MNIST-LT with a recipe; resumable (re-run the same command).', TRAIN_OPTIONS);
+export const TRAIN_HELP = helpText('train', 'Train a denoiser on a long-tailed data set (Fashion-MNIST-LT by default; CIFAR-10/100-LT or any labelled IDX pair with --dataset) with a recipe; resumable (re-run the same command).', TRAIN_OPTIONS);
