@@ -19,6 +19,8 @@
  *   a use Node's documentation calls unsupported, hence only on request; `OCLT_RELAXED_SIMD=0` (or
  *   `relaxedSimd: false`) keeps mul + add everywhere. FMA rounds once instead of twice, so results differ in the
  *   last bits between the two paths (never between thread counts).
+ * - Threads: worker_threads in Node (pool-node.ts), Web Workers in a cross-origin isolated browser context that may
+ *   block, i.e. inside a Web Worker (pool-web.ts; a page's main thread runs one thread and `info()` says why).
  * - The memory is shared where the engine allows it (Node; a cross-origin isolated page). A browser page without
  *   cross-origin isolation has no SharedArrayBuffer: the kernels then run on one thread over an ordinary memory of
  *   fixed size (runtime.ts), `info()` says so and why, and a one-time console message says how to get threads
@@ -32,6 +34,7 @@ import { isHeapArray } from './heap.js';
 import { wasmConvKernels } from './conv.js';
 import { wasmMatmul } from './gemm.js';
 import { availableCores, enableRelaxedSimdFlag, nodeWorkerSpawner } from './pool-node.js';
+import { webWorkersUnavailable, webWorkerSpawner } from './pool-web.js';
 import { DEFAULT_STORAGE_LIMIT, KernelMemoryFull, MAX_MEMORY_BYTES, MAX_THREADS, relaxedSimdSupported, sharedMemoryUnavailable, simdSupported, unsharedMemoryBytes, WasmRuntime } from './runtime.js';
 import { smallOpLimits, wasmVectorKernels } from './vector.js';
 
@@ -117,8 +120,8 @@ function getRuntime(): WasmRuntime {
   const key = `${relaxed}/${unshared === null}`;
   let rt = runtimes.get(key);
   if (!rt) {
-    const spawner = unshared === null ? nodeWorkerSpawner() : null;
-    noSpawnerReason = unshared === null && !spawner ? 'no worker spawner for this platform' : null;
+    const spawner = unshared === null ? (nodeWorkerSpawner() ?? webWorkerSpawner()) : null;
+    noSpawnerReason = unshared === null && !spawner ? (webWorkersUnavailable() ?? 'no worker spawner for this platform') : null;
     const maxThreads = spawner ? Math.min(MAX_THREADS, Math.max(cores, wantThreads ?? 1)) : 1;
     const limit = resultLimitInForce();
     rt = new WasmRuntime(relaxed, maxThreads, spawner, unshared === null ? { shared: true } : { shared: false, bytes: unsharedMemoryBytes(0, limit) });
