@@ -21,7 +21,7 @@ import { loadSafetensorsSync, saveSafetensorsSync } from '@oclt/autograd/node';
 import { ArrayDataset, DDPMScheduler, ReferenceUNet, Trainer, cifar10ReferenceConfig, referenceTimeTable } from '@oclt/diffusion';
 import { exportCommand, flagsFileFor, writeExchangeFile } from './cli/export.js';
 import { importCommand, loadExchangeFile, parseFlagfile } from './cli/import.js';
-import { main } from './cli/main.js';
+import { COMMANDS, main } from './cli/main.js';
 import { inferReferenceConfig, referenceConfigFromFlags, splitExchangeTensors } from './pytorch-bridge.js';
 import { PYTORCH_EXPORT_FIXTURE_STEP, PYTORCH_FIXTURE_CONFIG, pytorchExportFixtureModels } from './testing/pytorch-export-fixture.js';
 
@@ -273,5 +273,29 @@ describe('prototype here: ReferenceUNet trains with our Trainer and exports', ()
     expect(back.step).toBe(2);
     expect(maxAbsDiff(loadExchangeFile(file).model.stateDict()['head.weight']!, ema.stateDict()['head.weight']!)).toBe(0);
     expect(maxAbsDiff(back.model.stateDict()['head.weight']!, model.stateDict()['head.weight']!)).toBe(0);
+  });
+});
+
+describe('docs/pytorch-bridge.md', () => {
+  const doc = fs.readFileSync(path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'docs', 'pytorch-bridge.md'), 'utf8');
+  const script = fs.readFileSync(path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'pytorch', 'oclt_checkpoint.py'), 'utf8');
+  const lines = [...doc.matchAll(/^```sh\n([\s\S]*?)^```/gm)].flatMap((m) => m[1]!.replace(/\\\n\s*/g, ' ').split('\n'));
+
+  it('uses only options our commands and oclt_checkpoint.py have', () => {
+    const ours = lines.filter((l) => l.startsWith('npm run oclt -- '));
+    expect(ours.length).toBeGreaterThanOrEqual(3);
+    for (const line of ours) {
+      const [cmd, ...rest] = line.slice('npm run oclt -- '.length).split(/\s+/);
+      const help = COMMANDS[cmd!]?.help;
+      expect(help, line).toBeDefined();
+      for (const flag of rest.filter((w) => w.startsWith('--'))) expect(help, `${flag} in: ${line}`).toContain(`${flag} `);
+    }
+    const py = lines.filter((l) => l.startsWith('python3 packages/oclt/pytorch/oclt_checkpoint.py '));
+    expect(py.length).toBeGreaterThanOrEqual(2);
+    for (const line of py) {
+      const [sub, ...rest] = line.split(/\s+/).slice(2);
+      expect(script, line).toContain(`sub.add_parser('${sub}')`);
+      for (const flag of rest.filter((w) => w.startsWith('--'))) expect(script, `${flag} in: ${line}`).toContain(`add_argument('${flag}'`);
+    }
   });
 });
