@@ -7,6 +7,7 @@ import { gpujsSuite } from './gpujs.js';
 import { trainStepSuite } from './train-step.js';
 import { ocltOverheadSuite } from './oclt-overhead.js';
 import { softmaxAccuracySuite } from './softmax-accuracy.js';
+import { plainLoopSuite } from './plain-loop.js';
 
 export const suites: Suite[] = [
   trainMemorySuite,
@@ -16,4 +17,5 @@ export const suites: Suite[] = [
   gpujsSuite,
   trainStepSuite,
   ocltOverheadSuite,
+  plainLoopSuite,
 ];
