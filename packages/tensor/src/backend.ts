@@ -83,8 +83,10 @@ function namedKernel(name: string, fn: KernelFn): KernelFn {
 function allocationFailure(name: string, inputs: readonly Tensor[], attrs: unknown, e: unknown): TensorError | null {
   const failed = e instanceof AllocationError || (e instanceof RangeError && /Invalid typed array length|Array buffer allocation failed|Invalid array buffer length/.test(e.message));
   if (!failed) return null;
-  const shape = (attrs as { shape?: unknown } | null)?.shape;
-  const result = Array.isArray(shape) ? `a result of shape ${fmtShape(shape)}` : 'its result';
+  const a = attrs as { shape?: unknown; batch?: unknown; m?: unknown; n?: unknown } | null;
+  // Elementwise ops pass their result's shape; matmul its batch, m and n.
+  const shape = Array.isArray(a?.shape) ? a.shape : Array.isArray(a?.batch) && typeof a.m === 'number' && typeof a.n === 'number' ? [...a.batch, a.m, a.n] : null;
+  const result = shape ? `a result of shape ${fmtShape(shape)}` : 'its result';
   const err = new TensorError(name, `cannot allocate memory for ${result} (inputs ${inputs.map((t) => fmtShape(t.shape)).join(', ') || 'none'}): ${e.message}`);
   (err as { cause?: unknown }).cause = e;
   return err;

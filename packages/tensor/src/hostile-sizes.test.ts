@@ -122,7 +122,7 @@ describe('hostile sizes (item 4)', () => {
         const a = T.zeros([2 ** p, 1]);
         const b = T.zeros([1, 2 ** q]);
         for (const [op, f] of binaries) expectClear(cat, `${mode} ${op} [2^${p},1] x [1,2^${q}]`, () => f(a, b), op, [fmtShape(a.shape), fmtShape(b.shape), `[${2 ** p}, ${2 ** q}]`]);
-        expectClear(cat, `${mode} matmul [2^${p},1] @ [1,2^${q}]`, () => T.matmul(a, b), 'matmul', [fmtShape(a.shape), fmtShape(b.shape)]);
+        expectClear(cat, `${mode} matmul [2^${p},1] @ [1,2^${q}]`, () => T.matmul(a, b), 'matmul', [fmtShape(a.shape), fmtShape(b.shape), `[${2 ** p}, ${2 ** q}]`]);
       }
     }
     expect(problems.slice(start)).toEqual([]);

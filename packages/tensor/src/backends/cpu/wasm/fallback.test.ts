@@ -171,7 +171,9 @@ describe('allocation failures name the op and the shapes', () => {
   });
 
   it('matmul whose result cannot exist names matmul and its inputs', () => {
-    expect(() => T.matmul(T.zeros([2 ** 17, 1]), T.zeros([1, 2 ** 17]))).toThrow(/^matmul: cannot allocate memory for .*\(inputs \[131072, 1\], \[1, 131072\]\)/);
+    expect(() => T.matmul(T.zeros([2 ** 17, 1]), T.zeros([1, 2 ** 17]))).toThrow(/^matmul: cannot allocate memory for a result of shape \[131072, 131072\] \(inputs \[131072, 1\], \[1, 131072\]\)/);
+    // Batched: the batch axes are in the result's shape too.
+    expect(() => T.matmul(T.zeros([3, 2 ** 16, 1]), T.zeros([1, 2 ** 17]))).toThrow(/^matmul: cannot allocate memory for a result of shape \[3, 65536, 131072\] \(inputs \[3, 65536, 1\], \[1, 131072\]\)/);
   });
 
   it('on the reference kernels too (the wrapper is the registry, not the fast kernels)', () => {
