@@ -31,4 +31,4 @@ export { copyInto } from './backends/cpu/kernels/elementwise.js';
 export { toNdarray, fromNdarray, type NdArrayLike } from './interop.js';
 export { formatTensor } from './format.js';
 export { profile, profileAsync, profileSection, profileScope, profileGradient, isProfiling, forwardScopeOf, kindOf, profileMarkdown, type Profile, type ProfileEntry, type ProfileTotal, type ProfileOptions } from './profile.js';
-export { setCpuKernels, cpuThreads, cpuKernelsInfo, cpuResultLimit, cpuMemoryInfo, type CpuKernelMode, type CpuKernelOptions } from './backends/cpu/wasm/index.js';
+export { setCpuKernels, cpuThreads, cpuThreadsReady, cpuKernelsInfo, cpuResultLimit, cpuMemoryInfo, type CpuKernelMode, type CpuKernelOptions } from './backends/cpu/wasm/index.js';

@@ -234,6 +234,19 @@ export function cpuThreads(n?: number): number {
 }
 
 /**
+ * Resolves when the fast kernels' helper threads run (the count in force, the calling thread included). Node starts
+ * its worker threads on first use anyway; a browser's Web Workers start only while their parent turns its event
+ * loop, so a Web Worker that trains should await this once first (until then kernels run on fewer threads, with the
+ * same results).
+ */
+export async function cpuThreadsReady(): Promise<number> {
+  if (mode === 'reference') return 1;
+  const rt = getRuntime();
+  await rt.startHelpers();
+  return Math.min(rt.threads, 1 + rt.runningHelpers);
+}
+
+/**
  * Sets how many bytes of tensor results the fast kernels may keep in their WebAssembly memory (default 1 GiB, or
  * env OCLT_CPU_HEAP_MB in MiB): a positive integer up to 2 GiB, the size of that memory. Beyond it results go to
  * ordinary arrays (one copy each). Returns the bound in force.
@@ -273,6 +286,7 @@ export function cpuKernelsInfo(): string {
     return `${base} (unshared memory: ${why}${hint})`;
   }
   if (noSpawnerReason && r.threads === 1) return `${base} (${noSpawnerReason})`;
+  if (r.helpersStartAsync && r.threads > 1 && r.runningHelpers < r.threads - 1) return `${base} (${r.runningHelpers + 1} running so far: workers still starting, or unavailable)`;
   return base;
 }
 

@@ -3,7 +3,9 @@
  * data (the compiled module and the shared memory) arriving by postMessage. Offered only where it can work:
  * - the memory must be shared, so the context must be cross-origin isolated (COOP/COEP headers);
  * - the caller blocks in Atomics.wait while helpers run (pool.ts), which browsers forbid on a page's main thread,
- *   so the spawner exists inside a Web Worker only: run training in a worker (the playground does) for threads.
+ *   so the spawner exists inside a Web Worker only: run training in a worker (the playground does) for threads;
+ * - a new Web Worker starts only once its parent turns its event loop, so helpers are started in the background
+ *   (`asyncStart`) and kernels use them once they run; `await cpuThreadsReady()` waits for them.
  */
 import { WORKER_BODY, type WorkerInit, type WorkerSpawner } from './pool.js';
 
@@ -29,6 +31,8 @@ export function webWorkerSpawner(): WorkerSpawner | null {
   const source = `let initData = null;\nconst getInit = () => initData;\nself.onmessage = (e) => { self.onmessage = null; initData = e.data; run(); };\nfunction run() {\n${WORKER_BODY}\n}\n`;
   const url = g.URL.createObjectURL(new g.Blob([source], { type: 'text/javascript' }));
   return {
+    // A Web Worker starts only once its parent returns to its event loop: never wait for one synchronously.
+    asyncStart: true,
     spawn(init: WorkerInit) {
       const w = new g.Worker(url);
       w.onerror = (e) => console.error(`oclt cpu worker failed: ${e.message ?? 'unknown error'}`);

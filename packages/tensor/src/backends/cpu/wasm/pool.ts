@@ -45,6 +45,12 @@ export interface WorkerInit {
 /** What a platform must provide: start a worker that runs `WORKER_SOURCE` with `init` as its data. */
 export interface WorkerSpawner {
   spawn(init: WorkerInit): { terminate(): void };
+  /**
+   * Workers start only while the spawning thread returns to its event loop (Web Workers): the pool then never
+   * waits for one synchronously (it would wait forever); `startHelpers` starts them, and until they run, jobs run
+   * on the calling thread (same results).
+   */
+  asyncStart?: boolean;
 }
 
 /**
@@ -136,7 +142,27 @@ export class ThreadPool {
     return this.workers.length;
   }
 
+  /**
+   * Starts helpers up to `n` (at most `maxHelpers`) and resolves when they run, waiting between checks on the
+   * event loop (for a spawner whose workers start only then). Rejects if one does not start in time.
+   */
+  async startHelpers(n: number): Promise<void> {
+    const names = [...this.fnIndex.keys()];
+    while (this.workers.length < Math.min(n, this.maxHelpers)) {
+      const before = this.workers.length;
+      const worker = this.spawner.spawn({ module: this.module, memory: this.memory, board: this.boardBase, scratch: this.scratchOf(before + 1), names });
+      const deadline = Date.now() + START_TIMEOUT_MS;
+      while (Atomics.load(this.ctrl, READY) === before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 2));
+      if (Atomics.load(this.ctrl, READY) === before) {
+        worker.terminate();
+        throw new Error('ThreadPool: a worker thread did not start');
+      }
+      this.workers.push(worker);
+    }
+  }
+
   private ensureHelpers(n: number): void {
+    if (this.spawner.asyncStart) return; // started by startHelpers; jobs use those that run
     const names = [...this.fnIndex.keys()];
     while (this.workers.length < Math.min(n, this.maxHelpers)) {
       const before = this.workers.length;

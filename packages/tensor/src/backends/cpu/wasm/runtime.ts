@@ -381,7 +381,16 @@ export class WasmRuntime {
    */
   run(lists: readonly (readonly Call[])[]): void {
     const work = lists.filter((l) => l.length > 0);
-    if (work.length > 1 && this.threads > 1 && this.spawner) {
+    if (work.length > 1 && this.threads > 1 && this.spawner?.asyncStart) {
+      // Web Workers: start them in the background (they run once this thread turns its event loop); until then,
+      // and with fewer helpers than asked, the lists run on the helpers that are running, or here.
+      void this.startHelpers();
+      const helpers = Math.min(this.threads - 1, this.pool?.helpers ?? 0);
+      if (helpers > 0) {
+        this.pool!.run(work, helpers);
+        return;
+      }
+    } else if (work.length > 1 && this.threads > 1 && this.spawner) {
       try {
         this.pool ??= new ThreadPool(this.spawner, this.module, this.memory, this.exports, 0, this.maxThreads - 1, (t) => this.scratch(t));
         this.pool.run(work, this.threads - 1);
@@ -395,6 +404,45 @@ export class WasmRuntime {
       }
     }
     for (const list of work) for (const c of list) this.exports[c.fn]!(...argsOf(c, this.scratch(0)));
+  }
+
+  private starting: Promise<void> | null = null;
+
+  /**
+   * Starts the helper threads now (up to `threads - 1`) and resolves when they run (at once where none are
+   * needed, or where workers start synchronously, as in Node). With Web Workers, await this once before timing
+   * work: until the helpers run, kernels run on the calling thread.
+   */
+  startHelpers(): Promise<void> {
+    const spawner = this.spawner;
+    if (!spawner || this.threads <= 1) return Promise.resolve();
+    if (this.pool && this.pool.helpers >= this.threads - 1) return Promise.resolve();
+    if (this.starting) return this.starting;
+    this.pool ??= new ThreadPool(spawner, this.module, this.memory, this.exports, 0, this.maxThreads - 1, (t) => this.scratch(t));
+    const pool = this.pool;
+    this.starting = pool.startHelpers(this.threads - 1).then(
+      () => {
+        this.starting = null;
+      },
+      (e: unknown) => {
+        this.starting = null;
+        console.warn(`oclt cpu kernels: worker threads unavailable (${e instanceof Error ? e.message : String(e)}); running on one thread`);
+        pool.terminate();
+        if (this.pool === pool) this.pool = null;
+        this.spawner = null;
+      },
+    );
+    return this.starting;
+  }
+
+  /** Whether helpers start in the background (Web Workers), so fewer may run than `threads - 1` for a while. */
+  get helpersStartAsync(): boolean {
+    return this.spawner?.asyncStart === true;
+  }
+
+  /** Helper threads running now (the calling thread is not one). */
+  get runningHelpers(): number {
+    return this.pool?.helpers ?? 0;
   }
 
   terminate(): void {
