@@ -107,11 +107,11 @@ const CASES: Record<string, () => T.Tensor[]> = {
   },
 };
 
-/** Runs every case on the fast kernels (as the page has them) and on the reference kernels. */
-export function runProbe(opts: { relaxedSimd?: boolean | 'auto' } = {}): ProbeResult {
+/** Runs every case on the fast kernels (as the page has them, on `threads` threads, default 1) and on the reference kernels. */
+export function runProbe(opts: { relaxedSimd?: boolean | 'auto'; threads?: number } = {}): ProbeResult {
   const relaxed = opts.relaxedSimd ?? 'auto';
   T.setCpuKernels('fast', { relaxedSimd: relaxed });
-  T.cpuThreads(1);
+  T.cpuThreads(opts.threads ?? 1);
   const info = T.getBackend('cpu').info();
   const cases: ProbeCase[] = [];
   for (const [name, make] of Object.entries(CASES)) {

@@ -3,7 +3,7 @@
  * it reports (fast WebAssembly SIMD kernels either way; an ordinary memory on the plain page), the one-time
  * console hint about COOP/COEP, and a representative part of the tensor suite (src/probe.ts): every result within
  * float32 rounding of the reference kernels, and bit for bit the bytes Node computes at the same thread count and
- * SIMD flavour.
+ * SIMD flavour, on one thread (page) and on two (a Web Worker pool inside a Web Worker).
  */
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
@@ -17,9 +17,9 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const haveChromium = chromiumPath() !== null;
 if (!haveChromium) console.warn(`tensor.browser.test: skipped: ${noChromiumReason}`);
 
-function nodeProbe(relaxed: boolean): ProbeResult {
+function nodeProbe(relaxed: boolean, threads = 1): ProbeResult {
   const out = execFileSync(process.execPath, ['--conditions=source', '--import', 'tsx', path.join(here, 'probe-node.ts')], {
-    env: { ...process.env, R: relaxed ? '1' : '0', OCLT_CPU: '' },
+    env: { ...process.env, R: relaxed ? '1' : '0', THREADS: String(threads), OCLT_CPU: '' },
     encoding: 'utf8',
     timeout: 120_000,
   });
@@ -34,24 +34,32 @@ interface PageRun {
 describe.skipIf(!haveChromium)('tensor ops in headless Chromium', () => {
   let browser: Browser;
   let js: string;
+  let workerPageJs: string;
+  let workerJs: string;
   let nodePlain: ProbeResult;
   let nodeRelaxed: ProbeResult;
+  let nodeRelaxed2: ProbeResult;
   beforeAll(async () => {
     js = await bundle(path.join(here, 'probe-page.ts'));
+    workerPageJs = await bundle(path.join(here, 'probe-worker-page.ts'));
+    workerJs = await bundle(path.join(here, 'probe-worker.ts'));
     browser = await launchChromium();
     nodePlain = nodeProbe(false);
     nodeRelaxed = nodeProbe(true);
+    nodeRelaxed2 = nodeProbe(true, 2);
   });
   afterAll(async () => {
     await browser?.close();
   });
 
-  async function runPage(isolated: boolean): Promise<PageRun> {
-    const server = await serve({ '/index.html': ['text/html', modulePage()], '/main.js': ['text/javascript', js] }, isolated);
+  async function runPage(isolated: boolean, inWorker = false): Promise<PageRun> {
+    const files: Record<string, [string, string]> = { '/index.html': ['text/html', modulePage()], '/main.js': ['text/javascript', inWorker ? workerPageJs : js], '/worker.js': ['text/javascript', workerJs] };
+    const server = await serve(files, isolated);
     const page = await browser.newPage();
     const messages: { type: string; text: string }[] = [];
     page.on('console', (m) => messages.push({ type: m.type(), text: m.text() }));
     page.on('pageerror', (e) => messages.push({ type: 'pageerror', text: e.message }));
+    page.on('worker', (wk) => wk.on('console', (m) => messages.push({ type: m.type(), text: `[worker] ${m.text()}` })));
     try {
       await page.goto(server.url);
       await page.waitForFunction(() => (globalThis as { __probe?: unknown; __probeError?: string }).__probe || (globalThis as { __probeError?: string }).__probeError, null, { timeout: 180_000 });
@@ -94,10 +102,23 @@ describe.skipIf(!haveChromium)('tensor ops in headless Chromium', () => {
     const run = await runPage(true);
     expect(run.probe.plain.crossOriginIsolated).toBe(true);
     expect(run.probe.plain.info).not.toContain('unshared');
-    expect(run.probe.plain.info).toMatch(/^cpu:wasm-simd x1 thread/);
+    expect(run.probe.plain.info).toMatch(/^cpu:wasm-simd x1 thread \(a page's main thread cannot block on workers/);
     expect(run.console.filter((m) => m.text.includes('Cross-Origin-Opener-Policy'))).toEqual([]);
     expect(run.console.filter((m) => m.type === 'error' || m.type === 'pageerror')).toEqual([]);
     expectSameAsNode(run.probe.plain, nodePlain);
     expectSameAsNode(run.probe.relaxed, nodeRelaxed);
+  });
+
+  it('a Web Worker of a cross-origin isolated page runs two threads (a Web Worker pool), bit for bit as Node on one and two', async () => {
+    const run = await runPage(true, true);
+    expect(run.probe.plain.crossOriginIsolated).toBe(true);
+    expect((run.probe as unknown as { plainThreads: number }).plainThreads).toBe(2);
+    expect(run.probe.plain.info).toBe('cpu:wasm-simd x2 threads');
+    expect(run.probe.relaxed.info).toBe('cpu:wasm-simd(relaxed) x2 threads');
+    expect(run.console.filter((m) => m.type === 'error' || m.type === 'pageerror' || m.type === 'warning')).toEqual([]);
+    expect(nodeRelaxed2.info).toBe('cpu:wasm-simd(relaxed) x2 threads');
+    expectSameAsNode(run.probe.plain, nodePlain);
+    expectSameAsNode(run.probe.relaxed, nodeRelaxed);
+    expectSameAsNode(run.probe.relaxed, nodeRelaxed2);
   });
 });
