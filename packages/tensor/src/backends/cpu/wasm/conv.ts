@@ -5,8 +5,8 @@
  * - dinput:   dcol_n[g] = W[g]^T (R x Og)  dy_n[g] (Og x P), then col2im scatters dcol_n into dx_n
  * - dweight:  dW[g] += dy_n[g] (Og x P)  col_n[g]^T (P x R), images in ascending order
  * A 1x1 convolution with stride 1 and no padding needs no column matrix: col_n is x_n itself.
- * 3x3 convolutions with stride 1 and padding 1 run forward and input gradient on Winograd F(2x2, 3x3) instead
- * (winograd.ts; `winogradPaths.enabled = false` for this path).
+ * 3x3 convolutions with stride 1 and padding 1 run on Winograd F(2x2, 3x3) instead, all three kernels (winograd.ts;
+ * `winogradPaths.enabled = false` for this path), but for a result with a NaN or infinity, made again here.
  *
  * Threads take runs of whole images where there are enough, else split each GEMM's output; dweight always splits
  * its output (never the image sum), so every result is bitwise independent of the thread count.
@@ -22,7 +22,7 @@ import { gemmCall, runGemm, splitGemm, splitRange, threadsFor, type Gemm } from 
 import { claimablePieces, type Call } from './pool.js';
 import type { WasmRuntime } from './runtime.js';
 import { gathered } from './vector.js';
-import { winogradApplies, winogradForward, winogradInputGradient } from './winograd.js';
+import { winogradApplies, winogradForward, winogradInputGradient, winogradPaths, winogradWeightGradient } from './winograd.js';
 
 type Attrs = { geo: ConvGeometry; dtype: DType };
 
@@ -64,7 +64,8 @@ function runPerImage(rt: WasmRuntime, n: number, pieces: number, perImage: (img:
 
 /** Each conv kernel returns the address of its result, an `rt.output` block. */
 function conv2dForward(rt: WasmRuntime, x: Float32Array, w: Float32Array, g: ConvGeometry): number {
-  if (winogradApplies(g)) return winogradForward(rt, x, w, g);
+  const wino = winogradApplies(g) ? winogradForward(rt, x, w, g) : null;
+  if (wino !== null) return wino;
   const { og, R, P, rows, image } = gemmDims(g);
   const threads = threadsFor(rt, 2 * g.n * g.o * R * P);
   const pointwise = isPointwise(g);
@@ -116,7 +117,8 @@ function conv2dForward(rt: WasmRuntime, x: Float32Array, w: Float32Array, g: Con
 }
 
 function conv2dInputGradient(rt: WasmRuntime, dy: Float32Array, w: Float32Array, g: ConvGeometry): number {
-  if (winogradApplies(g)) return winogradInputGradient(rt, dy, w, g);
+  const wino = winogradApplies(g) ? winogradInputGradient(rt, dy, w, g) : null;
+  if (wino !== null) return wino;
   const { og, R, P, rows, image } = gemmDims(g);
   const threads = threadsFor(rt, 2 * g.n * g.o * R * P);
   const pointwise = isPointwise(g);
@@ -148,6 +150,8 @@ function conv2dInputGradient(rt: WasmRuntime, dy: Float32Array, w: Float32Array,
 }
 
 function conv2dWeightGradient(rt: WasmRuntime, x: Float32Array, dy: Float32Array, g: ConvGeometry): number {
+  const wino = winogradPaths.weightGradient && winogradApplies(g) ? winogradWeightGradient(rt, x, dy, g) : null;
+  if (wino !== null) return wino;
   const { og, R, P, rows, image } = gemmDims(g);
   const threads = threadsFor(rt, 2 * g.n * g.o * R * P);
   const pointwise = isPointwise(g);

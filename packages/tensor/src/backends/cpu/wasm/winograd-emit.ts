@@ -19,14 +19,15 @@ import type { FunctionBuilder, Local, ModuleBuilder } from './emitter.js';
 const lanes = (...l: number[]) => l.flatMap((x) => [4 * x, 4 * x + 1, 4 * x + 2, 4 * x + 3]);
 
 /**
- * wgInput(x, C, H, W, n, TH, TW4, plane, V, posBytes): the input transform of n images [C, H, W] at x into V,
- * laid out as the GEMM's packed B (packB: panels of 8 tiles, each C rows of 8 floats): position p, channel c,
- * tile t at V + p posBytes + ((t >> 3) 8 C + 8 c + (t & 7)) 4. `plane` is scratch for one zero-padded channel,
+ * wgInput(x, C, H, W, n, TH, TW4, plane, V, posBytes, rowTiles): the input transform of n images [C, H, W] at x
+ * into V. With rowTiles 0 V is laid out as the GEMM's packed B (packB: panels of 8 tiles, each C rows of 8
+ * floats): position p, channel c, tile t at V + p posBytes + ((t >> 3) 8 C + 8 c + (t & 7)) 4; otherwise
+ * row-major, at V + p posBytes + (c rowTiles + t) 4 (the weight gradient's operand). `plane` is scratch for one zero-padded channel,
  * (2 TH + 2) x (2 TW4 + 2) floats; the input sits at row 1, column 1 (the padding of 1).
  */
 function emitInput(m: ModuleBuilder): FunctionBuilder {
-  const f = m.func('wgInput', Array(10).fill('i32'));
-  const [x, C, H, W, n, TH, TW4, plane, V, posBytes] = Array.from({ length: 10 }, (_, i) => f.param(i)) as Local[] as [Local, Local, Local, Local, Local, Local, Local, Local, Local, Local];
+  const f = m.func('wgInput', Array(11).fill('i32'));
+  const [x, C, H, W, n, TH, TW4, plane, V, posBytes, rowTiles] = Array.from({ length: 11 }, (_, i) => f.param(i)) as Local[] as [Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local];
   const img = f.local('i32'), c = f.local('i32'), r = f.local('i32'), q = f.local('i32'), ty = f.local('i32'), tx = f.local('i32');
   const PW = f.local('i32'), src = f.local('i32'), dst = f.local('i32'), w4 = f.local('i32'), rb = f.local('i32'), t = f.local('i32'), vp = f.local('i32');
   const imageTiles = f.local('i32'), PWb = f.local('i32');
@@ -80,10 +81,15 @@ function emitInput(m: ModuleBuilder): FunctionBuilder {
           }
           // t = (img TH + ty) TW4 + tx; the packed address of (p = 0, c, t).
           f.setI32(t, () => f.get(img).get(imageTiles).op('i32.mul').get(ty).get(TW4).op('i32.mul').op('i32.add').get(tx).op('i32.add'));
-          f.setI32(vp, () => {
-            f.get(V);
-            f.get(t).i32(3).op('i32.shr_u').get(C).op('i32.mul').get(c).op('i32.add').i32(3).op('i32.shl').get(t).i32(7).op('i32.and').op('i32.add').i32(2).op('i32.shl');
-            f.op('i32.add');
+          f.ifThen(rowTiles, () => {
+            // Row-major instead: channel c's row of rowTiles tiles.
+            f.setI32(vp, () => f.get(V).get(c).get(rowTiles).op('i32.mul').get(t).op('i32.add').i32(2).op('i32.shl').op('i32.add'));
+          }, () => {
+            f.setI32(vp, () => {
+              f.get(V);
+              f.get(t).i32(3).op('i32.shr_u').get(C).op('i32.mul').get(c).op('i32.add').i32(3).op('i32.shl').get(t).i32(7).op('i32.and').op('i32.add').i32(2).op('i32.shl');
+              f.op('i32.add');
+            });
           });
           // Rows of B^T (d B): (s0 - s2, s1 + s2, s2 - s1, s1 - s3), column k, stored at position 4 i + k.
           const rowOp: [number, number, string][] = [[0, 2, 'f32x4.sub'], [1, 2, 'f32x4.add'], [2, 1, 'f32x4.sub'], [1, 3, 'f32x4.sub']];
@@ -101,13 +107,16 @@ function emitInput(m: ModuleBuilder): FunctionBuilder {
 }
 
 /**
- * wgOutput(M, O, Tc, n, TH, TW4, y, OH, OW): the output transform. M holds the 16 products, position p at
+ * wgOutput(M, O, Tc, n, TH, TW4, y, OH, OW, flag): the output transform. M holds the 16 products, position p at
  * M + p O Tc 4, row o, column t (the GEMM's row-major output, ldc Tc); y gets n images [O, OH, OW] (tiles past
- * the image's edge are cut).
+ * the image's edge are cut). Stores i32 1 at `flag` if any output computed (cut tiles included) is NaN or infinite.
  */
 function emitOutput(m: ModuleBuilder): FunctionBuilder {
-  const f = m.func('wgOutput', Array(9).fill('i32'));
-  const [M, O, Tc, n, TH, TW4, y, OH, OW] = Array.from({ length: 9 }, (_, i) => f.param(i)) as Local[] as [Local, Local, Local, Local, Local, Local, Local, Local, Local];
+  const f = m.func('wgOutput', Array(10).fill('i32'));
+  const [M, O, Tc, n, TH, TW4, y, OH, OW, flag] = Array.from({ length: 10 }, (_, i) => f.param(i)) as Local[] as [Local, Local, Local, Local, Local, Local, Local, Local, Local, Local];
+  // Sum of y * 0 over every output computed: NaN exactly where some output is NaN or infinite.
+  const special = f.local('v128'), zero = f.local('v128');
+  f.f32x4(0).set(special).f32x4(0).set(zero);
   const img = f.local('i32'), o = f.local('i32'), ty = f.local('i32'), tx = f.local('i32'), t = f.local('i32'), mp = f.local('i32');
   const mStride = f.local('i32'), imageTiles = f.local('i32'), row = f.local('i32'), col = f.local('i32'), out = f.local('i32'), plane = f.local('i32');
   const mv = [0, 1, 2, 3].map(() => f.local('v128'));
@@ -137,6 +146,7 @@ function emitOutput(m: ModuleBuilder): FunctionBuilder {
             f.get(r[4 * i]!).get(r[4 * i + 1]!).op('f32x4.add').get(r[4 * i + 2]!).op('f32x4.add').set(yv[2 * i]!);
             f.get(r[4 * i + 1]!).get(r[4 * i + 2]!).op('f32x4.sub').get(r[4 * i + 3]!).op('f32x4.sub').set(yv[2 * i + 1]!);
           }
+          for (const v of yv) f.get(special).get(v).get(zero).op('f32x4.mul').op('f32x4.add').set(special);
           f.setI32(col, tx, 'i32.shl', 1);
           for (let i = 0; i < 2; i++) {
             f.setI32(row, () => f.get(ty).i32(1).op('i32.shl').i32(i).op('i32.add'));
@@ -161,10 +171,93 @@ function emitOutput(m: ModuleBuilder): FunctionBuilder {
       });
     });
   });
+  f.ifThen(() => f.get(special).get(special).op('f32x4.ne').op('v128.any_true'), () => f.get(flag).i32(1).op('i32.store'));
+  return f;
+}
+
+/**
+ * wgGradOut(dy, O, OH, OW, n, TH, TW4, plane, D, posBytes, rowTiles): the transpose of the output transform, for
+ * the weight gradient: D[p][o][t] = (A dy_t A^T)[p] for each 2x2 tile dy_t of n images [O, OH, OW] (zeros past
+ * the edge), row-major at D + p posBytes + (o rowTiles + t) 4. `plane` is scratch of 2 TH x 2 TW4 floats.
+ *
+ *   A = [1  0]    rows of A dy: (y0, y0 + y1, y0 - y1, -y1), then the same along the columns.
+ *       [1  1]
+ *       [1 -1]
+ *       [0 -1]
+ */
+function emitGradOut(m: ModuleBuilder): FunctionBuilder {
+  const f = m.func('wgGradOut', Array(11).fill('i32'));
+  const [dy, O, OH, OW, n, TH, TW4, plane, D, posBytes, rowTiles] = Array.from({ length: 11 }, (_, i) => f.param(i)) as Local[] as [Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local];
+  const img = f.local('i32'), o = f.local('i32'), r = f.local('i32'), q = f.local('i32'), ty = f.local('i32'), tx = f.local('i32');
+  const PW = f.local('i32'), src = f.local('i32'), dst = f.local('i32'), w4 = f.local('i32'), rb = f.local('i32'), t = f.local('i32'), dp = f.local('i32');
+  const imageTiles = f.local('i32');
+  const va = f.local('v128'), vb = f.local('v128');
+  const yv = [0, 1, 2, 3].map(() => f.local('v128')); // y[a][b] at 2 a + b
+  const qv = Array.from({ length: 8 }, () => f.local('v128')); // q[i][b] at 2 i + b
+  f.setI32(PW, TW4, 'i32.shl', 1);
+  f.setI32(imageTiles, TH, 'i32.mul', TW4);
+  f.setI32(w4, OW, 'i32.and', -4);
+  f.get(plane).i32(0).get(TH).i32(1).op('i32.shl').get(PW).op('i32.mul').i32(2).op('i32.shl').op('memory.fill');
+  f.setI32(src, dy);
+  f.forRange(img, 0, n, 1, () => {
+    f.forRange(o, 0, O, 1, () => {
+      f.forRange(r, 0, OH, 1, () => {
+        f.setI32(dst, () => f.get(plane).get(r).get(PW).op('i32.mul').i32(2).op('i32.shl').op('i32.add'));
+        f.forRange(q, 0, w4, 4, () => {
+          f.get(dst).get(q).i32(2).op('i32.shl').op('i32.add');
+          f.get(src).get(q).i32(2).op('i32.shl').op('i32.add').op('v128.load');
+          f.op('v128.store');
+        });
+        f.forRange(q, w4, OW, 1, () => {
+          f.get(dst).get(q).i32(2).op('i32.shl').op('i32.add');
+          f.get(src).get(q).i32(2).op('i32.shl').op('i32.add').op('f32.load');
+          f.op('f32.store');
+        });
+        f.inc(src, () => f.get(OW).i32(2).op('i32.shl'));
+      });
+      f.forRange(ty, 0, TH, 1, () => {
+        f.forRange(tx, 0, TW4, 4, () => {
+          f.setI32(rb, () => f.get(plane).get(ty).i32(1).op('i32.shl').get(PW).op('i32.mul').get(tx).i32(1).op('i32.shl').op('i32.add').i32(2).op('i32.shl').op('i32.add'));
+          for (let a = 0; a < 2; a++) {
+            f.get(rb).op('v128.load').set(va);
+            f.get(rb).op('v128.load', 16).set(vb);
+            f.get(va).get(vb).shuffle(lanes(0, 2, 4, 6)).set(yv[2 * a]!);
+            f.get(va).get(vb).shuffle(lanes(1, 3, 5, 7)).set(yv[2 * a + 1]!);
+            if (a === 0) f.inc(rb, () => f.get(PW).i32(2).op('i32.shl'));
+          }
+          for (let b = 0; b < 2; b++) {
+            const [y0, y1] = [yv[b]!, yv[2 + b]!];
+            f.get(y0).set(qv[b]!);
+            f.get(y0).get(y1).op('f32x4.add').set(qv[2 + b]!);
+            f.get(y0).get(y1).op('f32x4.sub').set(qv[4 + b]!);
+            f.get(y1).op('f32x4.neg').set(qv[6 + b]!);
+          }
+          f.setI32(t, () => f.get(img).get(imageTiles).op('i32.mul').get(ty).get(TW4).op('i32.mul').op('i32.add').get(tx).op('i32.add'));
+          f.setI32(dp, () => f.get(D).get(o).get(rowTiles).op('i32.mul').get(t).op('i32.add').i32(2).op('i32.shl').op('i32.add'));
+          for (let i = 0; i < 4; i++) {
+            const [q0, q1] = [qv[2 * i]!, qv[2 * i + 1]!];
+            const cols: (() => void)[] = [
+              () => f.get(q0),
+              () => f.get(q0).get(q1).op('f32x4.add'),
+              () => f.get(q0).get(q1).op('f32x4.sub'),
+              () => f.get(q1).op('f32x4.neg'),
+            ];
+            cols.forEach((col, k) => {
+              f.get(dp);
+              col();
+              f.op('v128.store');
+              if (i < 3 || k < 3) f.inc(dp, posBytes);
+            });
+          }
+        });
+      });
+    });
+  });
   return f;
 }
 
 export function emitWinogradFunctions(m: ModuleBuilder): void {
+  m.export(emitGradOut(m));
   m.export(emitInput(m));
   m.export(emitOutput(m));
 }
