@@ -6,6 +6,7 @@
  *
  * Figures:
  * - schedules.png             (chapter 3) abar_t of the linear and cosine schedules
+ * - ddpm-samples.png          (chapter 3) DDPM samples (50 steps) of the two-blob model, unconditional and per label
  * - toy-score-fields.png      (chapter 4) exact score of the Appendix J toy at t = 200 and 400, long-tailed vs
  *                             class-balanced weights, coloured by basin (which mode mean shift reaches)
  * - oc-expected-targets.png   (chapter 4) the expected target of baseline / T2H / H2T / Full, unconditional and
@@ -16,8 +17,9 @@
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Generator } from '@oclt/tensor';
-import { NoiseSchedule, appendixJToy, composeGrid, lineChart, quiverChart } from '@oclt/diffusion';
+import { Generator, randint, randn, tidy } from '@oclt/tensor';
+import { Adam } from '@oclt/autograd';
+import { DDPMScheduler, MLPDenoiser, NoiseSchedule, appendixJToy, composeGrid, gaussianMixtureDataset, lineChart, sample, scatterChart } from '@oclt/diffusion';
 import { savePng } from '@oclt/diffusion/node';
 import { attractor, classSplit, expectedTarget, fieldPanel, HEAD_COLOR, tailShare, TAIL_COLOR, type ClassSplit, type Field } from './oc-fields.js';
 import { classFrequencies, countClasses, exactlyBalancedSampler, shuffledSampler, smoothedEmpiricalScore, transferDiagnostics, transferStrengthBound } from 'oclt';
@@ -47,6 +49,40 @@ if (wanted('schedules.png')) {
       { title: 'SIGNAL LEFT: ABAR_T', xLabel: 'timestep t (T = 1000)', yLabel: 'abar_t', yRange: [0, 1] },
     ),
   );
+}
+
+// --- Chapter 3: samples of the two-blob model, trained as in the chapter (longer) -------------------------------
+if (wanted('ddpm-samples.png')) {
+  const ddpm = new DDPMScheduler({ numTrainTimesteps: 1000 });
+  const gen = new Generator(0);
+  const data = gaussianMixtureDataset([{ mean: [-1.5, 0], std: 0.4, count: 500 }, { mean: [1.5, 0], std: 0.4, count: 500 }], gen);
+  const model = new MLPDenoiser({ dataDim: 2, hidden: 64, numLayers: 3, numClasses: 2, seed: 0 });
+  const optimizer = new Adam(model.namedParameters(), { lr: 3e-3 });
+  for (let step = 0; step < 1500; step++) {
+    tidy(() => {
+      const rows = randint(0, data.size, [128], gen).toTypedArray();
+      const { x: x0, labels } = data.batch(rows);
+      const t = randint(0, 1000, [128], gen);
+      const eps = randn([128, 2], gen);
+      const y = labels!.map((label) => (gen.random() < 0.1 ? model.nullLabel : label));
+      const loss = model.forward(ddpm.addNoise(x0, eps, t), t, y).sub(eps).square().mean();
+      optimizer.zeroGrad();
+      loss.backward();
+      optimizer.step();
+    });
+  }
+  const draw = (label: number | null) =>
+    (sample(model, ddpm, { numSamples: 400, sampleShape: [2], batchSize: 400, labels: label ?? undefined, numInferenceSteps: 50, seed: label ?? 9 }).toArray() as number[][]);
+  const dataRows = data.batch(Int32Array.from({ length: data.size }, (_, i) => i)).x.toArray() as number[][];
+  const scatter = (title: string, rows: number[][], label: string) =>
+    scatterChart(
+      [
+        { label: 'training data', x: dataRows.map((r) => r[0]!), y: dataRows.map((r) => r[1]!), color: [170, 170, 170], radius: 1.5, alpha: 0.5 },
+        { label, x: rows.map((r) => r[0]!), y: rows.map((r) => r[1]!), radius: 1.8, alpha: 0.7 },
+      ],
+      { title, xRange: [-3.5, 3.5], yRange: [-2.5, 2.5], width: 420, height: 340 },
+    );
+  save('ddpm-samples.png', composeGrid([scatter('UNCONDITIONAL', draw(null), 'DDPM samples'), scatter('LABEL 0', draw(0), 'samples, y = 0'), scatter('LABEL 1', draw(1), 'samples, y = 1')], 3));
 }
 
 // --- Chapter 4: the Appendix J toy --------------------------------------------------------------------------
