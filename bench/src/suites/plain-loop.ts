@@ -27,7 +27,7 @@ import { linearBetas, MLPDenoiser } from '@oclt/diffusion';
 import * as T from '@oclt/tensor';
 import { referenceKernels } from '../../../packages/tensor/src/backends/cpu/index.js';
 import { memoryGrowth, rearmResultsFullWarning, resultsFullWarning } from '../../../packages/tensor/src/backends/cpu/wasm/runtime.js';
-import { interleave, median, round, selected, type BenchRow, type Suite } from '../harness.js';
+import { median, round, selected, type BenchRow, type Suite } from '../harness.js';
 
 function forceGc(): void {
   const g = globalThis as { gc?: () => void };
@@ -217,22 +217,44 @@ async function wrapperRows(quick: boolean): Promise<BenchRow[]> {
     return s;
   };
   try {
-    const rows = await interleave(
-      [
-        { case: 'add-16-elements op', impl: 'registered (namedKernel)', run: () => ((kernels.add = registered), burst()) },
-        { case: 'add-16-elements op', impl: 'bare kernel', run: () => ((kernels.add = bare), burst()) },
-        { case: 'add-16-elements kernel call', impl: 'registered (namedKernel)', run: direct(registered) },
-        { case: 'add-16-elements kernel call', impl: 'bare kernel', run: direct(bare) },
-      ],
-      { rounds: quick ? 5 : 21, warmup: 3 },
-    );
-    for (const r of rows) {
-      r.us_per_call = round((r.median_ms * 1000) / calls, 4);
-      r.calls_per_sample = calls;
+    // Interleaved rounds, each sample a burst of `calls` calls timed by wall clock and by this process's CPU time:
+    // on a machine shared with other work the CPU time is the steadier figure (descheduled time is not in it).
+    const contenders: [string, string, () => unknown][] = [
+      ['add-16-elements op', 'registered (namedKernel)', () => ((kernels.add = registered), burst())],
+      ['add-16-elements op', 'bare kernel', () => ((kernels.add = bare), burst())],
+      ['add-16-elements kernel call', 'registered (namedKernel)', direct(registered)],
+      ['add-16-elements kernel call', 'bare kernel', direct(bare)],
+    ];
+    const wall = contenders.map(() => [] as number[]);
+    const cpu = contenders.map(() => [] as number[]);
+    for (const [, , run] of contenders) for (let i = 0; i < 3; i++) run();
+    const rounds = quick ? 7 : 41;
+    for (let r = 0; r < rounds; r++) {
+      contenders.forEach(([, , run], i) => {
+        const c0 = process.cpuUsage();
+        const t0 = performance.now();
+        run();
+        wall[i]!.push(performance.now() - t0);
+        const c = process.cpuUsage(c0);
+        cpu[i]!.push((c.user + c.system) / 1000);
+      });
     }
-    for (const [w, n] of [[rows[0], rows[1]], [rows[2], rows[3]]] as [BenchRow, BenchRow][]) {
-      w.wrapper_ns_per_call = round(((w.median_ms - n.median_ms) * 1e6) / calls, 1);
-      w.ratio_to_bare = round(w.median_ms / n.median_ms, 4);
+    const rows: BenchRow[] = contenders.map(([c, impl], i) => ({
+      case: c,
+      impl,
+      median_ms: round(median(wall[i]!), 3),
+      cpu_ms: round(median(cpu[i]!), 3),
+      us_per_call: round((median(cpu[i]!) * 1000) / calls, 4),
+      calls_per_sample: calls,
+      rounds,
+    }));
+    for (const [w, n] of [[0, 1], [2, 3]] as const) {
+      rows[w]!.wrapper_ns_per_call_cpu = round(((median(cpu[w]!) - median(cpu[n]!)) * 1e6) / calls, 1);
+      rows[w]!.wrapper_ns_per_call_wall = round(((median(wall[w]!) - median(wall[n]!)) * 1e6) / calls, 1);
+      rows[w]!.ratio_to_bare_cpu = round(median(cpu[w]!) / median(cpu[n]!), 4);
+      // The spread of the paired differences (round by round): how far from 0 the figure is, in its own noise.
+      const d = cpu[w]!.map((x, r) => ((x - cpu[n]![r]!) * 1e6) / calls).sort((a, b) => a - b);
+      rows[w]!.diff_ns_p25_p75_cpu = `${round(d[Math.floor(d.length / 4)]!, 1)}..${round(d[Math.floor((3 * d.length) / 4)]!, 1)}`;
     }
     return rows;
   } finally {
