@@ -75,15 +75,22 @@ function drawPoints(c: HTMLCanvasElement, pts: ArrayLike<number>, color: string,
   }
 }
 
-/** Arrows of the score field: direction exact, length growing with log(1 + |s|) so both strong and weak regions read. */
-function drawField(c: HTMLCanvasElement, field: FieldArrow[], color: string): void {
+/** Arrow colours: towards the head (up), towards the tail (down). Where they meet is the boundary between the basins. */
+const HEADWARD = '#1f5fa8';
+const TAILWARD = '#d9480f';
+
+/**
+ * Arrows of the score field: direction exact, length growing with log(1 + |s|) so both strong and weak regions
+ * read, coloured by whether they point up (to the head) or down (to the tail): the boundary between the colours is
+ * where a noisy point stops being pulled to the head, and it moves when the learned field gives the tail more room.
+ */
+function drawField(c: HTMLCanvasElement, field: FieldArrow[]): void {
   const g = c.getContext('2d')!;
-  g.strokeStyle = color;
-  g.fillStyle = color;
   g.lineWidth = 1.2;
   for (const a of field) {
     const mag = Math.hypot(a.u, a.v);
     if (!(mag > 0)) continue;
+    g.strokeStyle = g.fillStyle = a.v >= 0 ? HEADWARD : TAILWARD;
     const len = Math.min(18, 5 * Math.log1p(mag));
     const [x0, y0] = toCanvas(c, a.x, a.y);
     const dx = (a.u / mag) * len;
@@ -111,10 +118,10 @@ function drawHistory(): void {
   const half = (c.height - pad.t - pad.b) / 2 - 10;
   const maxStep = Math.max(100, ...state.runs.flatMap((r) => r.points.map((p) => p.step)));
   // Capped: an untrained model's first samples can lie far away (values above are drawn at the top).
-  const maxSw = Math.min(2, Math.max(0.5, ...state.runs.flatMap((r) => r.points.map((p) => p.sw))));
+  const maxSw = Math.min(3, Math.max(0.5, ...state.runs.flatMap((r) => r.points.map((p) => p.sw))));
   const sx = (s: number) => pad.l + (s / maxStep) * (c.width - pad.l - pad.r);
   const panels = [
-    { top: pad.t, label: 'tail share', max: 0.6, value: (p: { tail: number }) => p.tail, ref: 0.5 },
+    { top: pad.t, label: 'tail share (dashed: balanced 50%)', max: 1, value: (p: { tail: number }) => p.tail, ref: 0.5 },
     { top: pad.t + half + 20, label: 'SW to balanced', max: maxSw, value: (p: { sw: number }) => p.sw, ref: null },
   ];
   g.font = '11px sans-serif';
@@ -189,9 +196,9 @@ function drawExact(exact: FieldArrow[], balanced: FieldArrow[]): void {
   const e = clear($('exact'));
   void e;
   if (ready) drawPoints($('exact'), ready.data, 'rgba(120,120,120,0.35)', 1);
-  drawField($('exact'), exact, '#333');
+  drawField($('exact'), exact);
   clear($('balanced'));
-  drawField($('balanced'), balanced, '#2a7');
+  drawField($('balanced'), balanced);
 }
 
 let currentRun = -1;
@@ -220,7 +227,7 @@ worker.onmessage = (ev: MessageEvent<FromWorker>) => {
   state.frames++;
   state.last = m;
   clear($('learned'));
-  drawField($('learned'), m.field, COLORS[(state.runs.length - 1) % COLORS.length]!);
+  drawField($('learned'), m.field);
   if (m.samples) {
     clear($('samples'));
     drawPoints($('samples'), m.samples, COLORS[(state.runs.length - 1) % COLORS.length]!, 1.5);
