@@ -31,20 +31,30 @@ const addr = (f: FunctionBuilder, base: Local, i: Local | number, rs: Local, j: 
   f.get(base).push(i).get(rs).op('i32.mul').push(j).get(cs).op('i32.mul').op('i32.add').i32(2).op('i32.shl').op('i32.add');
 };
 
+/** Float lanes of two v128 operands (0-3: the first, 4-7: the second) as i8x16.shuffle's byte indices. */
+const lanes = (...l: number[]) => l.flatMap((x) => [4 * x, 4 * x + 1, 4 * x + 2, 4 * x + 3]);
+
 /**
  * packB(kc, nc, src, rs, cs, dst): dst holds ceil(nc/8) panels, each kc rows of 8 floats; columns past nc are 0.
- * A row-major panel (cs == 1) is copied with two v128 loads per row.
+ * A row-major panel (cs == 1) is copied with two v128 loads per row; a column-major one (rs == 1: a transposed
+ * operand, such as the column matrix of a conv weight gradient) as 4 x 8 blocks, eight column loads transposed by
+ * shuffles into four row stores, then the rows past a multiple of 4 one element at a time. Same values, same places.
  */
 function emitPackB(m: ModuleBuilder): FunctionBuilder {
   const f = m.func('packB', ['i32', 'i32', 'i32', 'i32', 'i32', 'i32']);
   const [kc, nc, src, rs, cs, dst] = [0, 1, 2, 3, 4, 5].map((i) => f.param(i)) as [Local, Local, Local, Local, Local, Local];
   const p0 = f.local('i32'), w = f.local('i32'), k = f.local('i32'), jj = f.local('i32');
   const s = f.local('i32'), d = f.local('i32'), rsBytes = f.local('i32');
+  const k4 = f.local('i32'), csBytes = f.local('i32'), k0 = f.local('i32');
+  const colsV = Array.from({ length: NR }, () => f.local('v128'));
+  const pairs = [0, 1, 2, 3].map(() => f.local('v128'));
   f.setI32(rsBytes, rs, 'i32.shl', 2);
+  f.setI32(csBytes, cs, 'i32.shl', 2);
   f.forRange(p0, 0, nc, NR, () => {
     f.get(nc).get(p0).op('i32.sub').set(w);
     f.setI32(w, min(f, w, NR));
     f.setI32(d, () => f.get(dst).get(p0).get(kc).op('i32.mul').i32(2).op('i32.shl').op('i32.add'));
+    f.setI32(k0, 0);
     f.ifThen(() => f.get(cs).i32(1).op('i32.eq').get(w).i32(NR).op('i32.eq').op('i32.and'), () => {
       f.setI32(s, addr(f, src, 0, rs, p0, cs));
       f.forRange(k, 0, kc, 1, () => {
@@ -53,10 +63,40 @@ function emitPackB(m: ModuleBuilder): FunctionBuilder {
         f.inc(d, NR * 4).inc(s, rsBytes);
       });
     }, () => {
-      f.get(d).i32(0).get(kc).i32(NR * 4).op('i32.mul').op('memory.fill');
+      f.ifThen(() => f.get(w).i32(NR).op('i32.lt_s'), () => {
+        f.get(d).i32(0).get(kc).i32(NR * 4).op('i32.mul').op('memory.fill');
+      });
+      f.ifThen(() => f.get(rs).i32(1).op('i32.eq').get(w).i32(NR).op('i32.eq').op('i32.and'), () => {
+        f.setI32(s, addr(f, src, 0, rs, p0, cs));
+        f.get(kc).i32(-4).op('i32.and').set(k4);
+        f.forRange(k, 0, k4, 4, () => {
+          colsV.forEach((v, j) => {
+            f.get(s);
+            if (j > 0) f.get(csBytes).i32(j).op('i32.mul').op('i32.add');
+            f.op('v128.load').set(v);
+          });
+          for (const half of [0, 1]) {
+            // Columns a b c d (4 rows each) -> rows (a_r b_r c_r d_r), as packA does for rows.
+            const [c0, c1, c2, c3] = colsV.slice(4 * half, 4 * half + 4) as [Local, Local, Local, Local];
+            const [t0, t1, t2, t3] = pairs as [Local, Local, Local, Local];
+            f.get(c0).get(c1).shuffle(lanes(0, 4, 1, 5)).set(t0);
+            f.get(c0).get(c1).shuffle(lanes(2, 6, 3, 7)).set(t1);
+            f.get(c2).get(c3).shuffle(lanes(0, 4, 1, 5)).set(t2);
+            f.get(c2).get(c3).shuffle(lanes(2, 6, 3, 7)).set(t3);
+            f.get(d).get(t0).get(t2).shuffle(lanes(0, 1, 4, 5)).op('v128.store', 16 * half);
+            f.get(d).get(t0).get(t2).shuffle(lanes(2, 3, 6, 7)).op('v128.store', 16 * half + NR * 4);
+            f.get(d).get(t1).get(t3).shuffle(lanes(0, 1, 4, 5)).op('v128.store', 16 * half + 2 * NR * 4);
+            f.get(d).get(t1).get(t3).shuffle(lanes(2, 3, 6, 7)).op('v128.store', 16 * half + 3 * NR * 4);
+          }
+          f.inc(d, 4 * NR * 4).inc(s, 16);
+        });
+        f.setI32(k0, k4);
+        f.setI32(d, () => f.get(dst).get(p0).get(kc).op('i32.mul').i32(2).op('i32.shl').op('i32.add'));
+      });
+      // The rest (all of it, but for the blocks above): one element at a time, from row k0 on.
       f.forRange(jj, 0, w, 1, () => {
-        f.setI32(s, () => f.get(src).get(p0).get(jj).op('i32.add').get(cs).op('i32.mul').i32(2).op('i32.shl').op('i32.add'));
-        f.forRange(k, 0, kc, 1, () => {
+        f.setI32(s, () => f.get(src).get(p0).get(jj).op('i32.add').get(cs).op('i32.mul').get(k0).get(rs).op('i32.mul').op('i32.add').i32(2).op('i32.shl').op('i32.add'));
+        f.forRange(k, k0, kc, 1, () => {
           f.get(d).get(k).i32(NR * 4).op('i32.mul').op('i32.add').get(jj).i32(2).op('i32.shl').op('i32.add');
           f.get(s).op('f32.load').op('f32.store');
           f.inc(s, rsBytes);
@@ -67,8 +107,6 @@ function emitPackB(m: ModuleBuilder): FunctionBuilder {
   return f;
 }
 
-/** Float lanes of two v128 operands (0-3: the first, 4-7: the second) as i8x16.shuffle's byte indices. */
-const lanes = (...l: number[]) => l.flatMap((x) => [4 * x, 4 * x + 1, 4 * x + 2, 4 * x + 3]);
 
 /**
  * packA(mc, kc, src, rs, cs, dst): ceil(mc/4) panels, each kc columns of 4 floats (rows past mc are 0).

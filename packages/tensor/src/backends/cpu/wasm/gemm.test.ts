@@ -176,3 +176,29 @@ describe('wasm matmul', () => {
     expect(Array.from(got)).toEqual(Array.from(want));
   });
 });
+
+describe('packB', () => {
+  it('lays out row-major, column-major and strided panels alike (kc rows of 8 floats per panel, zeros past nc)', async () => {
+    const { emitGemmFunctions } = await import('./gemm-emit.js');
+    const mb = new ModuleBuilder().importMemory({ module: 'env', name: 'memory', initialPages: 4, maximumPages: 4, shared: false });
+    emitGemmFunctions(mb, false);
+    const memory = new WebAssembly.Memory({ initial: 4, maximum: 4 });
+    const fn = new WebAssembly.Instance(new WebAssembly.Module(mb.encode()), { env: { memory } }).exports as Record<string, (...a: number[]) => void>;
+    const f32 = new Float32Array(memory.buffer);
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 37 }), fc.integer({ min: 1, max: 29 }), fc.constantFrom('row', 'col', 'strided'), fc.nat(), (kc, nc, layout, seed) => {
+        // B is kc x nc at float 0 with strides (rs, cs); the packing goes to float 8192.
+        const [rs, cs] = layout === 'row' ? [nc, 1] : layout === 'col' ? [1, kc] : [2 * nc + 1, 2];
+        const values = randomValues((kc - 1) * rs + (nc - 1) * cs + 1, seed);
+        f32.set(values, 0);
+        const panels = Math.ceil(nc / 8);
+        f32.fill(NaN, 8192, 8192 + panels * kc * 8);
+        fn.packB!(kc, nc, 0, rs, cs, 8192 * 4);
+        const want = new Float32Array(panels * kc * 8);
+        for (let j = 0; j < nc; j++) for (let k = 0; k < kc; k++) want[(j >> 3) * kc * 8 + k * 8 + (j & 7)] = values[k * rs + j * cs]!;
+        expect(bitsOf(f32.subarray(8192, 8192 + want.length)).equals(bitsOf(want))).toBe(true);
+      }),
+      { numRuns: 200 },
+    );
+  });
+});
