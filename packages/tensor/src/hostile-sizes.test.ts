@@ -281,7 +281,7 @@ describe('a loop without tidy (item 5)', () => {
     for (let i = 0; i < 400; i++) {
       const src = live.length > 0 && r.next() < 0.7 ? r.pick(live) : null;
       const a = src ?? { t: T.tensor(fresh(n())), want: new Float32Array(0), what: 'input' };
-      if (!src) a.want = a.t.toTypedArray().slice();
+      if (!src) a.want = a.t.toTypedArray().slice() as Float32Array;
       const len = a.want.length;
       const b = fresh(len);
       const k = r.int(-3, 3);
@@ -303,7 +303,7 @@ describe('a loop without tidy (item 5)', () => {
       for (let j = 0; j < len && bad < 0; j++) if (got[j] !== Math.fround(oracle(a.want[j]!, j))) bad = j;
       tally(cat, bad < 0 ? 'right' : 'wrong', `${what}: element ${bad} ${got[bad]} vs ${Math.fround(oracle(a.want[bad]!, bad))}`);
       // Keep about half of the results (referenced: must survive everything), drop the rest (the collector's).
-      if (r.next() < 0.5) live.push({ t: out, want: got.slice(), what });
+      if (r.next() < 0.5) live.push({ t: out, want: got.slice() as Float32Array, what });
       if (live.length > 60) live = live.filter(() => r.next() < 0.7);
       if (i % 25 === 24) {
         await turn();
