@@ -46,3 +46,23 @@ export function enableRelaxedSimdFlag(): boolean {
   v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
   return true;
 }
+
+/**
+ * A full garbage collection for Node: V8's `gc`, taken from globalThis where the process was started with
+ * --expose-gc, else exposed at run time (V8's flag, read by the new context that hands it over); null elsewhere.
+ */
+export function nodeCollector(): (() => void) | null {
+  const own = (globalThis as { gc?: unknown }).gc;
+  if (typeof own === 'function') return own as () => void;
+  const proc = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
+  const v8 = proc?.getBuiltinModule?.('node:v8') as { setFlagsFromString(s: string): void } | undefined;
+  const vm = proc?.getBuiltinModule?.('node:vm') as { runInNewContext(code: string): unknown } | undefined;
+  if (!v8 || !vm) return null;
+  try {
+    v8.setFlagsFromString('--expose-gc');
+    const gc = vm.runInNewContext('gc');
+    return typeof gc === 'function' ? (gc as () => void) : null;
+  } catch {
+    return null;
+  }
+}
