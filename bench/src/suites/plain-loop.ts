@@ -1,7 +1,8 @@
 /**
  * plain-loop (issue 20 item 5): the 300-step MLP training loop a user would write, PyTorch style, without `tidy` or
- * `dispose` ('plain'); the same with the kernels' memory growing by exactly what each result needs, as before
- * commit bafe650 ('plain-grow-exact'); the same loop with each step in a `tidy` ('tidy'); and the plain loop
+ * `dispose` ('plain'); the same as it ran at commit 8231063 ('plain-before': the kernels' memory grown by exactly
+ * what each result needs, no collection hint; 'plain-grow-exact' and 'plain-no-hint' undo one change each, on
+ * request with --impls); the same loop with each step in a `tidy` ('tidy'); and the plain loop
  * yielding to the event loop once per step, as a loop with an `await` of a timer or of I/O does ('plain-yield').
  * Per 50-step window: milliseconds per step (median over the rounds) and the bytes of live results in the fast
  * kernels' memory at the window's end; CPU time per step (all threads), memory.grow calls, and after the run
@@ -26,6 +27,7 @@ import { AdamW, mseLoss } from '@oclt/autograd';
 import { linearBetas, MLPDenoiser } from '@oclt/diffusion';
 import * as T from '@oclt/tensor';
 import { referenceKernels } from '../../../packages/tensor/src/backends/cpu/index.js';
+import { collectionHints } from '../../../packages/tensor/src/backends/cpu/wasm/index.js';
 import { memoryGrowth, rearmResultsFullWarning, resultsFullWarning } from '../../../packages/tensor/src/backends/cpu/wasm/runtime.js';
 import { median, round, selected, type BenchRow, type Suite } from '../harness.js';
 
@@ -40,7 +42,7 @@ function forceGc(): void {
 const turn = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
 const mib = (bytes: number) => round(bytes / 2 ** 20, 1);
 
-type Variant = 'plain' | 'plain-grow-exact' | 'tidy' | 'plain-yield';
+type Variant = 'plain' | 'plain-before' | 'plain-grow-exact' | 'plain-no-hint' | 'tidy' | 'plain-yield';
 const STEPS = 300;
 const WINDOW = 50;
 
@@ -55,6 +57,8 @@ interface RunResult {
   peakResultBytes: number;
   afterLoop: number;
   afterTurn: number;
+  /** After 3 turns of 10 ms, still without a forced collection. */
+  afterTurns3: number;
   afterGc: number;
   warned: boolean;
   loss: number;
@@ -96,7 +100,9 @@ async function runLoop(variant: Variant, steps: number): Promise<RunResult> {
     opt.step();
     return l.item();
   };
-  memoryGrowth.ahead = variant !== 'plain-grow-exact';
+  // plain-before: as at commit 8231063 (memory grown by exactly what each result needs, no collection hint).
+  memoryGrowth.ahead = variant !== 'plain-grow-exact' && variant !== 'plain-before';
+  collectionHints.enabled = variant !== 'plain-no-hint' && variant !== 'plain-before';
   const memoryProto = (globalThis as unknown as { WebAssembly: { Memory: { prototype: { grow(delta: number): number } } } }).WebAssembly.Memory.prototype;
   const grow = memoryProto.grow;
   let grows = 0;
@@ -122,9 +128,10 @@ async function runLoop(variant: Variant, steps: number): Promise<RunResult> {
     memoryProto.grow = grow;
     memoryGrowth.ahead = true;
   }
+  // (The collection hint stays as the variant set it: what happens after the loop is part of the variant.)
   const cpu = process.cpuUsage(cpu0);
   const info = T.cpuMemoryInfo();
-  return { windowMs, cpuMsPerStep: (cpu.user + cpu.system) / 1000 / steps, grows, memoryBytes: info.memoryBytes, windowResultBytes, peakResultBytes: info.peakResultBytes, afterLoop: info.resultBytes, afterTurn: NaN, afterGc: NaN, warned, loss };
+  return { windowMs, cpuMsPerStep: (cpu.user + cpu.system) / 1000 / steps, grows, memoryBytes: info.memoryBytes, windowResultBytes, peakResultBytes: info.peakResultBytes, afterLoop: info.resultBytes, afterTurn: NaN, afterTurns3: NaN, afterGc: NaN, warned, loss };
 }
 
 /** Runs a loop, drops it, and reads the kernels' memory after a turn and after a full collection. */
@@ -132,6 +139,8 @@ async function measured(variant: Variant, steps: number): Promise<RunResult> {
   const r = await runLoop(variant, steps);
   await turn();
   r.afterTurn = T.cpuMemoryInfo().resultBytes;
+  for (let i = 0; i < 3; i++) await new Promise<void>((resolve) => setTimeout(resolve, 10));
+  r.afterTurns3 = T.cpuMemoryInfo().resultBytes;
   forceGc();
   await turn();
   await turn();
@@ -156,7 +165,9 @@ function runInChild(variant: Variant, steps: number): Promise<RunResult> {
 }
 
 const CHILD_FLAG = '--plain-loop-child';
-const VARIANTS: Variant[] = ['plain', 'plain-grow-exact', 'tidy', 'plain-yield'];
+const VARIANTS: Variant[] = ['plain', 'plain-before', 'plain-grow-exact', 'plain-no-hint', 'tidy', 'plain-yield'];
+/** What runs without --impls (plain-grow-exact and plain-no-hint isolate one change each: ask for them by name). */
+const DEFAULT_VARIANTS: Variant[] = ['plain', 'plain-before', 'tidy', 'plain-yield'];
 
 async function plainLoopRows(quick: boolean, variants: Variant[]): Promise<BenchRow[]> {
   const rounds = quick ? 1 : 3;
@@ -184,6 +195,7 @@ async function plainLoopRows(quick: boolean, variants: Variant[]): Promise<Bench
     row.memory_mib = mib(median(rs.map((x) => x.memoryBytes)));
     row.results_mib_after_loop = mib(median(rs.map((x) => x.afterLoop)));
     row.results_mib_after_turn = mib(median(rs.map((x) => x.afterTurn)));
+    row.results_mib_after_3_turns = mib(median(rs.map((x) => x.afterTurns3)));
     row.results_mib_after_gc = mib(median(rs.map((x) => x.afterGc)));
     row.warned = rs.filter((x) => x.warned).length + '/' + rs.length;
     row.final_loss = round(median(rs.map((x) => x.loss)), 4);
@@ -268,7 +280,7 @@ export const plainLoopSuite: Suite = {
   description: '300-step MLP loop without tidy vs with tidy vs yielding: ms per 50 steps, kernel memory, memory returned; namedKernel wrapper cost',
   async run(opts) {
     const rows: BenchRow[] = [];
-    const variants = VARIANTS.filter((v) => selected(opts, { case: 'mlp-300-steps', impl: v }));
+    const variants = (opts.impls ? VARIANTS : DEFAULT_VARIANTS).filter((v) => selected(opts, { case: 'mlp-300-steps', impl: v }));
     if (variants.length > 0) rows.push(...(await plainLoopRows(opts.quick, variants)));
     if (!opts.cases || opts.cases.includes('kernel-wrapper')) rows.push(...(await wrapperRows(opts.quick)));
     return rows;
