@@ -9,7 +9,7 @@ import { suites } from './suites/index.js';
 
 function usage(): string {
   return [
-    'usage: npm run bench -- <suite|all> [--quick] [--json PATH] [--cases a,b] [--impls x,y] [--profile]',
+    'usage: npm run bench -- <suite|all> [--quick] [--json PATH] [--cases a,b] [--impls x,y] [--profile] [--rounds N]',
     '',
     'suites:',
     ...suites.map((s) => `  ${s.name.padEnd(16)} ${s.description}`),
@@ -37,6 +37,9 @@ async function main(argv: string[]): Promise<void> {
   const list = (flag: string) => value(flag)?.split(',').filter(Boolean);
   const cases = list('--cases');
   const impls = list('--impls');
+  const roundsArg = value('--rounds');
+  const rounds = roundsArg === undefined ? undefined : Number(roundsArg);
+  if (rounds !== undefined && !(Number.isInteger(rounds) && rounds >= 1)) throw new Error(`--rounds needs a positive integer, got ${roundsArg}`);
   const names = args.filter((a, i) => !a.startsWith('--') && !valued.has(i));
   const chosen: Suite[] = names.includes('all') ? suites : names.map((n) => {
     const s = suites.find((x) => x.name === n);
@@ -48,7 +51,7 @@ async function main(argv: string[]): Promise<void> {
   const results = [];
   for (const s of chosen) {
     console.log(`## ${s.name}${quick ? ' (quick)' : ''}\n`);
-    const rows = await s.run({ quick, cases, impls, profile });
+    const rows = await s.run({ quick, cases, impls, profile, rounds });
     console.log(markdownTable(rows) + '\n');
     results.push({ suite: s.name, rows });
   }

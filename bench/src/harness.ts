@@ -22,6 +22,8 @@ export interface SuiteOptions {
   impls?: readonly string[];
   /** `--profile`: suites that support it also print a `profile()` table (by kind, by phase, top entries) per case. */
   profile?: boolean;
+  /** `--rounds N`: timed rounds for suites that honour it (train-step), instead of their default. */
+  rounds?: number;
 }
 
 /** Whether a contender passes the `--cases` / `--impls` filters. */

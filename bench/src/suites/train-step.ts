@@ -146,7 +146,7 @@ export const trainStepSuite: Suite = {
         },
       },
     ].filter((c) => selected(opts, c));
-    const rows = await interleave(contenders, { rounds: quick ? 2 : 5, warmup: 1 });
+    const rows = await interleave(contenders, { rounds: opts.rounds ?? (quick ? 2 : 5), warmup: 1 });
     const mm = rows.find((r) => r.case === 'matmul-512');
     if (mm) {
       mm.median_ms = round(mm.median_ms / MATMUL_REPS, 4); // per product; gflops already counts all MATMUL_REPS
@@ -175,8 +175,18 @@ export const trainStepSuite: Suite = {
       if (off && on) on.speedup_vs_no_winograd = round(off.median_ms / on.median_ms, 3);
     }
     if (opts.profile) {
-      if (rows.some((r) => r.case === 'unet-small-b32')) printStepProfile('unet-small-b32', trainer);
-      if (rows.some((r) => r.case === 'unet-ablation-b64')) printStepProfile('unet-ablation-b64', ablation);
+      for (const [name, t] of [['unet-small-b32', trainer], ['unet-ablation-b64', ablation]] as const) {
+        if (!rows.some((r) => r.case === name)) continue;
+        printStepProfile(name, t);
+        if (rows.some((r) => r.case === name && r.impl === 'oclt-cpu-no-winograd')) {
+          winogradPaths.enabled = false;
+          try {
+            printStepProfile(`${name}, Winograd off`, t);
+          } finally {
+            winogradPaths.enabled = true;
+          }
+        }
+      }
     }
     return rows;
   },
