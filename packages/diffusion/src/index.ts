@@ -12,6 +12,7 @@ export * from './models/embeddings.js';
 export * from './models/mlp.js';
 export * from './models/unet.js';
 export * from './models/reference-unet.js';
+export * from './models/diffusers-unet.js';
 export * from './training/hooks.js';
 export * from './training/sampler.js';
 export * from './training/trainer.js';
