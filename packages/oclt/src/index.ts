@@ -8,3 +8,4 @@ export * from './recipes.js';
 export * from './trainer-hooks.js';
 export * from './reference-sampling.js';
 export * from './pytorch-bridge.js';
+export * from './coral.js';
