@@ -146,3 +146,14 @@ describe('conversion rule (src/dtype.ts): what int32 cannot hold is refused, nev
     }
   });
 });
+
+describe('storage bound (src/dtype.ts)', () => {
+  it('refuses more than 2^32 elements on every engine (newer V8s would try, and the process died when memory ran out)', async () => {
+    const { allocArray, AllocationError, MAX_STORAGE_ELEMENTS } = await import('./dtype.js');
+    expect(MAX_STORAGE_ELEMENTS).toBe(2 ** 32);
+    expect(() => allocArray('float32', 2 ** 33)).toThrow(AllocationError);
+    expect(() => allocArray('float64', 2 ** 32 + 1)).toThrow(/more than 4294967296 \(2\^32\) elements/);
+    expect(() => T.zeros([2 ** 33])).toThrow(/zeros: .*\[8589934592\]/);
+    expect(allocArray('float32', 16).length).toBe(16);
+  });
+});

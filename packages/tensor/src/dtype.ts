@@ -72,7 +72,17 @@ export class AllocationError extends RangeError {
   }
 }
 
+/**
+ * The most elements one storage may have: 2^32, Node 20's largest typed array, kept on every engine. Newer V8s
+ * accept far longer arrays, and there a request the machine cannot hold (zeros([2 ** 33]): 32 GiB) was not refused
+ * but killed the process when the memory ran out; with one bound everywhere it gets the same clear error.
+ */
+export const MAX_STORAGE_ELEMENTS = 2 ** 32;
+
 export function allocArray(dtype: DType, length: number): TypedArray {
+  if (length > MAX_STORAGE_ELEMENTS) {
+    throw new AllocationError(dtype, length, new RangeError(`more than ${MAX_STORAGE_ELEMENTS} (2^32) elements, the engine's limit per tensor`));
+  }
   try {
     switch (dtype) {
       case 'float32':
