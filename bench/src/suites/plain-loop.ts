@@ -21,8 +21,6 @@
  */
 import { execFile } from 'node:child_process';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import v8 from 'node:v8';
-import vm from 'node:vm';
 import { AdamW, mseLoss } from '@oclt/autograd';
 import { linearBetas, MLPDenoiser } from '@oclt/diffusion';
 import * as T from '@oclt/tensor';
@@ -30,15 +28,10 @@ import { referenceKernels } from '../../../packages/tensor/src/backends/cpu/inde
 import { collectionHints } from '../../../packages/tensor/src/backends/cpu/wasm/index.js';
 import { memoryGrowth, rearmResultsFullWarning, resultsFullWarning } from '../../../packages/tensor/src/backends/cpu/wasm/runtime.js';
 import { median, round, selected, type BenchRow, type Suite } from '../harness.js';
+import { nodeCollector } from '../../../packages/tensor/src/backends/cpu/wasm/pool-node.js';
 
-function forceGc(): void {
-  const g = globalThis as { gc?: () => void };
-  if (!g.gc) {
-    v8.setFlagsFromString('--expose-gc');
-    g.gc = vm.runInNewContext('gc') as () => void;
-  }
-  g.gc!();
-}
+/** A full collection (V8's gc, exposed at run time where the process was not started with --expose-gc). */
+const forceGc = (): void => nodeCollector()!();
 const turn = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
 const mib = (bytes: number) => round(bytes / 2 ** 20, 1);
 

@@ -13,21 +13,13 @@
  * less noisy than a difference of two readings. ArrayBuffer memory (`external`) is freed by V8 in batches, so
  * it moves up and down by a few MB between readings without trending.
  */
-import v8 from 'node:v8';
-import vm from 'node:vm';
 import { AdamW, AttentionBlock2d, Conv2d, Downsample, EMA, GroupNorm, Module, SiLU, Upsample, clipGradNorm, mseLoss, warmupCosine } from '@oclt/autograd';
 import { Generator, randn, tidy, type Tensor } from '@oclt/tensor';
 import { median, round, type BenchRow, type Suite } from '../harness.js';
+import { nodeCollector } from '../../../packages/tensor/src/backends/cpu/wasm/pool-node.js';
 
-/** A full collection, so that readings measure live memory. Enabling --expose-gc after start-up is a documented V8 escape hatch. */
-function forceGc(): void {
-  const g = globalThis as { gc?: () => void };
-  if (!g.gc) {
-    v8.setFlagsFromString('--expose-gc');
-    g.gc = vm.runInNewContext('gc') as () => void;
-  }
-  g.gc!();
-}
+/** A full collection (V8's gc, exposed at run time where the process was not started with --expose-gc). */
+const forceGc = (): void => nodeCollector()!();
 
 interface MemoryReading {
   heap_mb: number;

@@ -15,13 +15,12 @@
  *   forced collections (the FinalizationRegistry backstop frees unreachable results): a live result that changes
  *   afterwards is lost data.
  */
-import v8 from 'node:v8';
-import vm from 'node:vm';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import * as T from './index.js';
 import { fallbackCounts, parseHeapMb, setKernelHeapCeilingForTests } from './backends/cpu/wasm/index.js';
 import { rearmResultsFullWarning, resultsFullWarning } from './backends/cpu/wasm/runtime.js';
 import { fmtShape } from './shape.js';
+import { nodeCollector } from './backends/cpu/wasm/pool-node.js';
 
 interface Counts {
   tried: number;
@@ -59,14 +58,8 @@ function lcg(seed: number) {
   return { next, int: (lo: number, hi: number) => lo + Math.floor(next() * (hi - lo + 1)), pick: <X>(xs: readonly X[]) => xs[Math.floor(next() * xs.length)]! };
 }
 
-function forceGc(): void {
-  const g = globalThis as { gc?: () => void };
-  if (!g.gc) {
-    v8.setFlagsFromString('--expose-gc');
-    g.gc = vm.runInNewContext('gc') as () => void;
-  }
-  g.gc!();
-}
+/** A full collection (V8's gc, exposed at run time where the process was not started with --expose-gc). */
+const forceGc = (): void => nodeCollector()!();
 const turn = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
 
 /** Runs `fn`, which must throw: a TensorError / RangeError whose message starts with `op:` and contains every `needle` is clear. */
