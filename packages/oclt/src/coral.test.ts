@@ -210,6 +210,27 @@ describe('oclt train --recipe coral (CLI, synthetic data)', () => {
       expect(await main(['sample', '--run', run, '--out', prefix, '--num', '10', '--steps', '2', '--seed', '3'])).toBe(0);
       expect(fs.existsSync(`${prefix}.safetensors`)).toBe(true);
       expect(await main(['train', '--dataset', 'synthetic', '--image-size', '8', '--out', path.join(dir, 'x'), '--recipe', 'cbdm', '--coral-weight', '1', '--steps', '1'])).toBe(2);
+
+      // Fine-tuning CORAL from a plain-loss run (the study's protocol): the source has no head, so the head keeps
+      // its own initialisation, recorded in run.json; the source's Adam state cannot serve the new head.
+      const unet = ['--dataset', 'synthetic', '--image-size', '8', '--model', 'unet', '--channels', '8', '--batch-size', '8', '--grid-samples', '0'];
+      const base = path.join(dir, 'base');
+      expect(await main(['train', ...unet, '--out', base, '--steps', '2'])).toBe(0);
+      const ft = path.join(dir, 'ft');
+      const ftArgs = ['train', ...unet, '--out', ft, '--recipe', 'coral', '--init-from', base, '--steps', '2', '--warmup', '0'];
+      expect(await main(ftArgs)).toBe(0);
+      const desc = JSON.parse(fs.readFileSync(path.join(ft, 'run.json'), 'utf8'));
+      expect(desc.initFrom).toMatchObject({ step: 2, freshTensors: ['coral_head.proj.weight', 'coral_head.proj.bias'] });
+      expect(await main(ftArgs)).toBe(0);
+      expect(JSON.parse(fs.readFileSync(path.join(ft, 'result.json'), 'utf8')).resumedFrom).toBe(2);
+      // A fine-tune of that CORAL run has the head in its source: nothing is fresh.
+      const ft2 = path.join(dir, 'ft2');
+      expect(await main(['train', ...unet, '--out', ft2, '--recipe', 'coral', '--init-from', ft, '--steps', '1', '--init-optimizer'])).toBe(0);
+      expect(JSON.parse(fs.readFileSync(path.join(ft2, 'run.json'), 'utf8')).initFrom.freshTensors).toBeUndefined();
+      const errors = quiet[1]!;
+      errors.mockClear();
+      expect(await main(['train', ...unet, '--out', path.join(dir, 'ft3'), '--recipe', 'coral', '--init-from', base, '--steps', '1', '--init-optimizer'])).toBe(1);
+      expect(errors.mock.calls.flat().join('\n')).toMatch(/no optimizer state for the fresh module\(s\) coral_head; use optimizer: false/);
     } finally {
       quiet.forEach((q) => q.mockRestore());
       fs.rmSync(dir, { recursive: true, force: true });

@@ -7,7 +7,7 @@ import { Generator, tensor, type Tensor } from '@oclt/tensor';
 import { gaussianMixtureDataset } from '../data/toy.js';
 import { MLPDenoiser } from '../models/mlp.js';
 import { DDPMScheduler } from '../schedulers/ddpm.js';
-import { encodeSafetensors } from '@oclt/autograd';
+import { Linear, encodeSafetensors } from '@oclt/autograd';
 import { NonFiniteError, Trainer, type TrainerConfig } from '../training/trainer.js';
 import { checkpointStore, initTrainerFrom, loadModelFromRun, runTraining, saveTrainerCheckpoint, type CheckpointMeta, type TrainRunResult } from './train-node.js';
 import { sha256 } from './checkpoint.js';
@@ -260,6 +260,36 @@ describe('initTrainerFrom (fine-tuning from another run)', () => {
     expect(() => initTrainerFrom(new Trainer(fineTuneOptions()), empty)).toThrow(/holds no checkpoint/);
     expect(() => initTrainerFrom(new Trainer(fineTuneOptions()), path.join(empty, 'nope'))).toThrow(/cannot be read \(ENOENT\)/);
     expect(() => initTrainerFrom(new Trainer(fineTuneOptions()), refDir, { weights: 'raw' as 'ema' })).toThrow(/weights must be 'ema' or 'model'/);
+  });
+
+  it("fresh: a module the source lacks (a new head) keeps its own initialisation, the rest comes from the source; misuse is refused by name", async () => {
+    await sourceRun;
+    const withHead = () => {
+      const model = new MLPDenoiser({ dataDim: 2, hidden: 16, numLayers: 1, numClasses: 2, seed: 55 });
+      model.addModule('head', new Linear(16, 4, { generator: new Generator(8) }));
+      return new Trainer({ ...fineTuneOptions(), model });
+    };
+    const t = withHead();
+    const headStart = Object.fromEntries(t.model.namedParameters().filter(([n]) => n.startsWith('head.')).map(([n, p]) => [n, bits(p)]));
+    expect(Object.keys(headStart).sort()).toEqual(['head.bias', 'head.weight']);
+    // Without `fresh` the extra tensors are an architecture mismatch.
+    expect(() => initTrainerFrom(withHead(), refDir)).toThrow(/does not fit this model .*tensor model\.head\.\w+: checkpoint absent, model \[/);
+    const r = initTrainerFrom(t, refDir, { fresh: ['head'] });
+    expect(r.freshTensors.sort()).toEqual(['head.bias', 'head.weight']);
+    const shadow = source.ema!.shadowParameters();
+    const emaNow = t.ema!.shadowParameters();
+    for (const [name, p] of t.model.namedParameters()) {
+      const expected = name.startsWith('head.') ? headStart[name]! : bits(shadow[name]!);
+      expect(bits(p), name).toEqual(expected);
+      expect(bits(emaNow[name]!), `ema ${name}`).toEqual(expected);
+    }
+    expect(() => initTrainerFrom(withHead(), refDir, { fresh: ['head'], optimizer: true })).toThrow(/no optimizer state for the fresh module\(s\) head/);
+    expect(() => initTrainerFrom(withHead(), refDir, { fresh: ['tail'] })).toThrow(/fresh module tail: the model has no tensor under it/);
+    // A module the source does hold loads from it like any other (continuing a run that already has the head).
+    const trunk = t.model.namedParameters()[0]![0].split('.')[0]!;
+    const u = withHead();
+    expect(initTrainerFrom(u, refDir, { fresh: ['head', trunk] }).freshTensors.sort()).toEqual(['head.bias', 'head.weight']);
+    for (const [name, p] of u.model.namedParameters()) if (!name.startsWith('head.')) expect(bits(p), name).toEqual(bits(shadow[name]!));
   });
 
   it('a fine-tune interrupted (SIGINT) and resumed equals an uninterrupted one, bit for bit (init called again before the resume)', async () => {

@@ -199,6 +199,12 @@ export interface InitTrainerFromOptions {
   weights?: 'ema' | 'model';
   /** Also load the source's optimizer state (Adam moments and per-parameter step counts); default false (fresh). */
   optimizer?: boolean;
+  /**
+   * Submodules of the model the source may lack (CORAL's projection head 'coral_head', absent from a plain-loss
+   * baseline): one the source lacks entirely keeps the model's own initialisation (the EMA shadow starts there);
+   * one it holds loads like any other. Refused with `optimizer: true` when absent (the source has no moments for it).
+   */
+  fresh?: readonly string[];
 }
 
 /** What `initTrainerFrom` loaded: the source checkpoint's step, its manifest and its payload's SHA-256. */
@@ -206,6 +212,8 @@ export interface InitTrainerFromResult {
   step: number;
   manifestPath: string;
   payloadSha256: string;
+  /** The model tensors that kept their own initialisation (under `fresh`). */
+  freshTensors: string[];
 }
 
 /**
@@ -267,7 +275,18 @@ export function initTrainerFrom(trainer: Trainer, source: string, opts: InitTrai
   // The architecture: every tensor of the model's state dict, by name and shape, against the source's model part.
   const own = trainer.model.stateDict();
   const problems: string[] = [];
+  // Optional modules the source lacks entirely keep their own initialisation; one the source holds loads as usual.
+  const under = (name: string, m: string) => name === m || name.startsWith(`${m}.`);
+  const absent: string[] = [];
+  for (const m of opts.fresh ?? []) {
+    if (!Object.keys(own).some((k) => under(k, m))) problems.push(`fresh module ${m}: the model has no tensor under it`);
+    else if (!Object.keys(sourceModel).some((k) => under(k, m))) absent.push(m);
+  }
+  const isFresh = (name: string) => absent.some((m) => under(name, m));
+  const freshTensors = Object.keys(own).filter(isFresh);
+  if (absent.length && opts.optimizer) throw new RangeError(`${where}: it has no optimizer state for the fresh module(s) ${absent.join(', ')}; use optimizer: false`);
   for (const [k, t] of Object.entries(own)) {
+    if (isFresh(k)) continue;
     const s = sourceModel[k];
     if (!s || s.shape.length !== t.shape.length || s.shape.some((d, i) => d !== t.shape[i])) problems.push(`tensor model.${k}: checkpoint ${shapeText(s)}, model ${shapeText(t)}`);
   }
@@ -276,7 +295,7 @@ export function initTrainerFrom(trainer: Trainer, source: string, opts: InitTrai
     const shown = problems.slice(0, 6).join('; ') + (problems.length > 6 ? `; and ${problems.length - 6} more` : '');
     throw new Error(`${where} does not fit this model (another architecture, image size or number of classes?): ${shown}`);
   }
-  const params = trainer.model.namedParameters().map(([n]) => n);
+  const params = trainer.model.namedParameters().map(([n]) => n).filter((n) => !isFresh(n));
   if (hasEma) {
     const missing = params.filter((n) => !(n in sourceEma));
     if (missing.length) throw new Error(`${where}: its EMA lacks tensor ema.${missing[0]} (of ${missing.length} parameters)`);
@@ -285,10 +304,12 @@ export function initTrainerFrom(trainer: Trainer, source: string, opts: InitTrai
   }
   const start: Record<string, Tensor> = { ...sourceModel };
   if (weights === 'ema') for (const n of params) start[n] = sourceEma[n]!;
+  for (const k of freshTensors) start[k] = own[k]!;
   trainer.model.loadStateDict(start);
   if (trainer.ema) {
     const numUpdates = hasEma ? (ckpt.meta.trainer.ema?.numUpdates ?? 0) : 0;
     const shadow = hasEma ? Object.fromEntries(params.map((n) => [n, sourceEma[n]!])) : Object.fromEntries(params.map((n) => [n, start[n]!]));
+    for (const [n, p] of trainer.model.namedParameters()) if (isFresh(n)) shadow[n] = p;
     trainer.ema.loadStateDict({ tensors: shadow, scalars: { decay: trainer.ema.decay, warmup: trainer.ema.warmup, numUpdates } });
   }
   if (opts.optimizer) {
@@ -298,7 +319,7 @@ export function initTrainerFrom(trainer: Trainer, source: string, opts: InitTrai
       throw new Error(`${where}: its optimizer state does not fit: ${(err as Error).message}`);
     }
   }
-  return { step: ckpt.step, manifestPath: ckpt.manifestPath, payloadSha256: sha256(ckpt.payload) };
+  return { step: ckpt.step, manifestPath: ckpt.manifestPath, payloadSha256: sha256(ckpt.payload), freshTensors };
 }
 
 const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));

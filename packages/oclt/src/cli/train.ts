@@ -137,6 +137,8 @@ export interface InitFromRecord extends InitFromConfig {
   step: number;
   payloadSha256: string;
   date: string;
+  /** Tensors that kept their own initialisation (CORAL's head, absent from a plain-loss source). */
+  freshTensors?: string[];
 }
 
 /** One extension of a run past its planned steps. */
@@ -319,8 +321,9 @@ export async function trainRun(config: TrainConfig, dir: string, opts: { data?: 
   let initRecord: InitFromRecord | undefined = previousRun?.initFrom;
   if (config.initFrom && (!trained || loadLatestUsable(store, () => {}) === null)) {
     const { source, weights, optimizer } = config.initFrom;
-    const r = initTrainerFrom(trainer, source, { weights, optimizer });
-    initRecord = { source, weights, optimizer, manifestPath: r.manifestPath, step: r.step, payloadSha256: r.payloadSha256, date: new Date().toISOString() };
+    // CORAL's projection head is new to a fine-tune from a plain-loss run: then it keeps its own initialisation.
+    const r = initTrainerFrom(trainer, source, { weights, optimizer, fresh: hooks.setup.coral ? ['coral_head'] : [] });
+    initRecord = { source, weights, optimizer, manifestPath: r.manifestPath, step: r.step, payloadSha256: r.payloadSha256, date: new Date().toISOString(), ...(r.freshTensors.length ? { freshTensors: r.freshTensors } : {}) };
     log(`[train] ${dir}: starting from ${r.manifestPath} (step ${r.step}, its ${weights === 'ema' ? 'EMA' : 'raw'} weights${optimizer ? ' and optimizer state' : ', a fresh optimizer'})`);
     writeRunFile = true;
   }
