@@ -127,6 +127,48 @@ describe('oclt study', () => {
     expect(md).toMatch(/\| C-T2H \| C-base \(baseline\) \| 2 \|/);
   }, 120_000);
 
+  it('a CORAL arm fine-tunes from the plain pre-training (its head fresh); every UNet arm records the bottleneck separation, backfilled for units finished without it', async () => {
+    const unet = {
+      ...DESIGN,
+      name: 'tiny-unet',
+      model: { kind: 'unet', hidden: 16, layers: 1, channels: 8, seed: 0, prediction: 'epsilon' },
+      seeds: [1],
+      sampling: { numSamples: 20, steps: 2, guidance: 1.5 },
+      arms: [
+        { id: 'C-base', recipe: 'baseline' },
+        { id: 'C-CORAL', recipe: 'coral' },
+      ],
+      compare: { baseline: { conditional: 'C-base' } },
+    };
+    const file = path.join(dir, 'unet.json');
+    fs.writeFileSync(file, JSON.stringify(unet));
+    const out = path.join(dir, 'u');
+    const args = ['study', 'run', '--design', file, '--out', out, '--results', path.join(dir, 'res-u')];
+    expect(await main(args)).toBe(0);
+    const coralRun = readJson(path.join(out, 'units', 'C-CORAL@1', 'run', 'run.json'));
+    expect(coralRun.initFrom).toMatchObject({ step: 4, freshTensors: ['coral_head.proj.weight', 'coral_head.proj.bias'] });
+    const sep = unitJson(out, 'C-CORAL@1').separation;
+    // Two timesteps x {labels fed, null label}, a finite positive ratio for each group of classes.
+    expect(sep.map((r: { timestep: number; labels: string }) => `${r.timestep}/${r.labels}`)).toEqual(['100/fed', '100/null', '500/fed', '500/null']);
+    for (const r of sep) {
+      expect(Object.keys(r.ratio).sort()).toEqual(['head', 'medium', 'tail']);
+      for (const v of Object.values(r.ratio) as number[]) expect(v > 0 && Number.isFinite(v)).toBe(true);
+    }
+    // The fed labels enter the representation: it is not the null-label one.
+    expect(sep[0].ratio).not.toEqual(sep[1].ratio);
+    // A unit finished before the diagnostic existed gets it on the next run, with the same values (fixed inputs).
+    const baseFile = path.join(out, 'units', 'C-base@1', 'unit.json');
+    const base = readJson(baseFile);
+    const { separation, ...without } = base;
+    fs.writeFileSync(baseFile, JSON.stringify(without));
+    expect(await main(args)).toBe(0);
+    expect(readJson(baseFile).separation).toEqual(separation);
+    expect(readJson(baseFile).evaluation).toEqual(base.evaluation);
+    const md = fs.readFileSync(path.join(dir, 'res-u.md'), 'utf8');
+    expect(md).toContain('## Bottleneck separation');
+    expect(md).toMatch(/\| C-CORAL \| 100 \| null \| 1 \| [\d.]+ \(1 seed\) \|/);
+  }, 120_000);
+
   it('two processes share one study: every unit runs once, with the results of a one-process run', async () => {
     const shared = path.join(dir, 'b');
     const args = ['run', '--design', designFile, '--out', shared, '--results', path.join(dir, 'res-b')];

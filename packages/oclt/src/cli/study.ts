@@ -12,12 +12,14 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { saveImageGrid } from '@oclt/diffusion/node';
-import type { MetricsReport } from '@oclt/diffusion';
+import type { Denoiser, MetricsReport } from '@oclt/diffusion';
+import { Generator, fromTypedArray, noGrad, randn, tidy } from '@oclt/tensor';
+import { bottleneckFeatures, featureSeparation, type TappableDenoiser } from '../coral.js';
 import { armUnitId, parseStudyDesign, pretrainId, studyUnits, type StudyDesign, type StudyUnit } from '../study/design.js';
 import { tryLock, isLockHeld } from '../study/lock.js';
-import { writeStudyReport, type EvalSummary, type UnitRecord } from '../study/report.js';
+import { writeStudyReport, type EvalSummary, type SeparationRecord, type UnitRecord } from '../study/report.js';
 import { UsageError, helpText, parseArgs, type OptionSpecs } from './args.js';
-import { GRID_SCALE, NUM_CLASSES, loadLongTailedTrain, provenance, readJson, round, writeJson, type DataConfig, type ModelConfig } from './common.js';
+import { GRID_SCALE, NUM_CLASSES, imageTensor, loadLongTailedTrain, loadTestSet, provenance, readJson, round, trainingScheduler, writeJson, type DataConfig, type ModelConfig } from './common.js';
 import { MetricsContext, loadSamples, type EvaluationResult } from './eval.js';
 import { generateSamples, saveSamples, type GeneratedSamples } from './sample.js';
 import { trainRun, type TrainConfig } from './train.js';
@@ -130,6 +132,67 @@ function summary(e: EvaluationResult): EvalSummary {
   };
 }
 
+/**
+ * CORAL's claim measured on every arm: how far apart the classes of each group (head, medium, tail) lie in the
+ * UNet's pooled bottleneck features, as featureSeparation's between/within distance ratio. Inputs: the first
+ * `perClass` test images of each class, noised to each timestep with one fixed noise draw (the same for every
+ * unit, so arms are compared on identical inputs); conditional models see them with their labels ('fed') and with
+ * the null label ('null', the representation before any label enters), unconditional ones without ('none').
+ */
+export const SEPARATION = { perClass: 100, timesteps: [100, 500], noiseSeed: 3000 } as const;
+
+const separationText = (rs: SeparationRecord[]) => rs.map((r) => `t ${r.timestep} ${r.labels}: head ${r.ratio.head?.toFixed(3)} tail ${r.ratio.tail?.toFixed(3)}`).join(', ');
+
+function bottleneckSeparation(model: Denoiser, config: ModelConfig, data: DataConfig, groups: Record<string, number[]>): SeparationRecord[] {
+  if (!('bottleneckTap' in model)) return []; // an MLP has no bottleneck to measure
+  const test = loadTestSet(data);
+  const taken = new Map<number, number>();
+  const rows: number[] = [];
+  test.labels.forEach((c, i) => {
+    if ((taken.get(c) ?? 0) < SEPARATION.perClass) (taken.set(c, (taken.get(c) ?? 0) + 1), rows.push(i));
+  });
+  const pixels = test.size * test.size * (test.channels ?? 1);
+  const picked = { ...test, count: rows.length, labels: Int32Array.from(rows, (i) => test.labels[i]!), pixels: new Float32Array(rows.length * pixels) };
+  rows.forEach((i, k) => picked.pixels.set(test.pixels.subarray(i * pixels, (i + 1) * pixels), k * pixels));
+  const groupOf: string[] = [];
+  for (const [g, classes] of Object.entries(groups)) for (const c of classes) groupOf[c] = g;
+  const abar = trainingScheduler(config).alphasCumprod;
+  const tapped = model as unknown as TappableDenoiser;
+  const feeds: SeparationRecord['labels'][] = config.numClasses > 0 ? ['fed', 'null'] : ['none'];
+  const out: SeparationRecord[] = [];
+  noGrad(() => {
+    const x0 = imageTensor(picked);
+    const noise = randn(x0.shape, new Generator(SEPARATION.noiseSeed));
+    for (const t of SEPARATION.timesteps) {
+      for (const labels of feeds) {
+        const f = tidy(() => {
+          const xt = x0.mul(Math.sqrt(abar[t]!)).add(noise.mul(Math.sqrt(1 - abar[t]!)));
+          const ts = fromTypedArray(new Int32Array(picked.count).fill(t), [picked.count]);
+          const fed = labels === 'none' ? undefined : fromTypedArray(labels === 'fed' ? picked.labels : new Int32Array(picked.count).fill(model.nullLabel), [picked.count]);
+          return bottleneckFeatures(tapped, xt, ts, fed);
+        });
+        const sep = featureSeparation(f.values, f.dim, picked.labels, groupOf);
+        out.push({ timestep: t, labels, ratio: Object.fromEntries(sep.map((g) => [g.group, round(g.ratio, 5)!])) });
+      }
+    }
+  });
+  return out;
+}
+
+/** A unit finished before the separation diagnostic existed gets it when its final checkpoint is still there. */
+async function backfillSeparation(ctx: StudyContext, unit: StudyUnit, state: UnitState): Promise<void> {
+  if (unit.kind !== 'arm' || state.separation) return;
+  const config = unitTrainConfig(ctx, unit);
+  const runDir = path.join(unitDir(ctx, unit.id), 'run');
+  if (!fs.existsSync(path.join(runDir, 'checkpoints', `ckpt-${String(config.steps).padStart(8, '0')}.json`))) return;
+  const lt = loadLongTailedTrain(config.data);
+  const outcome = await trainRun(config, runDir, { data: lt, progress: ctx.progress, log: ctx.log });
+  if (outcome.run.stoppedBy !== 'completed') return;
+  state.separation = bottleneckSeparation(outcome.model, config.model, config.data, lt.groups);
+  ctx.log(`${unit.id}: bottleneck separation added: ${separationText(state.separation)}`);
+  writeJson(unitFile(ctx, unit.id), state);
+}
+
 type UnitOutcome = 'done' | 'interrupted' | 'blocked' | 'locked';
 
 /** Runs one unit to the end (or until interrupted); resumes whatever stage it stopped in. */
@@ -140,7 +203,10 @@ async function runUnit(ctx: StudyContext, unit: StudyUnit): Promise<{ outcome: U
   if (!lock) return { outcome: 'locked' };
   try {
     const state = readState(ctx, unit);
-    if (state.status === 'done') return { outcome: 'done' };
+    if (state.status === 'done') {
+      await backfillSeparation(ctx, unit, state);
+      return { outcome: 'done' };
+    }
     const save = () => writeJson(unitFile(ctx, unit.id), state);
     const d = ctx.design;
     if (unit.kind === 'baselines') {
@@ -242,6 +308,12 @@ async function runUnit(ctx: StudyContext, unit: StudyUnit): Promise<{ outcome: U
         save();
       }
     }
+    if (!state.separation) {
+      if (!(await trainIfNeeded())) return { outcome: 'interrupted', code: 143 };
+      state.separation = bottleneckSeparation(model!, config.model, config.data, lt.groups);
+      ctx.log(`${unit.id}: bottleneck separation ${separationText(state.separation)}`);
+      save();
+    }
     state.status = 'done';
     save();
     return { outcome: 'done' };
@@ -319,6 +391,8 @@ export async function studyCommand(argv: readonly string[]): Promise<number> {
   if (sub === 'run') {
     // Take ready units one by one until none is left that this process can run; units locked by another
     // process are left to it, and units waiting for those are picked up once they are done.
+    // First, finished arms that lack a later-added diagnostic get it (runUnit backfills and returns at once).
+    for (const s of unitStates(ctx)) if (s.state === 'done' && s.unit.kind === 'arm') await runUnit(ctx, s.unit);
     for (;;) {
       const states = unitStates(ctx);
       const next = states.find((s) => s.state === 'ready');

@@ -25,6 +25,15 @@ export interface EvalSummary {
   labelSource: 'conditioning' | 'feature-net';
 }
 
+/** The bottleneck separation of one unit's model at one timestep (see SEPARATION in cli/study.ts). */
+export interface SeparationRecord {
+  timestep: number;
+  /** The labels the model saw: the true ones, the null label (conditional models) or none (unconditional). */
+  labels: 'fed' | 'null' | 'none';
+  /** featureSeparation's between/within distance ratio per group of classes. */
+  ratio: Record<string, number>;
+}
+
 /** What a unit's folder records (unit.json). */
 export interface UnitRecord {
   id: string;
@@ -41,6 +50,7 @@ export interface UnitRecord {
   sweep?: { guidance: number; evaluation: EvalSummary; seconds: number }[];
   curve?: { step: number; evaluation: EvalSummary | null; seconds: number }[];
   baselines?: Record<string, EvalSummary>;
+  separation?: SeparationRecord[];
 }
 
 /** A metric of the table: its name and how to read it from an evaluation (null: not available). */
@@ -165,6 +175,30 @@ export function summarizeSweeps(design: StudyDesign, records: UnitRecord[]): Swe
     .filter((r) => r.byWeight.length > 0);
 }
 
+export interface SeparationRow {
+  arm: string;
+  timestep: number;
+  labels: SeparationRecord['labels'];
+  seeds: number[];
+  /** Per group: the between/within ratio over seeds. */
+  ratio: Record<string, (MeanInterval & { values: number[] }) | null>;
+}
+
+/** The bottleneck separation of every arm, per timestep and label feed, over the seeds that recorded it. */
+export function summarizeSeparation(design: StudyDesign, records: UnitRecord[]): SeparationRow[] {
+  const rows: SeparationRow[] = [];
+  for (const arm of design.arms) {
+    const units = records.filter((r) => r.unitKind === 'arm' && r.arm === arm.id && r.separation?.length).sort((a, b) => a.seed! - b.seed!);
+    const keys = [...new Map(units.flatMap((u) => u.separation!.map((s) => [`${s.timestep}/${s.labels}`, s] as const))).values()];
+    for (const { timestep, labels } of keys) {
+      const at = units.map((u) => ({ seed: u.seed!, rec: u.separation!.find((s) => s.timestep === timestep && s.labels === labels) })).filter((x) => x.rec);
+      const groups = [...new Set(at.flatMap((x) => Object.keys(x.rec!.ratio)))];
+      rows.push({ arm: arm.id, timestep, labels, seeds: at.map((x) => x.seed), ratio: Object.fromEntries(groups.map((g) => [g, interval(at.map((x) => x.rec!.ratio[g]).filter(finite))])) });
+    }
+  }
+  return rows;
+}
+
 const fmt = (x: number | null | undefined, d = 2) => (finite(x) ? x.toFixed(d) : '-');
 
 /** `mean ± half-width (n)`; one seed has no interval. */
@@ -195,12 +229,13 @@ export function writeStudyReport(design: StudyDesign, records: UnitRecord[], pre
   const arms = summarizeArms(design, records);
   const comparisons = compareArms(design, records);
   const sweeps = summarizeSweeps(design, records);
+  const separation = summarizeSeparation(design, records);
   const units = studyUnits(design, { maxTier: rc.maxTier });
   const done = records.filter((r) => r.status === 'done').length;
   const baselines = records.find((r) => r.unitKind === 'baselines')?.baselines ?? null;
   const pretrain = records.filter((r) => r.unitKind === 'pretrain');
   fs.mkdirSync(path.dirname(path.resolve(prefix)), { recursive: true });
-  writeFileAtomic(`${prefix}.json`, JSON.stringify({ kind: 'oclt-study-report', design, updated: new Date().toISOString(), unitsDone: done, unitsTotal: units.length, arms, comparisons, sweeps, baselines, units: records }, null, 2) + '\n');
+  writeFileAtomic(`${prefix}.json`, JSON.stringify({ kind: 'oclt-study-report', design, updated: new Date().toISOString(), unitsDone: done, unitsTotal: units.length, arms, comparisons, sweeps, separation, baselines, units: records }, null, 2) + '\n');
 
   const charts: string[] = [];
   const curveSeries = pretrain
@@ -230,6 +265,8 @@ export function writeStudyReport(design: StudyDesign, records: UnitRecord[], pre
   const sig = comparisons.filter((c) => c.metrics.fid?.significant);
   const weights = design.sampling.sweep?.weights ?? [];
   const sweepRows = sweeps.map((s) => `| ${s.arm} | ${weights.map((w) => cell(s.byWeight.find((b) => b.guidance === w)?.fid, 2)).join(' | ')} | ${s.best ? `${s.best.guidance} (${cell(s.best.fid, 2)})` : '-'} |`);
+  const separationGroups = [...new Set(separation.flatMap((r) => Object.keys(r.ratio)))];
+  const separationRows = separation.map((r) => `| ${r.arm} | ${r.timestep} | ${r.labels} | ${r.seeds.length} | ${separationGroups.map((g) => cell(r.ratio[g], 3)).join(' | ')} |`);
   const curveRows = pretrain.flatMap((r) => (r.curve ?? []).map((c) => `| ${r.id} | ${c.step} | ${fmt(c.evaluation?.fid)} | ${fmt(c.evaluation?.kid_mean, 3)} | ${fmt(c.evaluation?.per_class_fid?.groups.tail)} |`));
   const mdFile = `${prefix}.md`;
   const oldNotes = fs.existsSync(mdFile) ? fs.readFileSync(mdFile, 'utf8').split(NOTES_MARKER)[1] : undefined;
@@ -268,6 +305,18 @@ export function writeStudyReport(design: StudyDesign, records: UnitRecord[], pre
     '',
     ...(sweeps.length
       ? ['## Guidance sweep (conditional arms; FID, mean ± half-width over seeds)', '', `| arm | ${weights.map((w) => `w = ${w}`).join(' | ')} | best w (FID) |`, `|---|${weights.map(() => '---|').join('')}---|`, ...sweepRows, '']
+      : []),
+    ...(separationRows.length
+      ? [
+          "## Bottleneck separation (CORAL's claim, measured on every arm)",
+          '',
+          "Between/within-class distance ratio of the UNet's pooled bottleneck features (higher: the group's classes stand further apart from the others), on the first 100 test images of each class noised to timestep t with one fixed noise draw; labels: fed (the true ones), null (the null label) or none (unconditional). Mean ± 95% t half-width over seeds.",
+          '',
+          `| arm | t | labels | seeds | ${separationGroups.join(' | ')} |`,
+          `|---|---|---|---|${separationGroups.map(() => '---|').join('')}`,
+          ...separationRows,
+          '',
+        ]
       : []),
     ...(curveRows.length ? ['## Pre-training curve (FID over steps, the paper\'s Fig. 6 protocol)', '', '| run | step | FID | KID | tail FID |', '|---|---|---|---|---|', ...curveRows, ''] : []),
     charts.join('\n\n'),
