@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseStudyDesign } from './design.js';
-import { compareArms, summarizeArms, summarizeSweeps, writeStudyReport, type EvalSummary, type UnitRecord } from './report.js';
+import { compareArms, summarizeArms, summarizeSeparation, summarizeSweeps, writeStudyReport, type EvalSummary, type UnitRecord } from './report.js';
 
 const design = parseStudyDesign({
   kind: 'oclt-study-design',
@@ -106,6 +106,22 @@ describe('study report', () => {
     expect(s.find((r) => r.arm === 'C-base')!.best!.guidance).toBe(1); // means 14, 12, 15
     expect(s.find((r) => r.arm === 'C-T2H')!.best!.guidance).toBe(2); // means 13, 11, 10
     expect(s.find((r) => r.arm === 'C-T2H')!.best!.fid.mean).toBeCloseTo(10, 12);
+  });
+
+  it('summarises the bottleneck separation per arm, timestep and label feed over the seeds that recorded it', () => {
+    const sep = (t: number, labels: 'fed' | 'null', tail: number) => ({ timestep: t, labels, ratio: { head: 2, tail } });
+    const withSep: UnitRecord[] = [
+      { ...records[0]!, separation: [sep(100, 'fed', 3), sep(100, 'null', 1)] },
+      { ...records[1]!, separation: [sep(100, 'fed', 5), sep(100, 'null', 2)] },
+      records[2]!, // finished before the diagnostic: not counted
+      { ...records[3]!, separation: [] }, // a model without a bottleneck
+    ];
+    const rows = summarizeSeparation(design, withSep);
+    expect(rows.map((r) => `${r.arm} ${r.timestep} ${r.labels} ${r.seeds.join(',')}`)).toEqual(['C-base 100 fed 1,2', 'C-base 100 null 1,2']);
+    // Tail 3 and 5: mean 4, sd sqrt(2), half-width t_{0.975,1} sqrt(2) / sqrt(2) = 12.706.
+    expect(rows[0]!.ratio.tail!.mean).toBe(4);
+    expect(rows[0]!.ratio.tail!.halfWidth).toBeCloseTo(12.706204736174703, 9);
+    expect(rows[1]!.ratio.head!.values).toEqual([2, 2]);
   });
 
   it('writes JSON and Markdown, marks significant differences, and keeps the notes below the marker', () => {
