@@ -19,7 +19,7 @@ import { armUnitId, parseStudyDesign, pretrainId, studyUnits, type StudyDesign, 
 import { tryLock, isLockHeld } from '../study/lock.js';
 import { writeStudyReport, type EvalSummary, type SeparationRecord, type UnitRecord } from '../study/report.js';
 import { UsageError, helpText, parseArgs, type OptionSpecs } from './args.js';
-import { GRID_SCALE, NUM_CLASSES, imageTensor, loadLongTailedTrain, loadTestSet, provenance, readJson, round, trainingScheduler, writeJson, type DataConfig, type ModelConfig } from './common.js';
+import { GRID_SCALE, imageTensor, numClassesOf, loadLongTailedTrain, loadTestSet, provenance, readJson, round, trainingScheduler, writeJson, type DataConfig, type ModelConfig } from './common.js';
 import { MetricsContext, loadSamples, type EvaluationResult } from './eval.js';
 import { generateSamples, saveSamples, type GeneratedSamples } from './sample.js';
 import { trainRun, type TrainConfig } from './train.js';
@@ -64,7 +64,7 @@ function dataConfig(d: StudyDesign): DataConfig {
 }
 
 function modelConfig(d: StudyDesign, conditional: boolean, seed: number): ModelConfig {
-  return { ...d.model, imageSize: d.data.imageSize, numClasses: conditional ? NUM_CLASSES : 0, seed };
+  return { ...d.model, imageSize: d.data.imageSize, numClasses: conditional ? numClassesOf(dataConfig(d)) : 0, seed };
 }
 
 /** The sampling settings a unit's results depend on, as a string compared on resume. */
