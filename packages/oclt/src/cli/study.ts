@@ -86,7 +86,7 @@ export function unitTrainConfig(ctx: { design: StudyDesign; out: string }, unit:
   const arm = unit.arm!;
   const seed = unit.seed!;
   const conditional = unit.setting === 'conditional';
-  const common = { data, recipe: arm.recipe, batchSize: t.batchSize, lr: t.lr, emaDecay: t.emaDecay, labelDrop: t.labelDrop, seed, checkpointEvery: t.checkpointEvery, ...(arm.cbdm ? { cbdm: arm.cbdm } : {}) };
+  const common = { data, recipe: arm.recipe, batchSize: t.batchSize, lr: t.lr, emaDecay: t.emaDecay, labelDrop: t.labelDrop, seed, checkpointEvery: t.checkpointEvery, ...(arm.cbdm ? { cbdm: arm.cbdm } : {}), ...(arm.coral ? { coral: arm.coral } : {}) };
   if (d.protocol.kind === 'scratch') {
     // From scratch the seed also draws the initial weights (the same for every arm at that seed: paired).
     return { ...common, model: modelConfig(d, conditional, d.model.seed + seed), steps: d.protocol.steps, warmup: t.warmup };

@@ -33,6 +33,9 @@ describe('study design', () => {
     const d = parseStudyDesign(design(), 'my.json');
     expect(d.arms.map((a) => [a.id, a.tier])).toEqual([['C-base', 1], ['C-T2H', 2], ['U-base', 1]]);
     expect(d.protocol.kind).toBe('fine-tune');
+    const withCoral = design();
+    (withCoral.arms as unknown[]).push({ id: 'C-CORAL-w0.05', recipe: 'coral+resample', coral: { weight: 0.05, temperature: 0.1, timeScale: 0.3 } });
+    expect(parseStudyDesign(withCoral).arms.at(-1)!.coral).toEqual({ weight: 0.05, temperature: 0.1, timeScale: 0.3 });
   });
 
   it('names the file and the field of every error', () => {
@@ -44,6 +47,9 @@ describe('study design', () => {
       [(d) => (d.arms[2].id = 'C-base'), /arms has the id "C-base" twice/],
       [(d) => (d.arms[0].id = 'pretrain-C'), /arms\[0\]\.id must be/],
       [(d) => (d.arms[0].cbdm = { tau: 1, gamma: 0.25, labels: 'train' }), /arms\[0\]\.cbdm is only for recipe cbdm/],
+      [(d) => (d.arms[0].coral = { weight: 0.05, temperature: 0.1, timeScale: 0.3 }), /arms\[0\]\.coral is only for recipe coral or a \+coral recipe/],
+      [(d) => ((d.arms[0].recipe = 'coral'), (d.arms[0].coral = { weight: -1, temperature: 0.1, timeScale: 0.3 })), /arms\[0\]\.coral\.weight must be a number in/],
+      [(d) => ((d.arms[0].recipe = 'coral'), (d.arms[0].coral = { weight: 0.1, temp: 0.1 })), /arms\[0\]\.coral\.temp is not a field/],
       [(d) => (d.compare.baseline.conditional = 'U-base'), /compare\.baseline\.conditional names U-base, whose recipe baseline\+uncond is unconditional/],
       [(d) => (d.compare.baseline.conditional = 'nope'), /compare\.baseline\.conditional names no arm/],
       [(d) => (d.sampling.numSamples = 25), /sampling\.numSamples must be a multiple of 10/],

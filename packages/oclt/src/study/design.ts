@@ -9,7 +9,7 @@
  *
  * Validation names the field (`arms[3].recipe`) and the file before any work starts.
  */
-import { parseRecipe } from '../recipes.js';
+import { parseRecipe, recipeUsesCoral } from '../recipes.js';
 
 export interface StudyDesign {
   kind: 'oclt-study-design';
@@ -71,6 +71,8 @@ export interface StudyArm {
   tier: number;
   /** CBDM's settings (recipe cbdm). */
   cbdm?: { tau: number; gamma: number; labels: 'train' | 'uniform' };
+  /** CORAL's settings (recipe coral or +coral; absent: the reference defaults, weight 0.5, temperature 0.1, time scale 0.3). */
+  coral?: { weight: number; temperature: number; timeScale: number };
   note?: string;
 }
 
@@ -222,7 +224,7 @@ export function parseStudyDesign(input: unknown, file = '<design>'): StudyDesign
   const arms = d.arms.map((a, i): StudyArm => {
     const f = `arms[${i}]`;
     const o = obj(a, f);
-    known(o, f, ['id', 'recipe', 'tier', 'cbdm', 'note']);
+    known(o, f, ['id', 'recipe', 'tier', 'cbdm', 'coral', 'note']);
     const id = str(o, f, 'id');
     if (!ID.test(id) || id.startsWith('pretrain') || id === 'baselines') throw err(`${f}.id`, `must be letters, digits, '.', '_' or '-', not 'baselines' or 'pretrain*', got ${JSON.stringify(id)}`);
     const recipe = str(o, f, 'recipe');
@@ -237,6 +239,12 @@ export function parseStudyDesign(input: unknown, file = '<design>'): StudyDesign
       const c = obj(o.cbdm, `${f}.cbdm`);
       known(c, `${f}.cbdm`, ['tau', 'gamma', 'labels']);
       arm.cbdm = { tau: num(c, `${f}.cbdm`, 'tau', 0, 1e6), gamma: num(c, `${f}.cbdm`, 'gamma', 0, 1e6), labels: str(c, `${f}.cbdm`, 'labels', ['train', 'uniform']) as 'train' | 'uniform' };
+    }
+    if (o.coral !== undefined) {
+      if (!recipeUsesCoral(parseRecipe(recipe))) throw err(`${f}.coral`, `is only for recipe coral or a +coral recipe, got recipe ${JSON.stringify(recipe)}`);
+      const c = obj(o.coral, `${f}.coral`);
+      known(c, `${f}.coral`, ['weight', 'temperature', 'timeScale']);
+      arm.coral = { weight: num(c, `${f}.coral`, 'weight', 0, 1e6), temperature: num(c, `${f}.coral`, 'temperature', 1e-6, 1e6), timeScale: num(c, `${f}.coral`, 'timeScale', 1e-6, 1e6) };
     }
     if (o.note !== undefined) arm.note = str(o, f, 'note');
     return arm;
