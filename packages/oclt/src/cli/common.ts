@@ -10,7 +10,7 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import { Generator, fromTypedArray, type Tensor } from '@oclt/tensor';
 import '@oclt/autograd';
-import { ArrayDataset, CIFAR10_CLASSES, DDIMScheduler, DDPMScheduler, MLPDenoiser, UNet2D, resizeBilinear, type Denoiser } from '@oclt/diffusion';
+import { ArrayDataset, CIFAR10_CLASSES, DDIMScheduler, DDPMScheduler, MLPDenoiser, ReferenceUNet, UNet2D, resizeBilinear, type Denoiser, type ResolvedReferenceUNetConfig } from '@oclt/diffusion';
 import { FASHION_MNIST_CLASSES, cifarDir, fashionMnistDir, loadCifar10, loadCifar100, loadFashionMnist, readIdxFile, writeFileAtomic } from '@oclt/diffusion/node';
 import { classGroups, makeLongTailedSubset } from '../long-tailed-dataset.js';
 import { OC_LT_REFERENCE_SAMPLING } from '../reference-sampling.js';
@@ -368,8 +368,14 @@ export const MODEL_OPTIONS = {
   },
 } as const satisfies OptionSpecs;
 
+/**
+ * What builds a denoiser (`buildModel`) and how it is sampled (`trainingScheduler`, `samplingScheduler`).
+ * - 'mlp' and 'unet': the models `oclt train` trains (`modelConfigFrom`, the --model flags).
+ * - 'reference-unet': the ReferenceUNet of an `oclt import` directory (the PyTorch UNet of OC_LT / CBDM), made by
+ *   `referenceModelConfig`: its architecture is `reference`; `hidden` and `layers` are 0, `channels` is its ch.
+ */
 export interface ModelConfig {
-  kind: 'mlp' | 'unet';
+  kind: 'mlp' | 'unet' | 'reference-unet';
   imageSize: number;
   hidden: number;
   layers: number;
@@ -379,6 +385,47 @@ export interface ModelConfig {
   prediction: 'epsilon' | 'sample';
   /** Image channels the model takes and predicts (3 for RGB data); absent for 1, so older run configs compare equal. */
   inChannels?: number;
+  /** kind 'reference-unet': the architecture (their flags T, ch, ch_mult, attn, num_res_blocks, dropout, classes, img_size). */
+  reference?: ResolvedReferenceUNetConfig;
+  /** The linear beta schedule when it is not DDPM's T = 1000, 1e-4..0.02 (an imported model's --T, --beta_1, --beta_T); absent: DDPM's. */
+  schedule?: LinearSchedule;
+}
+
+/** A linear beta schedule: betas from betaStart to betaEnd over numTrainTimesteps steps. */
+export interface LinearSchedule {
+  numTrainTimesteps: number;
+  betaStart: number;
+  betaEnd: number;
+}
+
+/** DDPM's schedule (and OC_LT's / CBDM's main.py defaults): T = 1000, betas 1e-4..0.02. */
+export const DDPM_SCHEDULE: LinearSchedule = { numTrainTimesteps: 1000, betaStart: 1e-4, betaEnd: 0.02 };
+
+/**
+ * The ModelConfig of a ReferenceUNet (an imported PyTorch model): epsilon prediction (their main.py), its image
+ * size, channels and classes, and its schedule (stated only when it is not DDPM's).
+ */
+export function referenceModelConfig(reference: ResolvedReferenceUNetConfig, schedule: LinearSchedule = { ...DDPM_SCHEDULE, numTrainTimesteps: reference.T }): ModelConfig {
+  if (schedule.numTrainTimesteps !== reference.T) throw new Error(`referenceModelConfig: the schedule has ${schedule.numTrainTimesteps} steps but the model's time table T is ${reference.T}`);
+  const config: ModelConfig = { kind: 'reference-unet', imageSize: reference.imgSize, hidden: 0, layers: 0, channels: reference.ch, numClasses: reference.numClasses, seed: reference.seed, prediction: 'epsilon', reference: { ...reference } };
+  if (reference.inChannels !== 1) config.inChannels = reference.inChannels;
+  const isDdpm = (Object.keys(DDPM_SCHEDULE) as (keyof LinearSchedule)[]).every((k) => schedule[k] === DDPM_SCHEDULE[k]);
+  if (!isDdpm) config.schedule = { ...schedule };
+  return config;
+}
+
+/** Their linear schedule from their flags beta_1 and beta_T (main.py's defaults 1e-4 and 0.02 where absent). */
+export function referenceSchedule(T: number, flags: Record<string, unknown> | null, where: (name: string) => string = (name) => `flag '${name}'`): LinearSchedule {
+  const get = (name: 'beta_1' | 'beta_T', dflt: number): number => {
+    const v = flags?.[name];
+    if (v === undefined) return dflt;
+    if (!(typeof v === 'number' && v > 0 && v < 1)) throw new Error(`${where(name)} must be a number in (0, 1), got ${JSON.stringify(v)}`);
+    return v;
+  };
+  const betaStart = get('beta_1', DDPM_SCHEDULE.betaStart);
+  const betaEnd = get('beta_T', DDPM_SCHEDULE.betaEnd);
+  if (betaStart > betaEnd) throw new Error(`${where('beta_1')} is ${betaStart}, above beta_T ${betaEnd}; their linear schedule rises from beta_1 to beta_T`);
+  return { numTrainTimesteps: T, betaStart, betaEnd };
 }
 
 /** The image channels of a model (1 unless its config says otherwise). */
@@ -398,9 +445,9 @@ export function modelConfigFrom(o: { model: string; hidden: number; layers: numb
   return config;
 }
 
-/** The training scheduler: linear betas 1e-4..0.02, T = 1000 (DDPM), the model's prediction type. */
+/** The training scheduler: linear betas 1e-4..0.02, T = 1000 (DDPM) unless the config's `schedule` says otherwise, the model's prediction type. */
 export function trainingScheduler(c: ModelConfig): DDPMScheduler {
-  return new DDPMScheduler({ predictionType: c.prediction });
+  return new DDPMScheduler({ ...c.schedule, predictionType: c.prediction });
 }
 
 /** Options of the commands that sample (how DDIM treats x0). */
@@ -432,14 +479,19 @@ export function samplingConfigFrom(o: { 'clip-x0': string }): SamplingConfig {
  * The sampling scheduler: DDIM as the released OC_LT code samples (see reference-sampling.ts): 'leading' timesteps
  * (T - T/n, ..., 0), eta 0, and a last step from t = 0 to abar_0 itself rather than to abar = 1
  * (`setAlphaToOne: false`). x0 is not clipped by default (OC_LT's clip is commented out); `clipX0: 1` clips it to
- * [-1, 1] at every step. The number of steps is the caller's (`sample`'s numInferenceSteps).
+ * [-1, 1] at every step. The number of steps is the caller's (`sample`'s numInferenceSteps). The noise schedule is
+ * the config's (`schedule`; absent: DDPM's).
  */
 export function samplingScheduler(c: ModelConfig, s: SamplingConfig = DEFAULT_SAMPLING): DDIMScheduler {
   const r = OC_LT_REFERENCE_SAMPLING;
-  return new DDIMScheduler({ predictionType: c.prediction, timestepSpacing: r.timestepSpacing, eta: r.eta, setAlphaToOne: r.setAlphaToOne, clipSample: s.clipX0 });
+  return new DDIMScheduler({ ...c.schedule, predictionType: c.prediction, timestepSpacing: r.timestepSpacing, eta: r.eta, setAlphaToOne: r.setAlphaToOne, clipSample: s.clipX0 });
 }
 
 export function buildModel(c: ModelConfig): Denoiser {
+  if (c.kind === 'reference-unet') {
+    if (!c.reference) throw new Error("buildModel: a 'reference-unet' model config needs its architecture ('reference')");
+    return new ReferenceUNet(c.reference);
+  }
   if (c.kind === 'mlp') return new MLPDenoiser({ dataDim: inChannelsOf(c) * c.imageSize * c.imageSize, hidden: c.hidden, numLayers: c.layers, numClasses: c.numClasses, seed: c.seed });
   const lowest = c.imageSize / 2;
   return new UNet2D({

@@ -204,7 +204,7 @@ describe('divergence and non-finite checkpoints through the CLI', () => {
     expect(store.steps().length).toBeGreaterThan(0);
     const s = await run(['sample', '--run', out, '--num', '10', '--steps', '2']);
     expect(s.code).toBe(1);
-    expect(s.stderr).toMatch(/^oclt sample: 10 of 10 samples from the checkpoint of step \d+ in .* hold NaN or infinite values .*no images were written/);
+    expect(s.stderr).toMatch(/^oclt sample: 10 of 10 samples from the EMA weights of step \d+ in .* hold NaN or infinite values .*no images were written/);
     expect(fs.readdirSync(out).filter((f) => f.startsWith('samples-'))).toEqual([]);
   });
 

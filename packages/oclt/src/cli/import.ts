@@ -12,19 +12,19 @@
  *
  * With --out it writes DIR/model.safetensors (an exchange file in float32, both weights; `oclt export --from` reads it)
  * and DIR/import.json (config, flags, conversions, step, the source's SHA-256); with --samples N it also samples
- * N images (DDIM, classifier-free guidance as their sampler: eps + w (eps - eps_uncond)) into DIR/samples.png and
- * DIR/samples.safetensors.
+ * N images (the DDIM of `oclt sample` on the schedule of their flags, classifier-free guidance as their sampler:
+ * eps + w (eps - eps_uncond)) into DIR/samples.png and DIR/samples.safetensors; `oclt sample --run DIR` samples it later.
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fromTypedArray } from '@oclt/tensor';
 import { loadSafetensorsSync } from '@oclt/autograd/node';
-import { DDIMScheduler, ReferenceUNet, sample, type ResolvedReferenceUNetConfig } from '@oclt/diffusion';
+import { ReferenceUNet, sample, type ResolvedReferenceUNetConfig } from '@oclt/diffusion';
 import { saveImageGrid, saveTensors } from '@oclt/diffusion/node';
-import { configMismatch, inferReferenceConfig, referenceConfigFromFlags, referenceFlagsFromConfig, splitExchangeTensors, type ReferenceFlags } from '../pytorch-bridge.js';
+import { configMismatch, inferReferenceConfig, referenceConfigFromFlags, referenceFlagsFromConfig, splitExchangeTensors } from '../pytorch-bridge.js';
 import { UsageError, helpText, parseArgs, type OptionSpecs } from './args.js';
-import { provenance, writeJson } from './common.js';
+import { provenance, referenceModelConfig, referenceSchedule, samplingScheduler, writeJson } from './common.js';
 import { writeExchangeFile } from './export.js';
 
 const OPTIONS = {
@@ -153,7 +153,10 @@ export async function importCommand(argv: readonly string[]): Promise<number> {
   const net = weights === 'net' ? loaded.model : loadExchangeFile(o.checkpoint, { weights: 'net', flagfile: o.flagfile || undefined, imgSize: o['img-size'] }).model;
   const ema = weights === 'ema' ? loaded.model : loadExchangeFile(o.checkpoint, { weights: 'ema', flagfile: o.flagfile || undefined, imgSize: o['img-size'] }).model;
   const extraFlags: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(loaded.flags ?? {})) if (!(k in referenceFlagsFromConfig(c))) extraFlags[k] = v;
+  // Their flags beyond the model's; their schedule (beta_1, beta_T, var_type) too, so that `oclt sample --run` of the
+  // import directory uses the schedule the model was trained with (the model flags come from the weights).
+  const scheduleFlags = ['beta_1', 'beta_T', 'var_type'];
+  for (const [k, v] of Object.entries(loaded.flags ?? {})) if (!(k in referenceFlagsFromConfig(c)) || scheduleFlags.includes(k)) extraFlags[k] = v;
   writeExchangeFile(path.join(o.out, 'model.safetensors'), net, ema, { step: loaded.step, extraFlags });
   const report: Record<string, unknown> = {
     source: path.resolve(o.checkpoint),
@@ -167,15 +170,8 @@ export async function importCommand(argv: readonly string[]): Promise<number> {
     provenance: provenance('import', { checkpoint: o.checkpoint, weights, flagfile: o.flagfile }),
   };
   if (o.samples > 0) {
-    const flags = (loaded.flags ?? {}) as Partial<ReferenceFlags>;
-    const scheduler = new DDIMScheduler({
-      numTrainTimesteps: c.T,
-      betaStart: typeof flags.beta_1 === 'number' ? flags.beta_1 : 1e-4,
-      betaEnd: typeof flags.beta_T === 'number' ? flags.beta_T : 0.02,
-      timestepSpacing: 'leading',
-      eta: 0,
-      clipSample: null,
-    });
+    // The sampler of `oclt sample` (OC_LT's DDIM, common.ts samplingScheduler) on the schedule of their flags.
+    const scheduler = samplingScheduler(referenceModelConfig(c, referenceSchedule(c.T, loaded.flags, (name) => `${o.flagfile || o.checkpoint}: flag '${name}'`)));
     const labels = c.numClasses > 0 ? balanced(o.samples, c.numClasses) : null;
     const started = Date.now();
     const x = sample(loaded.model, scheduler, {

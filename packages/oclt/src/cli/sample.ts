@@ -1,6 +1,7 @@
 /**
- * `oclt sample`: draws samples from a trained run (EMA weights) with DDIM and classifier-free guidance, class-
- * balanced for conditional models; writes a PNG grid, the samples as safetensors and a JSON description.
+ * `oclt sample`: draws samples from a trained run (EMA weights) or an `oclt import` directory (a ReferenceUNet, the
+ * PyTorch UNet of OC_LT / CBDM, with its own noise schedule) with DDIM and classifier-free guidance, class-balanced
+ * for conditional models; writes a PNG grid, the samples as safetensors and a JSON description.
  */
 import path from 'node:path';
 import { fromTypedArray, type Tensor } from '@oclt/tensor';
@@ -9,7 +10,7 @@ import { saveImageGrid, saveTensors } from '@oclt/diffusion/node';
 import fs from 'node:fs';
 import { UsageError, helpText, parseArgs, type OptionSpecs } from './args.js';
 import { DEFAULT_SAMPLING, GRID_SCALE, NUM_CLASSES, SAMPLING_OPTIONS, asImages, balancedLabels, inChannelsOf, modelSampleShape, provenance, samplingConfigFrom, samplingScheduler, writeJson, type ModelConfig, type SamplingConfig } from './common.js';
-import { loadRunModel } from './train.js';
+import { loadModelDir, notAModelDirMessage, modelDirKind, type WeightsChoice } from './model-dir.js';
 
 export interface SampleSettings {
   numSamples: number;
@@ -90,7 +91,8 @@ export function saveSamples(file: string, samples: GeneratedSamples): void {
 }
 
 export const SAMPLE_OPTIONS = {
-  run: { type: 'string', description: "run directory written by 'oclt train'" },
+  run: { type: 'string', description: "run directory written by 'oclt train', or a directory written by 'oclt import --out'" },
+  weights: { type: 'string', description: "'ema' (the EMA weights; an import's ema_model) or 'net' (the raw training weights; net_model)", default: 'ema', choices: ['ema', 'net'] },
   out: { type: 'string', description: 'output prefix: writes <out>.png, <out>.safetensors and <out>.json (default: <run>/samples-<seed>)', default: '' },
   num: { type: 'integer', description: 'number of samples (a multiple of the number of classes, 10 for Fashion-MNIST, for conditional models: balanced over classes)', default: 100, min: 1, max: 100000 },
   steps: { type: 'integer', description: 'DDIM steps (eta 0, 1..1000)', default: 50, min: 1, max: 1000 },
@@ -102,20 +104,21 @@ export const SAMPLE_OPTIONS = {
 
 export async function sampleCommand(argv: readonly string[]): Promise<number> {
   const o = parseArgs('sample', argv, SAMPLE_OPTIONS);
-  if (!fs.existsSync(path.join(o.run, 'run.json'))) throw new UsageError(`--run ${o.run} is not an oclt run directory (no run.json); train one with 'oclt train --out ${o.run}'`);
-  const { model, config, step } = loadRunModel(o.run);
-  const numClasses = config.model.numClasses;
+  if (!o.run || !fs.existsSync(o.run) || modelDirKind(o.run) === null) throw new UsageError(notAModelDirMessage('--run', o.run));
+  const loaded = loadModelDir(o.run, { weights: o.weights as WeightsChoice });
+  const { model, modelConfig, step } = loaded;
+  const numClasses = modelConfig.numClasses;
   if (numClasses > 0 && o.num % numClasses !== 0) throw new UsageError(`--num must be a multiple of ${numClasses} for the conditional model of ${o.run} (balanced over classes), got ${o.num}`);
   const sampling = samplingConfigFrom(o);
   const prefix = o.out || path.join(o.run, `samples-${o.seed}`);
   const t0 = performance.now();
-  const samples = generateSamples(model, config.model, { numSamples: o.num, steps: o.steps, guidance: o.guidance, seed: o.seed, source: `the checkpoint of step ${step} in ${o.run}`, sampling });
+  const samples = generateSamples(model, modelConfig, { numSamples: o.num, steps: o.steps, guidance: o.guidance, seed: o.seed, source: loaded.description, sampling });
   const seconds = (performance.now() - t0) / 1000;
   saveImageGrid(`${prefix}.png`, samples.images, { nrow: samples.labels ? Math.max(1, o.num / numClasses) : undefined, scale: o['grid-scale'] });
   saveSamples(`${prefix}.safetensors`, samples);
   writeJson(`${prefix}.json`, {
     kind: 'oclt-samples',
-    ...provenance('sample', { run: o.run, checkpointStep: step, num: o.num, steps: o.steps, guidance: samples.labels ? o.guidance : null, seed: o.seed, sampling, train: config }),
+    ...provenance('sample', { run: o.run, runKind: loaded.kind, weights: loaded.weights, checkpointStep: step, num: o.num, steps: o.steps, guidance: samples.labels ? o.guidance : null, seed: o.seed, sampling, model: modelConfig, train: loaded.train, imported: loaded.imported }),
     wallSeconds: seconds,
     png: `${prefix}.png`,
     safetensors: `${prefix}.safetensors`,
@@ -124,4 +127,4 @@ export async function sampleCommand(argv: readonly string[]): Promise<number> {
   return 0;
 }
 
-export const SAMPLE_HELP = helpText('sample', 'Sample a trained run (EMA weights, DDIM, classifier-free guidance); PNG grid + safetensors + JSON.', SAMPLE_OPTIONS);
+export const SAMPLE_HELP = helpText('sample', 'Sample a trained run or an imported PyTorch model (EMA weights, DDIM, classifier-free guidance); PNG grid + safetensors + JSON.', SAMPLE_OPTIONS);

@@ -212,13 +212,16 @@ export function readRunDescription(dir: string): RunDescription {
   return readJson<RunDescription>(file);
 }
 
-/** Builds the model of a finished (or interrupted) run and loads its EMA weights. */
-export function loadRunModel(dir: string): { model: Denoiser; config: TrainConfig; step: number } {
+/**
+ * Builds the model of a finished (or interrupted) run and loads the weights of its newest checkpoint: the EMA
+ * weights (the default), or with `weights: 'net'` the raw training weights.
+ */
+export function loadRunModel(dir: string, opts: { weights?: 'ema' | 'net' } = {}): { model: Denoiser; config: TrainConfig; step: number } {
   const { config } = readRunDescription(dir);
   const model = buildModel(config.model);
   const coral = normalizeTrainConfig(config).coral;
   if (coral && coral.weight !== 0) attachCoralHead(model as unknown as BottleneckModel, undefined, new Generator(0));
-  const step = loadModelFromRun(model, dir);
+  const step = loadModelFromRun(model, dir, { ema: opts.weights !== 'net' });
   return { model, config, step };
 }
 
