@@ -20,6 +20,7 @@ const design = parseStudyDesign({
     { id: 'C-T2H', recipe: 't2h' },
     { id: 'C-new', recipe: 'h2t' },
     { id: 'U-base', recipe: 'baseline+uncond' },
+    { id: 'C-coral-low', recipe: 'coral', coral: { weight: 0.05, temperature: 0.1, timeScale: 0.3 } },
   ],
   compare: { baseline: { conditional: 'C-base' } },
 });
@@ -133,6 +134,8 @@ describe('study report', () => {
     expect(md).toContain('| C-base | `baseline` | 3 | 12.00 ± 4.97 |');
     expect(md).toMatch(/\| C-T2H \| C-base \(baseline\) \| 3 \| -1\.17 \[-1\.88, -0\.45\] p=0\.020 \*\*sig\.\*\* \|/);
     expect(md).toContain('11.00 (1 seed)');
+    // An arm's own settings follow its recipe (two CORAL arms at different weights read apart).
+    expect(md).toContain('| C-coral-low | `coral` weight 0.05, temperature 0.1, timeScale 0.3 | 0 |');
     fs.writeFileSync(`${prefix}.md`, md.replace('(to be written once the study has results)', 'my notes'));
     writeStudyReport(design, records, prefix, rc);
     expect(fs.readFileSync(`${prefix}.md`, 'utf8')).toContain('my notes');

@@ -258,7 +258,13 @@ export function writeStudyReport(design: StudyDesign, records: UnitRecord[], pre
       ? `from scratch, ${p.steps} steps per arm (the seed also draws the initial weights)`
       : `fine-tune: one shared plain-loss baseline per setting (${p.pretrainSteps} steps, seed ${p.pretrainSeed}), then ${p.steps} steps of each arm from its ${p.weights === 'ema' ? 'EMA' : 'raw'} weights (fresh Adam, warmup ${p.warmup})`;
   const metricHeader = STUDY_METRICS.map((m) => m.label);
-  const armRows = arms.map((a) => `| ${a.arm} | \`${a.recipe}\` | ${a.seeds.length} | ${STUDY_METRICS.map((m) => cell(a.metrics[m.key], m.digits)).join(' | ')} | ${fmt(a.kidStdWithin, 3)} | ${fmt(a.trainSeconds, 0)} | ${fmt(a.sampleSeconds, 0)} |`);
+  // An arm's own CBDM / CORAL settings follow its recipe, so two arms of one recipe read apart.
+  const armSettings = (id: string): string => {
+    const arm = design.arms.find((x) => x.id === id);
+    const own = arm?.cbdm ?? arm?.coral;
+    return own ? ` ${Object.entries(own).map(([k, v]) => `${k} ${v}`).join(', ')}` : '';
+  };
+  const armRows = arms.map((a) => `| ${a.arm} | \`${a.recipe}\`${armSettings(a.arm)} | ${a.seeds.length} | ${STUDY_METRICS.map((m) => cell(a.metrics[m.key], m.digits)).join(' | ')} | ${fmt(a.kidStdWithin, 3)} | ${fmt(a.trainSeconds, 0)} | ${fmt(a.sampleSeconds, 0)} |`);
   const baselineRows = Object.entries(baselines ?? {}).map(([name, e]) => `| real | ${name.replace(/_/g, ' ')} | - | ${STUDY_METRICS.map((m) => fmt(m.get(e), m.digits)).join(' | ')} | ${fmt(e.kid_std, 3)} | - | - |`);
   const diffHeader = DIFFERENCE_METRICS.map((k) => `Δ ${STUDY_METRICS.find((m) => m.key === k)!.label}`);
   const diffRows = comparisons.map((c) => `| ${c.arm} | ${c.against} (${c.label}) | ${c.seeds.length} | ${DIFFERENCE_METRICS.map((k) => diffCell(c.metrics[k], STUDY_METRICS.find((m) => m.key === k)!.digits)).join(' | ')} |`);
