@@ -18,7 +18,7 @@ import { parseRecipe } from '../recipes.js';
 import { UsageError, helpText, parseArgs, type OptionSpecs } from './args.js';
 import { DATA_OPTIONS, GRID_SCALE, MODEL_OPTIONS, NUM_CLASSES, SAMPLING_OPTIONS, channelsOf, dataConfigFrom, loadLongTailedTrain, modelConfigFrom, numClassesOf, provenance, readJson, round, samplingConfigFrom, writeJson, type SamplingConfig } from './common.js';
 import { MetricsContext, loadSamples, type EvaluationResult } from './eval.js';
-import { generateSamples, saveSamples, type GeneratedSamples } from './sample.js';
+import { generateSamples, saveSamples, type GeneratedSamples } from './generate.js';
 import { trainRun, type TrainConfig } from './train.js';
 
 export interface AblationMethod {

@@ -29,7 +29,7 @@ import {
 import { ProgressBar, loadFeatureNet } from '@oclt/diffusion/node';
 import { UsageError, helpText, parseArgs, type OptionSpecs } from './args.js';
 import { DATA_OPTIONS, NUM_CLASSES, balancedTrainSample, channelsOf, dataConfigFrom, imageTensor, numClassesOf, loadLongTailedTrain, loadTestSet, provenance, readJson, writeJson, type DataConfig, type SamplingConfig } from './common.js';
-import type { GeneratedSamples } from './sample.js';
+import type { GeneratedSamples } from './generate.js';
 
 export interface EvaluationResult {
   /** Where the per-class labels of the generated images came from. */

@@ -9,15 +9,9 @@
  * loading both state dicts with load_state_dict(strict=True). We write safetensors, not the .pt itself: a .pt is a
  * Python pickle inside a zip, which only Python should execute, and the converter is 200 lines of plain torch.
  */
-import fs from 'node:fs';
-import path from 'node:path';
-import { Tensor } from '@oclt/tensor';
-import { encodeSafetensors } from '@oclt/autograd';
 import { ReferenceUNet, resolveReferenceConfig, type ReferenceUNetConfig } from '@oclt/diffusion';
-import { writeFileAtomic } from '@oclt/diffusion/node';
-import { EXCHANGE_FORMAT, configMismatch, exchangeTensors, referenceFlagsFromConfig, type ReferenceFlags } from '../pytorch-bridge.js';
 import { UsageError, helpText, parseArgs, type OptionSpecs } from './args.js';
-import { loadExchangeFile } from './import.js';
+import { loadExchangeFile, writeExchangeFile } from './exchange-file.js';
 
 export const EXPORT_FORMATS = ['oc-lt-pytorch'] as const;
 
@@ -51,40 +45,6 @@ function intList(flag: string, text: string): number[] {
   const parts = text.split(',').map((p) => p.trim());
   if (!parts.every((p) => /^\d+$/.test(p))) throw new UsageError(`--${flag} must be a comma list of non-negative integers, got '${text}'`);
   return parts.map(Number);
-}
-
-export interface ExportResult {
-  file: string;
-  flagsFile: string;
-  flags: ReferenceFlags;
-  step: number;
-  numTensors: number;
-}
-
-/** The flags' JSON file beside an export: OUT.safetensors -> OUT.flags.json. */
-export function flagsFileFor(file: string): string {
-  return file.replace(/\.safetensors$/, '') + '.flags.json';
-}
-
-/**
- * Writes net and EMA weights of ReferenceUNets of one config as an exchange file plus its flags JSON. Their model.py
- * builds 3-channel images only: any other inChannels is refused.
- */
-export function writeExchangeFile(file: string, net: ReferenceUNet, ema: ReferenceUNet, opts: { step?: number; extraFlags?: Record<string, unknown> } = {}): ExportResult {
-  const c = net.config;
-  const mismatch = configMismatch(c, ema.config);
-  if (mismatch) throw new Error(`writeExchangeFile: the net and EMA models have different configs (${mismatch})`);
-  if (c.inChannels !== 3) throw new Error(`writeExchangeFile: config.inChannels is ${c.inChannels}, but their model.py builds head/tail convs for 3 channels only`);
-  const step = opts.step ?? 0;
-  const flags = referenceFlagsFromConfig(c, opts.extraFlags);
-  const asF32 = (sd: Record<string, Tensor>) => Object.fromEntries(Object.entries(sd).map(([k, v]) => [k, v.dtype === 'float32' ? v : v.astype('float32')]));
-  const tensors = exchangeTensors(asF32(net.stateDict()), asF32(ema.stateDict()));
-  const meta = { format: EXCHANGE_FORMAT, flags: JSON.stringify(flags), step: String(step), writer: 'oclt export' };
-  fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
-  writeFileAtomic(file, encodeSafetensors(tensors, meta));
-  const flagsFile = flagsFileFor(file);
-  writeFileAtomic(flagsFile, `${JSON.stringify(flags, null, 2)}\n`);
-  return { file, flagsFile, flags, step, numTensors: Object.keys(tensors).length };
 }
 
 export async function exportCommand(argv: readonly string[]): Promise<number> {

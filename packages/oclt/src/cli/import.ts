@@ -15,17 +15,15 @@
  * N images (the DDIM of `oclt sample` on the schedule of their flags, classifier-free guidance as their sampler:
  * eps + w (eps - eps_uncond)) into DIR/samples.png and DIR/samples.safetensors; `oclt sample --run DIR` samples it later.
  */
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fromTypedArray } from '@oclt/tensor';
-import { loadSafetensorsSync } from '@oclt/autograd/node';
-import { ReferenceUNet, sample, type ResolvedReferenceUNetConfig } from '@oclt/diffusion';
+import { sample } from '@oclt/diffusion';
 import { saveImageGrid, saveTensors } from '@oclt/diffusion/node';
-import { configMismatch, inferReferenceConfig, referenceConfigFromFlags, referenceFlagsFromConfig, splitExchangeTensors } from '../pytorch-bridge.js';
+import { referenceFlagsFromConfig } from '../pytorch-bridge.js';
 import { UsageError, helpText, parseArgs, type OptionSpecs } from './args.js';
 import { provenance, referenceModelConfig, referenceSchedule, samplingScheduler, writeJson } from './common.js';
-import { writeExchangeFile } from './export.js';
+import { loadExchangeFile, writeExchangeFile } from './exchange-file.js';
 
 const OPTIONS = {
   checkpoint: { type: 'string', description: 'the safetensors file to read (their ckpt_<step>.pt after oclt_checkpoint.py from-pt, an oclt export, or a plain state dict)' },
@@ -47,81 +45,6 @@ export const IMPORT_HELP = helpText(
     'into a ReferenceUNet, strictly; report it, and optionally save it (--out) and sample from it (--samples).',
   OPTIONS,
 );
-
-/** Their absl flagfile (`--name=value`, `--flag` / `--noflag`, repeated names for lists) as a JSON object of flags. */
-export function parseFlagfile(text: string, source = 'flagfile'): Record<string, unknown> {
-  const lists = new Set(['ch_mult', 'attn']);
-  const flags: Record<string, unknown> = {};
-  text.split(/\r?\n/).forEach((raw, i) => {
-    const line = raw.trim();
-    if (line === '' || line.startsWith('#')) return;
-    if (!line.startsWith('--')) throw new Error(`${source}:${i + 1}: expected --name=value, got '${line}'`);
-    const body = line.slice(2);
-    const eq = body.indexOf('=');
-    if (eq < 0) {
-      if (body.startsWith('no')) flags[body.slice(2)] = false;
-      else flags[body] = true;
-      return;
-    }
-    const name = body.slice(0, eq);
-    const value = body.slice(eq + 1);
-    const num = Number(value);
-    const parsed = value !== '' && Number.isFinite(num) ? num : value === 'true' || value === 'false' ? value === 'true' : value;
-    if (lists.has(name)) ((flags[name] ??= []) as unknown[]).push(parsed);
-    else flags[name] = parsed;
-  });
-  return flags;
-}
-
-export interface LoadedExchange {
-  model: ReferenceUNet;
-  config: ResolvedReferenceUNetConfig;
-  /** The flags the file or flagfile gave (null when none: the config came from the weights alone). */
-  flags: Record<string, unknown> | null;
-  step: number;
-  layout: 'exchange' | 'plain';
-  /** Tensors converted on load: name -> { from, to } (F16/BF16 -> float32, I64 -> int32). */
-  converted: Record<string, { from: string; to: string }>;
-  sha256: string;
-}
-
-/**
- * Loads one of the two state dicts of a checkpoint file into a new ReferenceUNet with loadStateDict(strict). The
- * architecture comes from the weights; flags (the file's metadata, or `flagfile`) must agree with it.
- */
-export function loadExchangeFile(file: string, opts: { weights?: 'ema' | 'net'; flagfile?: string; imgSize?: number } = {}): LoadedExchange {
-  if (/\.(pt|pth|ckpt|bin)$/.test(file)) {
-    throw new Error(`${file} looks like a torch.save pickle; convert it first: python3 packages/oclt/pytorch/oclt_checkpoint.py from-pt ${file} OUT.safetensors [--flagfile LOGDIR/flagfile.txt]`);
-  }
-  const bytes = fs.readFileSync(file);
-  const { tensors, metadata, converted } = loadSafetensorsSync(file);
-  const { net, ema, layout } = splitExchangeTensors(tensors, file);
-  const state = opts.weights === 'net' ? net : ema;
-  let flags: Record<string, unknown> | null = null;
-  if (opts.flagfile) flags = parseFlagfile(fs.readFileSync(opts.flagfile, 'utf8'), opts.flagfile);
-  else if (metadata.flags !== undefined) {
-    try {
-      flags = JSON.parse(metadata.flags) as Record<string, unknown>;
-    } catch (err) {
-      throw new Error(`${file}: __metadata__.flags is not JSON (${(err as Error).message})`);
-    }
-  }
-  const known = {
-    dropout: typeof flags?.dropout === 'number' ? flags.dropout : undefined,
-    imgSize: typeof flags?.img_size === 'number' ? flags.img_size : opts.imgSize,
-  };
-  const config = inferReferenceConfig(state, known, file);
-  if (flags) {
-    const fromFlags = referenceConfigFromFlags(flags, opts.flagfile || `${file} (metadata flags)`);
-    const mismatch = configMismatch(config, { ...config, ...fromFlags } as ResolvedReferenceUNetConfig);
-    if (mismatch) throw new Error(`${file}: the flags disagree with the weights on ${mismatch} (weights first)`);
-  }
-  const model = new ReferenceUNet(config);
-  model.loadStateDict(state, true);
-  model.eval();
-  const step = Number(metadata.step ?? 0);
-  return { model, config, flags, step: Number.isInteger(step) ? step : 0, layout, converted, sha256: crypto.createHash('sha256').update(bytes).digest('hex') };
-}
 
 /** Class-balanced labels for n samples, grouped by class (the first n % C classes get one more). */
 function balanced(n: number, classes: number): Int32Array {

@@ -11,8 +11,7 @@ import { Generator, randn } from '@oclt/tensor';
 import { decodeSafetensors } from '@oclt/autograd';
 import { DDIMScheduler, ReferenceUNet, sample} from '@oclt/diffusion';
 import { cliTestSetup } from '../test-helpers.js';
-import { writeExchangeFile } from './export.js';
-import { loadExchangeFile } from './import.js';
+import { loadExchangeFile, writeExchangeFile } from './exchange-file.js';
 import { loadModelDir } from './model-dir.js';
 
 const t = cliTestSetup('model-dir');

@@ -10,7 +10,7 @@ import path from 'node:path';
 import type { Denoiser, ResolvedReferenceUNetConfig } from '@oclt/diffusion';
 import { configMismatch } from '../pytorch-bridge.js';
 import { buildModel, referenceModelConfig, referenceSchedule, type ModelConfig } from './common.js';
-import { loadExchangeFile } from './import.js';
+import { loadExchangeFile } from './exchange-file.js';
 import { loadRunModel, type TrainConfig } from './train.js';
 
 export type ModelDirKind = 'run' | 'import';

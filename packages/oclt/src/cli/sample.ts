@@ -3,92 +3,13 @@
  * PyTorch UNet of OC_LT / CBDM, with its own noise schedule) with DDIM and classifier-free guidance, class-balanced
  * for conditional models; writes a PNG grid, the samples as safetensors and a JSON description.
  */
-import path from 'node:path';
-import { fromTypedArray, type Tensor } from '@oclt/tensor';
-import { findNonFinite, sample, type Denoiser } from '@oclt/diffusion';
-import { saveImageGrid, saveTensors } from '@oclt/diffusion/node';
 import fs from 'node:fs';
+import path from 'node:path';
+import { saveImageGrid } from '@oclt/diffusion/node';
 import { UsageError, helpText, parseArgs, type OptionSpecs } from './args.js';
-import { DEFAULT_SAMPLING, GRID_SCALE, NUM_CLASSES, SAMPLING_OPTIONS, asImages, balancedLabels, inChannelsOf, modelSampleShape, provenance, samplingConfigFrom, samplingScheduler, writeJson, type ModelConfig, type SamplingConfig } from './common.js';
+import { GRID_SCALE, SAMPLING_OPTIONS, provenance, samplingConfigFrom, writeJson } from './common.js';
+import { generateSamples, saveSamples } from './generate.js';
 import { loadModelDir, notAModelDirMessage, modelDirKind, type WeightsChoice } from './model-dir.js';
-
-export interface SampleSettings {
-  numSamples: number;
-  /** DDIM steps (eta 0). */
-  steps: number;
-  /** Classifier-free guidance weight (conditional models only). */
-  guidance: number;
-  seed: number;
-  batchSize?: number;
-  onBatch?: (done: number, total: number) => void;
-  /** What the model is, for error messages (default 'the model'). */
-  source?: string;
-  /** How DDIM treats x0 (default `DEFAULT_SAMPLING`: OC_LT's sampler, no clipping). */
-  sampling?: SamplingConfig;
-}
-
-export interface GeneratedSamples {
-  /** [N, 1, S, S] in [-1, 1]. */
-  images: Tensor;
-  /** The class each sample was generated for (null for unconditional models). */
-  labels: Int32Array | null;
-}
-
-/**
- * Samples from a model; conditional models get class-balanced labels grouped by class. Samples holding NaN or an
- * infinity are an error (naming how many and which), never images written as if they were fine.
- */
-export function generateSamples(model: Denoiser, config: ModelConfig, s: SampleSettings): GeneratedSamples {
-  const labels = model.numClasses > 0 ? balancedLabels(s.numSamples, model.numClasses) : null;
-  const scheduler = samplingScheduler(config, s.sampling ?? DEFAULT_SAMPLING);
-  const batchSize = s.batchSize ?? 250;
-  let done = 0;
-  const x = sample(model, scheduler, {
-    numSamples: s.numSamples,
-    sampleShape: modelSampleShape(config),
-    batchSize,
-    labels,
-    guidanceWeight: labels ? s.guidance : 0,
-    numInferenceSteps: s.steps,
-    eta: 0,
-    seed: s.seed,
-    onStep: (info) => {
-      if (info.stepIndex === info.numSteps - 1) {
-        done = Math.min(s.numSamples, (info.batch + 1) * batchSize);
-        s.onBatch?.(done, s.numSamples);
-      }
-    },
-  });
-  checkFiniteSamples(x, labels, s.source);
-  return { images: asImages(x, config.imageSize, inChannelsOf(config)), labels };
-}
-
-/** Throws when a sample holds a non-finite value: how many of them, the first one and its class. */
-export function checkFiniteSamples(x: Tensor, labels: Int32Array | null, source = 'the model'): void {
-  if (!findNonFinite({ x })) return;
-  const v = x.toTypedArray();
-  const n = x.shape[0]!;
-  const per = v.length / n;
-  const bad: number[] = [];
-  for (let i = 0; i < n; i++) {
-    for (let k = i * per; k < (i + 1) * per; k++) {
-      if (!Number.isFinite(v[k]!)) {
-        bad.push(i);
-        break;
-      }
-    }
-  }
-  const first = bad[0]!;
-  throw new Error(
-    `${bad.length} of ${n} samples from ${source} hold NaN or infinite values (the first: sample ${first}${labels ? `, class ${labels[first]}` : ''}); no images were written. The weights are finite, so the sampling overflowed: the run probably diverged (check its train.jsonl)`,
-  );
-}
-
-export function saveSamples(file: string, samples: GeneratedSamples): void {
-  const tensors: Record<string, Tensor> = { images: samples.images };
-  if (samples.labels) tensors.labels = fromTypedArray(samples.labels, [samples.labels.length]);
-  saveTensors(file, tensors);
-}
 
 export const SAMPLE_OPTIONS = {
   run: { type: 'string', description: "run directory written by 'oclt train', or a directory written by 'oclt import --out'" },

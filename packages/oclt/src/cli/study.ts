@@ -21,7 +21,7 @@ import { writeStudyReport, type EvalSummary, type SeparationRecord, type UnitRec
 import { UsageError, helpText, parseArgs, type OptionSpecs } from './args.js';
 import { GRID_SCALE, imageTensor, numClassesOf, loadLongTailedTrain, loadTestSet, provenance, readJson, round, trainingScheduler, writeJson, type DataConfig, type ModelConfig } from './common.js';
 import { MetricsContext, loadSamples, type EvaluationResult } from './eval.js';
-import { generateSamples, saveSamples, type GeneratedSamples } from './sample.js';
+import { generateSamples, saveSamples, type GeneratedSamples } from './generate.js';
 import { trainRun, type TrainConfig } from './train.js';
 import { gridImages } from './ablation.js';
 

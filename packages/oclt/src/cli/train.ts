@@ -38,7 +38,7 @@ import {
   type LongTailedData,
   type ModelConfig,
 } from './common.js';
-import { generateSamples } from './sample.js';
+import { generateSamples } from './generate.js';
 
 export const TRAIN_OPTIONS = {
   out: { type: 'string', description: 'run directory (checkpoints, logs, samples, result.json)' },
