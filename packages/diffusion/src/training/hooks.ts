@@ -10,8 +10,9 @@
  *    the main loss used and the prediction with its graph. CBDM returns its regulariser (a second forward pass with
  *    other labels). Returning null adds nothing for this batch.
  *
- * Both receive the trainer's seeded generator `gen` (also as `rng`): draw all randomness from it, so that runs
- * reproduce and resume exactly. Browser-safe.
+ * Both receive the trainer's seeded generator `gen`: draw all randomness from it, so that runs reproduce and resume
+ * exactly. These two contexts are the only statement of what a hook sees: a method takes `Pick<...>` of them (the
+ * fields it reads) rather than restating them. Browser-safe.
  */
 import type { Generator, Tensor } from '@oclt/tensor';
 import type { Denoiser } from '../models/embeddings.js';
@@ -29,9 +30,8 @@ export interface TargetHookContext {
   labels: Int32Array | null;
   /** abar_t for t = 0..T-1. */
   alphasCumprod: Float64Array;
-  /** The trainer's generator (same object as `rng`). */
+  /** The trainer's seeded generator. */
   gen: Generator;
-  rng: Generator;
   /** The optimisation step about to be taken (0-based). */
   step: number;
 }
@@ -62,16 +62,14 @@ export interface LossHookContext {
   trueLabels: Int32Array | null;
   /** 1 where the sample's label was fed to the model, 0 where classifier-free guidance dropped it. */
   labelKept: Uint8Array;
-  /** 1 where the label was dropped (= 1 - labelKept). */
-  labelDropMask: Uint8Array;
   /** The model output of the main loss, with its graph (for eps prediction: the eps estimate). */
   prediction: Tensor;
   /** The regression target of the main loss. */
   target: Tensor;
   alphasCumprod: Float64Array;
   numClasses: number;
+  /** The trainer's seeded generator. */
   gen: Generator;
-  rng: Generator;
   step: number;
 }
 

@@ -260,7 +260,7 @@ export class Trainer {
     let target: Tensor;
     let diagnostics: Record<string, number> | undefined;
     if (this.targetHook) {
-      const result = noGrad(() => this.targetHook!({ x0, noise, xt, timesteps, labels: batch.labels, alphasCumprod: this.alphasCumprod, gen: this.rng, rng: this.rng, step }));
+      const result = noGrad(() => this.targetHook!({ x0, noise, xt, timesteps, labels: batch.labels, alphasCumprod: this.alphasCumprod, gen: this.rng, step }));
       diagnostics = summarize(result);
       target = noGrad(() => this.targetFromNoise(result.targets, xt, x0, timesteps));
     } else {
@@ -282,13 +282,11 @@ export class Trainer {
         labels: fed,
         trueLabels: batch.labels,
         labelKept: dropped.map((d) => 1 - d),
-        labelDropMask: dropped,
         prediction,
         target,
         alphasCumprod: this.alphasCumprod,
         numClasses: this.model.numClasses,
         gen: this.rng,
-        rng: this.rng,
         step,
       });
       if (term) {
