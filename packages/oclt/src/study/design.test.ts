@@ -38,6 +38,29 @@ describe('study design', () => {
     expect(parseStudyDesign(withCoral).arms.at(-1)!.coral).toEqual({ weight: 0.05, temperature: 0.1, timeScale: 0.3 });
   });
 
+  it('families: swept arms of one setting, each x once, an optional reference; errors name the field', () => {
+    const withFamily = (families: unknown) => {
+      const d = design();
+      (d.arms as unknown[]).push({ id: 'C-T2H-cut500', recipe: 't2h+cut=500' });
+      d.families = families;
+      return d;
+    };
+    const good = { id: 'cut', title: 'FID against the cut time', parameter: 'cut time t', points: [{ arm: 'C-T2H-cut500', x: 500 }, { arm: 'C-T2H', x: 1000 }], against: 'C-T2H' };
+    const parsed = parseStudyDesign(withFamily([good]), 'my.json');
+    expect(parsed.families).toEqual([good]);
+    expect(parseStudyDesign(design()).families).toBeUndefined();
+    const bad = (families: unknown) => () => parseStudyDesign(withFamily(families), 'my.json');
+    expect(bad({})).toThrow(/my\.json: families must be an array/);
+    expect(bad([{ ...good, points: [good.points[0]] }])).toThrow(/families\[0\]\.points must be an array of at least 2/);
+    expect(bad([{ ...good, points: [good.points[0], { arm: 'C-nope', x: 1 }] }])).toThrow(/families\[0\]\.points\[1\]\.arm names no arm: "C-nope"/);
+    expect(bad([{ ...good, points: [good.points[0], { arm: 'U-base', x: 1 }] }])).toThrow(/families\[0\]\.points mixes conditional and unconditional arms/);
+    expect(bad([{ ...good, points: [good.points[0], { arm: 'C-T2H', x: 500 }] }])).toThrow(/families\[0\]\.points repeats a value of x/);
+    expect(bad([{ ...good, against: 'U-base' }])).toThrow(/families\[0\]\.against names U-base, whose recipe baseline\+uncond is unconditional/);
+    expect(bad([good, good])).toThrow(/families\[1\]\.id repeats the family id "cut"/);
+    expect(bad([{ ...good, id: 'a/b' }])).toThrow(/families\[0\]\.id must be letters/);
+    expect(bad([{ ...good, colour: 'red' }])).toThrow(/families\[0\]\.colour is not a field/);
+  });
+
   it('names the file and the field of every error', () => {
     const cases: [(d: any) => void, RegExp][] = [
       [(d) => (d.kind = 'x'), /my\.json: kind must be "oclt-study-design"/],

@@ -38,6 +38,24 @@ export interface StudyDesign {
    * labels ('baseline', 'resample'); values map a setting ('conditional' / 'unconditional') to an arm id.
    */
   compare: Record<string, Partial<Record<Setting, string>>>;
+  /**
+   * Swept families (the paper's Fig. 5 and Fig. 7): arms that differ in one parameter (beta, the cut time, ...),
+   * reported as FID against that parameter, a chart and, with `against`, each point's paired difference to one arm.
+   * Optional; it changes no unit, only the report.
+   */
+  families?: StudyFamily[];
+}
+
+export interface StudyFamily {
+  id: string;
+  /** The chart's and the section's title, e.g. "FID against beta of Eq. 7, conditional (paper Fig. 5)". */
+  title: string;
+  /** The swept parameter's name, the x axis (e.g. "beta", "cut time t"). */
+  parameter: string;
+  /** One arm per value of the parameter, all of one setting. */
+  points: { arm: string; x: number }[];
+  /** An arm of the same setting every point is compared with, seed by seed (e.g. the family's unswept arm). */
+  against?: string;
 }
 
 export type Setting = 'conditional' | 'unconditional';
@@ -138,7 +156,7 @@ export function parseStudyDesign(input: unknown, file = '<design>'): StudyDesign
   };
 
   const d = obj(raw, '(top level)');
-  known(d, 'design', ['kind', 'name', 'description', 'data', 'model', 'train', 'protocol', 'seeds', 'sampling', 'featureNet', 'arms', 'compare', '$comment']);
+  known(d, 'design', ['kind', 'name', 'description', 'data', 'model', 'train', 'protocol', 'seeds', 'sampling', 'featureNet', 'arms', 'compare', 'families', '$comment']);
   if (d.kind !== 'oclt-study-design') throw err('kind', `must be "oclt-study-design", got ${JSON.stringify(d.kind)}`);
   const name = str(d, 'design', 'name');
   if (!ID.test(name)) throw err('name', `must be letters, digits, '.', '_' or '-' (at most 64), got ${JSON.stringify(name)}`);
@@ -269,6 +287,41 @@ export function parseStudyDesign(input: unknown, file = '<design>'): StudyDesign
 
   const out: StudyDesign = { kind: 'oclt-study-design', name, data: dataOut, model: modelOut, train: trainOut, protocol, seeds, sampling, featureNet, arms, compare };
   if (d.description !== undefined) out.description = str(d, 'design', 'description');
+  if (d.families !== undefined) {
+    if (!Array.isArray(d.families)) throw err('families', `must be an array of families, got ${JSON.stringify(d.families)}`);
+    const armOf = (v: unknown, field: string) => {
+      const arm = arms.find((a) => a.id === v);
+      if (!arm) throw err(field, `names no arm: ${JSON.stringify(v)} (arms: ${ids.join(', ')})`);
+      return arm;
+    };
+    const familyIds = new Set<string>();
+    out.families = d.families.map((fv, i) => {
+      const f = `families[${i}]`;
+      const o = obj(fv, f);
+      known(o, f, ['id', 'title', 'parameter', 'points', 'against']);
+      const id = str(o, f, 'id');
+      if (!/^[A-Za-z0-9._-]+$/.test(id)) throw err(`${f}.id`, `must be letters, digits, '.', '_' or '-' (it names a chart file), got ${JSON.stringify(id)}`);
+      if (familyIds.has(id)) throw err(`${f}.id`, `repeats the family id ${JSON.stringify(id)}`);
+      familyIds.add(id);
+      if (!Array.isArray(o.points) || o.points.length < 2) throw err(`${f}.points`, `must be an array of at least 2 {arm, x}, got ${JSON.stringify(o.points)}`);
+      const points = o.points.map((pv, j) => {
+        const pf = `${f}.points[${j}]`;
+        const po = obj(pv, pf);
+        known(po, pf, ['arm', 'x']);
+        return { arm: armOf(po.arm, `${pf}.arm`).id, x: num(po, pf, 'x', -1e9, 1e9) };
+      });
+      const settings = new Set(points.map((pt) => settingOf(arms.find((a) => a.id === pt.arm)!.recipe)));
+      if (settings.size > 1) throw err(`${f}.points`, `mixes conditional and unconditional arms (${points.map((pt) => pt.arm).join(', ')}); a family sweeps one parameter in one setting`);
+      if (new Set(points.map((pt) => pt.x)).size !== points.length) throw err(`${f}.points`, `repeats a value of x (${points.map((pt) => pt.x).join(', ')})`);
+      const family: StudyFamily = { id, title: str(o, f, 'title'), parameter: str(o, f, 'parameter'), points };
+      if (o.against !== undefined) {
+        const against = armOf(o.against, `${f}.against`);
+        if (!settings.has(settingOf(against.recipe))) throw err(`${f}.against`, `names ${against.id}, whose recipe ${against.recipe} is ${settingOf(against.recipe)}, unlike the family's points`);
+        family.against = against.id;
+      }
+      return family;
+    });
+  }
   return out;
 }
 

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseStudyDesign } from './design.js';
-import { compareArms, summarizeArms, summarizeSeparation, summarizeSweeps, writeStudyReport, type EvalSummary, type UnitRecord } from './report.js';
+import { compareArms, summarizeArms, summarizeFamilies, summarizeSeparation, summarizeSweeps, writeStudyReport, type EvalSummary, type UnitRecord } from './report.js';
 
 const design = parseStudyDesign({
   kind: 'oclt-study-design',
@@ -23,6 +23,7 @@ const design = parseStudyDesign({
     { id: 'C-coral-low', recipe: 'coral', coral: { weight: 0.05, temperature: 0.1, timeScale: 0.3 } },
   ],
   compare: { baseline: { conditional: 'C-base' } },
+  families: [{ id: 'toy', title: 'FID against a toy parameter', parameter: 'p', points: [{ arm: 'C-new', x: 2 }, { arm: 'C-base', x: 0 }, { arm: 'C-T2H', x: 1 }], against: 'C-base' }],
 });
 
 function evaluation(fid: number, tail: number | null = fid + 5): EvalSummary {
@@ -125,6 +126,23 @@ describe('study report', () => {
     expect(rows[1]!.ratio.head!.values).toEqual([2, 2]);
   });
 
+  it('reports a family against its parameter: sorted by x, intervals over seeds, paired differences to its reference (by hand)', () => {
+    const [row] = summarizeFamilies(design, records);
+    expect(row!.points.map((pt) => [pt.x, pt.arm, pt.seeds])).toEqual([[0, 'C-base', [1, 2, 3]], [1, 'C-T2H', [1, 2, 3]], [2, 'C-new', [2]]]);
+    // C-base FIDs 10, 12, 14: mean 12, sd 2, half-width t(0.975, 2) * 2 / sqrt(3) = 4.303 * 1.1547 = 4.968.
+    expect(row!.points[0]!.fid!.mean).toBeCloseTo(12, 12);
+    expect(row!.points[0]!.fid!.halfWidth).toBeCloseTo(4.9683, 3);
+    expect(row!.points[0]!.difference).toBeNull(); // the reference itself
+    // C-T2H - C-base per seed: 9 - 10, 10.5 - 12, 13 - 14 = -1, -1.5, -1: mean -7/6.
+    expect(row!.points[1]!.difference!.mean).toBeCloseTo(-7 / 6, 12);
+    expect(Array.from(row!.points[1]!.difference!.differences)).toEqual([-1, -1.5, -1]);
+    // C-new has seed 2 only: one pair, 11 - 12, no interval.
+    expect(row!.points[2]!.difference!.n).toBe(1);
+    expect(row!.points[2]!.difference!.mean).toBe(-1);
+    // Tail FID is fid + 5 except C-T2H seed 3 (null): left out, two seeds.
+    expect(row!.points[1]!.tail!.values).toEqual([14, 15.5]);
+  });
+
   it('writes JSON and Markdown, marks significant differences, and keeps the notes below the marker', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'oclt-report-'));
     const prefix = path.join(dir, 'r');
@@ -135,6 +153,9 @@ describe('study report', () => {
     expect(md).toMatch(/\| C-T2H \| C-base \(baseline\) \| 3 \| -1\.17 \[-1\.88, -0\.45\] p=0\.020 \*\*sig\.\*\* \|/);
     expect(md).toContain('11.00 (1 seed)');
     // An arm's own settings follow its recipe (two CORAL arms at different weights read apart).
+    expect(md).toContain('## FID against a toy parameter');
+    expect(md).toMatch(/\| 1 \| C-T2H \| 3 \| 10\.83 ± [0-9.]+ \| [^|]+ \| [^|]+ \| -1\.17 \[/);
+    expect(fs.existsSync(`${prefix}-family-toy.png`)).toBe(true);
     expect(md).toContain('| C-coral-low | `coral` weight 0.05, temperature 0.1, timeScale 0.3 | 0 |');
     fs.writeFileSync(`${prefix}.md`, md.replace('(to be written once the study has results)', 'my notes'));
     writeStudyReport(design, records, prefix, rc);

@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { lineChart, meanInterval, pairedDifference, type MeanInterval, type PairedDifference } from '@oclt/diffusion';
 import { savePng, writeFileAtomic } from '@oclt/diffusion/node';
-import { settingOf, studyUnits, type Setting, type StudyDesign } from './design.js';
+import { settingOf, studyUnits, type Setting, type StudyDesign, type StudyFamily } from './design.js';
 
 /** The metrics a unit keeps of an evaluation. */
 export interface EvalSummary {
@@ -175,6 +175,49 @@ export function summarizeSweeps(design: StudyDesign, records: UnitRecord[]): Swe
     .filter((r) => r.byWeight.length > 0);
 }
 
+export interface FamilyPoint {
+  x: number;
+  arm: string;
+  seeds: number[];
+  fid: (MeanInterval & { values: number[] }) | null;
+  tail: (MeanInterval & { values: number[] }) | null;
+  /** The arm's best FID of the guidance sweep (conditional arms with a sweep), and its w. */
+  bestSweep: { guidance: number; fid: MeanInterval } | null;
+  /** FID of this point minus the family's `against` arm, seed by seed (null without `against` or shared seeds). */
+  difference: PairedDifference | null;
+}
+
+export interface FamilyRow {
+  family: StudyFamily;
+  /** In increasing x. */
+  points: FamilyPoint[];
+}
+
+/** Each swept family as FID (and tail FID) against its parameter, with paired differences to its `against` arm. */
+export function summarizeFamilies(design: StudyDesign, records: UnitRecord[]): FamilyRow[] {
+  const sweeps = summarizeSweeps(design, records);
+  const fidOf = (r: UnitRecord) => r.evaluation!.fid;
+  return (design.families ?? []).map((family) => {
+    const base = family.against ? new Map(armsDone(records, family.against).map((r) => [r.seed!, fidOf(r)])) : null;
+    const points = [...family.points]
+      .sort((a, b) => a.x - b.x)
+      .map(({ arm, x }) => {
+        const done = armsDone(records, arm);
+        const paired = base ? done.filter((r) => base.has(r.seed!) && finite(fidOf(r)) && finite(base.get(r.seed!))) : [];
+        return {
+          x,
+          arm,
+          seeds: done.map((r) => r.seed!),
+          fid: interval(done.map(fidOf).filter(finite)),
+          tail: interval(done.map((r) => r.evaluation!.per_class_fid?.groups.tail).filter(finite)),
+          bestSweep: sweeps.find((s) => s.arm === arm)?.best ?? null,
+          difference: paired.length && arm !== family.against ? pairedDifference(paired.map(fidOf), paired.map((r) => base!.get(r.seed!)!)) : null,
+        };
+      });
+    return { family, points };
+  });
+}
+
 export interface SeparationRow {
   arm: string;
   timestep: number;
@@ -230,12 +273,13 @@ export function writeStudyReport(design: StudyDesign, records: UnitRecord[], pre
   const comparisons = compareArms(design, records);
   const sweeps = summarizeSweeps(design, records);
   const separation = summarizeSeparation(design, records);
+  const families = summarizeFamilies(design, records);
   const units = studyUnits(design, { maxTier: rc.maxTier });
   const done = records.filter((r) => r.status === 'done').length;
   const baselines = records.find((r) => r.unitKind === 'baselines')?.baselines ?? null;
   const pretrain = records.filter((r) => r.unitKind === 'pretrain');
   fs.mkdirSync(path.dirname(path.resolve(prefix)), { recursive: true });
-  writeFileAtomic(`${prefix}.json`, JSON.stringify({ kind: 'oclt-study-report', design, updated: new Date().toISOString(), unitsDone: done, unitsTotal: units.length, arms, comparisons, sweeps, separation, baselines, units: records }, null, 2) + '\n');
+  writeFileAtomic(`${prefix}.json`, JSON.stringify({ kind: 'oclt-study-report', design, updated: new Date().toISOString(), unitsDone: done, unitsTotal: units.length, arms, comparisons, sweeps, separation, families, baselines, units: records }, null, 2) + '\n');
 
   const charts: string[] = [];
   const curveSeries = pretrain
@@ -271,6 +315,28 @@ export function writeStudyReport(design: StudyDesign, records: UnitRecord[], pre
   const sig = comparisons.filter((c) => c.metrics.fid?.significant);
   const weights = design.sampling.sweep?.weights ?? [];
   const sweepRows = sweeps.map((s) => `| ${s.arm} | ${weights.map((w) => cell(s.byWeight.find((b) => b.guidance === w)?.fid, 2)).join(' | ')} | ${s.best ? `${s.best.guidance} (${cell(s.best.fid, 2)})` : '-'} |`);
+  const familySections = families.flatMap(({ family, points }) => {
+    const withData = points.filter((pt) => pt.fid);
+    if (withData.length >= 2) {
+      // The mean and the ends of its 95% interval, so the chart shows what the seeds allow (one seed: the mean only).
+      const series = [{ label: 'FID (mean over seeds)', x: withData.map((pt) => pt.x), y: withData.map((pt) => pt.fid!.mean) }];
+      const banded = withData.filter((pt) => pt.fid!.n > 1);
+      if (banded.length >= 2) series.push({ label: '95% interval, low', x: banded.map((pt) => pt.x), y: banded.map((pt) => pt.fid!.low) }, { label: '95% interval, high', x: banded.map((pt) => pt.x), y: banded.map((pt) => pt.fid!.high) });
+      const file = `${prefix}-family-${family.id}.png`;
+      savePng(file, lineChart(series, { title: family.title, xLabel: family.parameter, yLabel: `FID (N = ${design.sampling.numSamples})`, width: 700, height: 380 }));
+      charts.push(`![${family.title}](${path.basename(file)})`);
+    }
+    return [
+      `## ${family.title}`,
+      '',
+      `${settingOf(design.arms.find((a) => a.id === family.points[0]!.arm)!.recipe) === 'conditional' ? `FID at the common w = ${design.sampling.guidance}` : 'FID (unconditional: no guidance)'} against ${family.parameter}, mean ± 95% t half-width over seeds${family.against ? `; Δ: paired difference to ${family.against}` : ''}.`,
+      '',
+      `| ${family.parameter} | arm | seeds | FID | tail FID | best sweep FID (w)${family.against ? ` | Δ FID vs ${family.against}` : ''} |`,
+      `|---|---|---|---|---|---|${family.against ? '---|' : ''}`,
+      ...points.map((pt) => `| ${pt.x} | ${pt.arm} | ${pt.seeds.length} | ${cell(pt.fid, 2)} | ${cell(pt.tail, 2)} | ${pt.bestSweep ? `${cell(pt.bestSweep.fid, 2)} (${pt.bestSweep.guidance})` : '-'}${family.against ? ` | ${pt.arm === family.against ? '(reference)' : diffCell(pt.difference, 2)}` : ''} |`),
+      '',
+    ];
+  });
   const separationGroups = [...new Set(separation.flatMap((r) => Object.keys(r.ratio)))];
   const separationRows = separation.map((r) => `| ${r.arm} | ${r.timestep} | ${r.labels} | ${r.seeds.length} | ${separationGroups.map((g) => cell(r.ratio[g], 3)).join(' | ')} |`);
   const curveRows = pretrain.flatMap((r) => (r.curve ?? []).map((c) => `| ${r.id} | ${c.step} | ${fmt(c.evaluation?.fid)} | ${fmt(c.evaluation?.kid_mean, 3)} | ${fmt(c.evaluation?.per_class_fid?.groups.tail)} |`));
@@ -312,6 +378,7 @@ export function writeStudyReport(design: StudyDesign, records: UnitRecord[], pre
     ...(sweeps.length
       ? ['## Guidance sweep (conditional arms; FID, mean ± half-width over seeds)', '', `| arm | ${weights.map((w) => `w = ${w}`).join(' | ')} | best w (FID) |`, `|---|${weights.map(() => '---|').join('')}---|`, ...sweepRows, '']
       : []),
+    ...familySections,
     ...(separationRows.length
       ? [
           "## Bottleneck separation (CORAL's claim, measured on every arm)",
