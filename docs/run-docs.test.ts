@@ -75,3 +75,22 @@ describe('docs code blocks run', () => {
     }, 120_000);
   }
 });
+
+describe('docs excerpts of the source stay the source', () => {
+  it("ch. 1's excerpt of packages/autograd/src/value.ts: every line occurs in the file, in order", () => {
+    const chapter = fs.readFileSync(path.join(docsDir, '01-autograd.md'), 'utf8');
+    const at = chapter.indexOf('Here is the heart of `packages/autograd/src/value.ts`');
+    expect(at).toBeGreaterThan(0);
+    const excerpt = /```ts no-run\n([\s\S]*?)^```/m.exec(chapter.slice(at))![1]!;
+    const source = fs.readFileSync(path.join(packagesDir, 'autograd', 'src', 'value.ts'), 'utf8').split('\n');
+    // A subsequence: the excerpt leaves lines out (the other ops) but changes none and keeps their order.
+    let i = 0;
+    const lines = excerpt.split('\n').filter((l) => l.trim() !== '');
+    expect(lines.length).toBeGreaterThan(20);
+    for (const line of lines) {
+      while (i < source.length && source[i] !== line) i++;
+      expect(i, `not in value.ts (in this order): ${line}`).toBeLessThan(source.length);
+      i++;
+    }
+  });
+});
