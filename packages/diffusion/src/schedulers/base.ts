@@ -70,6 +70,73 @@ export function spacedTimesteps(numTrainTimesteps: number, numInferenceSteps: nu
   return out;
 }
 
+/**
+ * The options `SchedulerBase` takes (SchedulerConfig with NoiseScheduleConfig), for the constructor's check of
+ * unknown keys; `satisfies` keeps it in step with the interfaces.
+ */
+const SCHEDULER_CONFIG_KEYS = {
+  numTrainTimesteps: true,
+  betaSchedule: true,
+  betaStart: true,
+  betaEnd: true,
+  cosineOffset: true,
+  maxBeta: true,
+  predictionType: true,
+  timestepSpacing: true,
+  stepsOffset: true,
+  clipSample: true,
+} as const satisfies Record<keyof SchedulerConfig, true>;
+
+/** Options of one scheduler class only, so that passing one to the other class names the right class. */
+const CLASS_ONLY_KEYS: Readonly<Record<string, string>> = {
+  eta: 'DDIMScheduler',
+  setAlphaToOne: 'DDIMScheduler',
+  useClippedModelOutput: 'DDIMScheduler',
+  varianceType: 'DDPMScheduler',
+};
+
+/** diffusers' scheduler config names (snake_case, as in scheduler_config.json) and what to use here instead. */
+const DIFFUSERS_KEY_HINTS: Readonly<Record<string, string>> = {
+  num_train_timesteps: 'numTrainTimesteps',
+  beta_start: 'betaStart',
+  beta_end: 'betaEnd',
+  beta_schedule: "betaSchedule ('linear', or 'cosine' for diffusers' 'squaredcos_cap_v2')",
+  prediction_type: 'predictionType',
+  timestep_spacing: 'timestepSpacing',
+  steps_offset: 'stepsOffset',
+  clip_sample: 'clipSample (the clip range as a number, e.g. 1, or null for no clipping)',
+  clip_sample_range: 'clipSample (the clip range as a number, or null for no clipping)',
+  set_alpha_to_one: 'setAlphaToOne (DDIMScheduler)',
+  variance_type: 'varianceType (DDPMScheduler)',
+  use_clipped_model_output: 'useClippedModelOutput (DDIMScheduler)',
+  num_inference_steps: 'setTimesteps(n)',
+};
+
+/** diffusers' scheduler config keys with no option here (schedulerConfigFromDiffusers accepts them at their defaults). */
+const DIFFUSERS_ONLY_KEYS = new Set(['trained_betas', 'thresholding', 'dynamic_thresholding_ratio', 'sample_max_value', 'rescale_betas_zero_snr', '_class_name', '_diffusers_version']);
+
+/**
+ * Throws on a config key that `className` does not take (a misspelt or snake_case key would otherwise be ignored and
+ * its default used silently). `accepted`: the class's own keys beyond SchedulerConfig's.
+ */
+function checkSchedulerConfigKeys(className: string, config: object, accepted: readonly string[] = []): void {
+  const keys = new Set<string>([...Object.keys(SCHEDULER_CONFIG_KEYS), ...accepted]);
+  for (const key of Object.keys(config)) {
+    if (keys.has(key)) continue;
+    const fromDiffusers = "or schedulerConfigFromDiffusers(json) to map a whole diffusers scheduler_config.json";
+    let why: string;
+    if (key in DIFFUSERS_KEY_HINTS) why = `that is diffusers' name; use ${DIFFUSERS_KEY_HINTS[key]}, ${fromDiffusers}`;
+    else if (DIFFUSERS_ONLY_KEYS.has(key)) why = `that is a diffusers scheduler_config.json key with no option here; use schedulerConfigFromDiffusers(json), which accepts it at diffusers' default and refuses any other value`;
+    else if (key in CLASS_ONLY_KEYS && CLASS_ONLY_KEYS[key] !== className) why = `that is an option of ${CLASS_ONLY_KEYS[key]}`;
+    else {
+      const norm = (k: string) => k.replace(/_/g, '').toLowerCase();
+      const near = [...keys].find((k) => norm(k) === norm(key));
+      why = near ? `did you mean ${near}?` : `expected one of ${[...keys].join(', ')}`;
+    }
+    throw new TypeError(`${className}: unknown config key '${key}': ${why}`);
+  }
+}
+
 export abstract class SchedulerBase {
   readonly schedule: NoiseSchedule;
   readonly predictionType: PredictionType;
@@ -80,7 +147,13 @@ export abstract class SchedulerBase {
   timesteps: Int32Array;
   numInferenceSteps: number;
 
-  constructor(config: SchedulerConfig = {}) {
+  /**
+   * `ownConfigKeys`: the subclass's options beyond SchedulerConfig's; any other key of `config` is an error naming
+   * the class and the key (a diffusers snake_case key says which option to use instead).
+   */
+  constructor(config: SchedulerConfig = {}, ownConfigKeys: readonly string[] = []) {
+    if (config === null || typeof config !== 'object') throw new TypeError(`${new.target.name}: config must be an object, got ${config === null ? 'null' : typeof config}`);
+    checkSchedulerConfigKeys(new.target.name, config, ownConfigKeys);
     this.schedule = new NoiseSchedule(config);
     this.predictionType = config.predictionType ?? 'epsilon';
     if (!['epsilon', 'sample', 'v_prediction'].includes(this.predictionType)) {

@@ -32,13 +32,17 @@ export interface DDIMStepOptions extends StepOptions {
   useClippedModelOutput?: boolean;
 }
 
+/** DDIMScheduler's options beyond SchedulerConfig's (the constructor refuses any other key). */
+const OWN_CONFIG_KEYS = Object.keys({ eta: true, setAlphaToOne: true, useClippedModelOutput: true } as const satisfies Record<Exclude<keyof DDIMSchedulerConfig, keyof SchedulerConfig>, true>);
+
 export class DDIMScheduler extends SchedulerBase {
   readonly eta: number;
   readonly finalAlphaCumprod: number;
   readonly useClippedModelOutput: boolean;
 
+  /** Throws on a key it does not take (e.g. diffusers' snake_case names: see schedulerConfigFromDiffusers). */
   constructor(config: DDIMSchedulerConfig = {}) {
-    super(config);
+    super(config, OWN_CONFIG_KEYS);
     this.eta = checkEta(config.eta ?? 0);
     this.useClippedModelOutput = config.useClippedModelOutput ?? true;
     this.finalAlphaCumprod = config.setAlphaToOne === false ? this.schedule.alphasCumprod[0]! : 1;

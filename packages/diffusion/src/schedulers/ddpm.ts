@@ -17,11 +17,15 @@ export interface DDPMSchedulerConfig extends SchedulerConfig {
   varianceType?: DDPMVarianceType;
 }
 
+/** DDPMScheduler's options beyond SchedulerConfig's (the constructor refuses any other key). */
+const OWN_CONFIG_KEYS = Object.keys({ varianceType: true } as const satisfies Record<Exclude<keyof DDPMSchedulerConfig, keyof SchedulerConfig>, true>);
+
 export class DDPMScheduler extends SchedulerBase {
   readonly varianceType: DDPMVarianceType;
 
+  /** Throws on a key it does not take (e.g. diffusers' snake_case names: see schedulerConfigFromDiffusers). */
   constructor(config: DDPMSchedulerConfig = {}) {
-    super(config);
+    super(config, OWN_CONFIG_KEYS);
     this.varianceType = config.varianceType ?? 'fixed_small';
     if (this.varianceType !== 'fixed_small' && this.varianceType !== 'fixed_large') {
       throw new RangeError(`DDPMScheduler: unknown varianceType '${String(this.varianceType)}', expected 'fixed_small' or 'fixed_large'`);
