@@ -127,6 +127,29 @@ describe('oclt study', () => {
     expect(md).toMatch(/\| C-T2H \| C-base \(baseline\) \| 2 \|/);
   }, 120_000);
 
+  it('fid-n: FID of disjoint class-balanced sets at each N on one finished arm, drawing extra samples from its checkpoint once', async () => {
+    const out = path.join(dir, 'a'); // C-base@1 finished above (20 samples, 2 per class)
+    const args = ['--design', designFile, '--out', out, '--results', path.join(dir, 'res-a')];
+    expect(await main(['study', 'fid-n', ...args, '--unit', 'C-base@1', '--n', '10,20,40'])).toBe(0);
+    const r = readJson(path.join(dir, 'res-a-fid-n-C-base-seed1.json'));
+    expect(r.totalSamples).toBe(40);
+    expect(r.rows.map((x: { n: number; sets: number }) => [x.n, x.sets])).toEqual([[10, 4], [20, 2], [40, 1]]);
+    // The first N = 20 set is the unit's own samples, so its FID is the one the unit recorded.
+    expect(r.rows[1].fid[0]).toBeCloseTo(unitJson(out, 'C-base@1').evaluation.fid, 9);
+    expect(r.rows[0].fidSummary.n).toBe(4);
+    expect(fs.existsSync(path.join(out, 'units', 'C-base@1', 'fid-n-extra.safetensors'))).toBe(true);
+    expect(fs.readFileSync(path.join(dir, 'res-a-fid-n-C-base-seed1.md'), 'utf8')).toMatch(/\| 10 \| 4 \| [0-9.]+ \| [0-9.]+ \|/);
+    // A rerun reuses the extra samples: the same numbers.
+    expect(await main(['study', 'fid-n', ...args, '--unit', 'C-base@1', '--n', '10,20,40'])).toBe(0);
+    expect(readJson(path.join(dir, 'res-a-fid-n-C-base-seed1.json')).rows).toEqual(r.rows);
+    // Bad input is refused before any work, naming the flag.
+    vi.mocked(console.error).mockClear();
+    expect(await main(['study', 'fid-n', ...args, '--unit', 'C-base@1', '--n', '15'])).toBe(2);
+    expect(logged()).toMatch(/--n 15 is not a multiple of the 10 classes/);
+    expect(await main(['study', 'fid-n', ...args, '--unit', 'pretrain-C'])).toBe(2);
+    expect(logged()).toMatch(/--unit must be an arm unit/);
+  }, 120_000);
+
   it('a CORAL arm fine-tunes from the plain pre-training (its head fresh); every UNet arm records the bottleneck separation, backfilled for units finished without it', async () => {
     const unet = {
       ...DESIGN,

@@ -11,11 +11,12 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { saveImageGrid } from '@oclt/diffusion/node';
-import type { Denoiser, MetricsReport } from '@oclt/diffusion';
+import { savePng, saveImageGrid, writeFileAtomic } from '@oclt/diffusion/node';
+import { lineChart, type Denoiser, type MetricsReport } from '@oclt/diffusion';
 import { Generator, fromTypedArray, noGrad, randn, tidy } from '@oclt/tensor';
 import { bottleneckFeatures, featureSeparation, type TappableDenoiser } from '../coral.js';
 import { armUnitId, parseStudyDesign, pretrainId, studyUnits, type StudyDesign, type StudyUnit } from '../study/design.js';
+import { fidAgainstN, type FidAtN } from '../study/fid-n.js';
 import { tryLock, isLockHeld } from '../study/lock.js';
 import { writeStudyReport, type EvalSummary, type SeparationRecord, type UnitRecord } from '../study/report.js';
 import { UsageError, helpText, parseArgs, type OptionSpecs } from './args.js';
@@ -30,11 +31,12 @@ export const STUDY_OPTIONS = {
   out: { type: 'string', description: 'working directory: one folder per unit (default runs/<design name>)', default: '' },
   results: { type: 'string', description: 'report prefix: <results>.json, <results>.md, <results>-*.png (default bench/results/<design name>)', default: '' },
   'max-tier': { type: 'integer', description: 'only arms of this tier or lower (the design orders arms by tier: run tier 1 first)', default: 9, min: 1, max: 9 },
-  unit: { type: 'string', description: "for 'unit': the unit to run ('baselines', 'pretrain-C', 'pretrain-U' or '<arm>@<seed>')", default: '' },
+  unit: { type: 'string', description: "for 'unit': the unit to run ('baselines', 'pretrain-C', 'pretrain-U' or '<arm>@<seed>'); for 'fid-n': the finished arm unit whose model is measured", default: '' },
+  n: { type: 'string', description: "for 'fid-n': the sample counts N, comma-separated (default: the design's N / 8, / 4, / 2, x 1 and x 2)", default: '' },
   progress: { type: 'boolean', description: 'progress bars on stderr (default: when it is a terminal)', default: process.stderr.isTTY ?? false },
 } as const satisfies OptionSpecs;
 
-const SUBCOMMANDS = ['plan', 'run', 'unit', 'report'] as const;
+const SUBCOMMANDS = ['plan', 'run', 'unit', 'report', 'fid-n'] as const;
 type Subcommand = (typeof SUBCOMMANDS)[number];
 
 /** What a unit's folder records (unit.json), stage by stage. */
@@ -357,7 +359,7 @@ export async function studyCommand(argv: readonly string[]): Promise<number> {
   };
   // The design the study was started with is kept beside its units: a changed design is named, not mixed in.
   const kept = path.join(ctx.out, 'design.json');
-  if (sub !== 'plan' && sub !== 'report') {
+  if (sub !== 'plan' && sub !== 'report' && sub !== 'fid-n') {
     if (fs.existsSync(kept)) {
       const old = readJson<StudyDesign>(kept);
       if (settingsKey(old) !== settingsKey(design)) throw new Error(`${ctx.out} holds a study made with other data/sampling/metrics settings (${kept}); use another --out`);
@@ -388,6 +390,7 @@ export async function studyCommand(argv: readonly string[]): Promise<number> {
     ctx.log(`${unit.id}: done`);
     return 0;
   }
+  if (sub === 'fid-n') return fidNCommand(ctx, o.unit, o.n);
   if (sub === 'run') {
     // Take ready units one by one until none is left that this process can run; units locked by another
     // process are left to it, and units waiting for those are picked up once they are done.
@@ -421,6 +424,108 @@ export async function studyCommand(argv: readonly string[]): Promise<number> {
   return 0;
 }
 
+/** The sample counts of `study fid-n --n` (or the default around the design's N), checked before any work. */
+function fidNCounts(design: StudyDesign, text: string, numClasses: number): number[] {
+  const N = design.sampling.numSamples;
+  const ns = text ? text.split(',').map((x) => Number(x.trim())) : [N / 8, N / 4, N / 2, N, 2 * N].map((x) => Math.round(x / numClasses) * numClasses);
+  for (const n of ns) {
+    if (!(Number.isInteger(n) && n >= 2)) throw new UsageError(`oclt study fid-n: --n takes integers >= 2, comma-separated, got '${text}'`);
+    if (numClasses > 0 && n % numClasses !== 0) throw new UsageError(`oclt study fid-n: --n ${n} is not a multiple of the ${numClasses} classes (the sets are class-balanced)`);
+  }
+  if (new Set(ns).size !== ns.length) throw new UsageError(`oclt study fid-n: --n repeats a count: '${text}'`);
+  return ns;
+}
+
+/** Joins two sample sets (images along the first axis, labels likewise). */
+function joinSamples(a: GeneratedSamples, b: GeneratedSamples): GeneratedSamples {
+  const [x, y] = [a.images.toTypedArray() as Float32Array, b.images.toTypedArray() as Float32Array];
+  const joined = new Float32Array(x.length + y.length);
+  joined.set(x);
+  joined.set(y, x.length);
+  const labels = a.labels && b.labels ? Int32Array.from([...a.labels, ...b.labels]) : null;
+  return { images: fromTypedArray(joined, [a.images.shape[0]! + b.images.shape[0]!, ...a.images.shape.slice(1)]), labels };
+}
+
+/** The rows of a sample set. */
+function selectSamples(s: GeneratedSamples, rows: Int32Array): GeneratedSamples {
+  const x = s.images.toTypedArray() as Float32Array;
+  const per = x.length / s.images.shape[0]!;
+  const out = new Float32Array(rows.length * per);
+  rows.forEach((r, i) => out.set(x.subarray(r * per, (r + 1) * per), i * per));
+  return { images: fromTypedArray(out, [rows.length, ...s.images.shape.slice(1)]), labels: s.labels ? Int32Array.from(rows, (r) => s.labels![r]!) : null };
+}
+
+/**
+ * `study fid-n`: FID against N on one finished arm (study/fid-n.ts). Its samples are the unit's own, plus, where the
+ * largest N needs more, extra ones drawn from its final checkpoint with another noise seed (kept in
+ * fid-n-extra.safetensors, so a rerun reuses them).
+ */
+async function fidNCommand(ctx: StudyContext, unitId: string, nText: string): Promise<number> {
+  const d = ctx.design;
+  const unit = studyUnits(d).find((u) => u.id === unitId && u.kind === 'arm');
+  if (!unit) throw new UsageError(`oclt study fid-n: --unit must be an arm unit of ${ctx.designFile} ('<arm>@<seed>', e.g. ${armUnitId(d.arms[0]!.id, d.seeds[0]!)}), got '${unitId}'`);
+  const numClasses = unit.setting === 'conditional' ? numClassesOf(dataConfig(d)) : 0;
+  const ns = fidNCounts(d, nText, numClasses);
+  if (!isDone(ctx, unit.id)) throw new Error(`unit ${unit.id} is not done in ${ctx.out}; run it first: oclt study unit --design ${ctx.designFile} --unit ${unit.id}`);
+  const dir = unitDir(ctx, unit.id);
+  const ownFile = path.join(dir, 'samples.safetensors');
+  if (!fs.existsSync(ownFile)) throw new Error(`${ownFile} is missing (the unit's samples); run the unit again in a fresh --out to measure it`);
+  let samples = loadSamples(ownFile, Math.max(numClasses, 1));
+  const need = Math.max(...ns) - samples.images.shape[0]!;
+  if (need > 0) {
+    const extraFile = path.join(dir, 'fid-n-extra.safetensors');
+    let extra = fs.existsSync(extraFile) ? loadSamples(extraFile, Math.max(numClasses, 1)) : null;
+    if (!extra || extra.images.shape[0]! < need) {
+      const config = unitTrainConfig(ctx, unit);
+      const runDir = path.join(dir, 'run');
+      if (!fs.existsSync(path.join(runDir, 'checkpoints', `ckpt-${String(config.steps).padStart(8, '0')}.json`))) {
+        throw new Error(`the largest --n needs ${need} more samples than ${ownFile} holds, and the final checkpoint of ${unit.id} is gone; use --n up to ${samples.images.shape[0]}`);
+      }
+      const outcome = await trainRun(config, runDir, { data: loadLongTailedTrain(config.data), progress: ctx.progress, log: ctx.log });
+      const count = numClasses > 0 ? Math.ceil(need / numClasses) * numClasses : need;
+      ctx.log(`${unit.id}: drawing ${count} more samples for FID against N`);
+      // Another noise seed than the unit's own samples (1000 + seed), so the extra ones are new draws.
+      extra = generateSamples(outcome.model, config.model, { numSamples: count, steps: d.sampling.steps, guidance: d.sampling.guidance, seed: 7000 + unit.seed!, onBatch: (k, total) => ctx.log(`${unit.id}: sampled ${k}/${total}`) });
+      saveSamples(extraFile, extra);
+    }
+    samples = joinSamples(samples, extra);
+  }
+  const m = await metricsContext(ctx);
+  const rows = fidAgainstN(samples.images.shape[0]!, ns, samples.labels, numClasses, (r) => {
+    const e = m.evaluate(selectSamples(samples, r)).metrics;
+    return { fid: e.fid, tail: e.per_class_fid?.groups.tail ?? null };
+  });
+  for (const r of rows) ctx.log(`${unit.id}: N = ${r.n}: ${r.sets} sets, FID ${r.fidSummary ? `${r.fidSummary.mean.toFixed(2)}, sd ${r.fidSummary.sd.toFixed(2)}` : r.fid[0]!.toFixed(2)}`);
+  const prefix = `${ctx.results}-fid-n-${unit.id.replace('@', '-seed')}`;
+  writeFidN(prefix, ctx, unit.id, samples.images.shape[0]!, rows);
+  console.log(`FID against N: ${prefix}.md, ${prefix}.json, ${prefix}.png`);
+  return 0;
+}
+
+function writeFidN(prefix: string, ctx: StudyContext, unitId: string, total: number, rows: FidAtN[]): void {
+  const d = ctx.design;
+  fs.mkdirSync(path.dirname(path.resolve(prefix)), { recursive: true });
+  writeJson(`${prefix}.json`, { kind: 'oclt-study-fid-n', ...provenance('study fid-n', { design: ctx.designFile, unit: unitId }), unit: unitId, totalSamples: total, rows });
+  const banded = rows.filter((r) => r.fidSummary);
+  const series = [{ label: 'FID (mean over disjoint sets)', x: rows.map((r) => r.n), y: rows.map((r) => r.fidSummary?.mean ?? r.fid[0]!) }];
+  if (banded.length >= 2) series.push({ label: 'mean + sd', x: banded.map((r) => r.n), y: banded.map((r) => r.fidSummary!.mean + r.fidSummary!.sd) }, { label: 'mean - sd', x: banded.map((r) => r.n), y: banded.map((r) => r.fidSummary!.mean - r.fidSummary!.sd) });
+  savePng(`${prefix}.png`, lineChart(series, { title: `FID against N, ${unitId}`, xLabel: 'N (samples per FID)', yLabel: 'FID', width: 700, height: 380 }));
+  const sdCell = (m: FidAtN['fidSummary'], one: number | null) => (m ? `${m.mean.toFixed(2)} | ${m.sd.toFixed(2)}` : `${one === null ? '-' : one.toFixed(2)} | -`);
+  const lines = [
+    `# FID against N: ${unitId} of ${d.name}`,
+    '',
+    `Generated by \`oclt study fid-n --design ${ctx.designFile} --unit ${unitId}\` on ${new Date().toISOString()}. ${total} samples of one model (its own ${d.sampling.numSamples} and, where needed, more from its final checkpoint with another noise seed), split into disjoint class-balanced sets of N; each set's FID against the balanced test set (feature network ${d.featureNet}). The sd over the sets is the sampling noise of one FID at that N with the model fixed; the mean falls with N (FID's small-N bias).`,
+    '',
+    '| N | sets | FID mean | FID sd | tail FID mean | tail FID sd |',
+    '|---|---|---|---|---|---|',
+    ...rows.map((r) => `| ${r.n} | ${r.sets} | ${sdCell(r.fidSummary, r.fid[0] ?? null)} | ${sdCell(r.tailSummary, r.tailFid[0] ?? null)} |`),
+    '',
+    `![FID against N](${path.basename(prefix)}.png)`,
+    '',
+  ];
+  writeFileAtomic(`${prefix}.md`, lines.join('\n'));
+}
+
 function writeReport(ctx: StudyContext): void {
   const units = studyUnits(ctx.design, { maxTier: ctx.maxTier });
   const records: UnitRecord[] = units.filter((u) => fs.existsSync(unitFile(ctx, u.id))).map((u) => readJson<UnitRecord>(unitFile(ctx, u.id)));
@@ -431,7 +536,7 @@ function writeReport(ctx: StudyContext): void {
 
 export const STUDY_HELP = [
   helpText(
-    'study <plan|run|unit|report>',
+    'study <plan|run|unit|report|fid-n>',
     'A declared multi-seed study (design file: bench/designs/*.json): arms x seeds trained (from scratch or fine-tuned from a shared baseline), sampled, evaluated, guidance-swept, and reported with 95% intervals and paired differences. Resumable; any number of processes can share one --out.',
     STUDY_OPTIONS,
   ),
@@ -441,4 +546,5 @@ export const STUDY_HELP = [
   '  run      run every pending unit this process can take (several processes may share one --out), then report',
   '  unit     run one unit (--unit <id>)',
   '  report   write the report from the finished units',
+  '  fid-n    FID against the number of samples N on one finished arm (--unit): the sampling noise of FID at each N',
 ].join('\n');
