@@ -17,6 +17,7 @@
  * In expectation over y' the pull on e_y is the paper's Proposition D.1: the minimiser of
  * ||e - eps||^2 + tau_t sum_y' ||e - e_y'||^2 / |Y| is (eps + tau_t mean_y' e_y') / (1 + tau_t) (`cbdmOptimum`).
  */
+import type { LossHookContext } from '@oclt/diffusion';
 import { Generator, Tensor, fromTypedArray } from '@oclt/tensor';
 
 export interface CbdmOptions {
@@ -66,22 +67,17 @@ export function cbdmRegularizer(predictionWithLabel: Tensor, predictionWithOther
 }
 
 /** A model call eps_theta(x_t, t, y) as the trainer makes it. */
-export type ConditionalDenoiser = (xt: Tensor, timesteps: Tensor, labels: Tensor) => Tensor;
+export type ConditionalDenoiser = LossHookContext['denoiser'];
 
-export interface CbdmLossInput {
-  denoiser: ConditionalDenoiser;
-  xt: Tensor;
-  /** int32 [B], 0-indexed. */
-  timesteps: Tensor;
-  /** The prediction e_y of the main loss (keeps its graph; the regularizer reuses it). */
-  prediction: Tensor;
-  /** Which samples still carry their label (false where classifier-free guidance dropped it). Default: all. */
-  labelKept?: ArrayLike<boolean | number>;
+/**
+ * What CBDM reads of the trainer's loss-hook context (the prediction e_y of the main loss keeps its graph: the
+ * regularizer reuses it; labelKept defaults to all kept), plus its own settings.
+ */
+export interface CbdmLossInput extends Pick<LossHookContext, 'denoiser' | 'xt' | 'timesteps' | 'prediction' | 'gen'>, Partial<Pick<LossHookContext, 'labelKept'>> {
   numTimesteps: number;
   numClasses: number;
   /** Training label frequencies, used when labelDistribution is 'frequencies'. */
   classFrequencies?: ArrayLike<number>;
-  gen: Generator;
   options?: CbdmOptions;
 }
 

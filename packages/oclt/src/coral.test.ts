@@ -93,7 +93,7 @@ describe('coralLoss', () => {
     expect(got).toBeCloseTo(0.5 * s * sc, 6);
     expect(coralLoss({ features: h, head, labels, timesteps: t, numTimesteps: 1000, options: { weight: 0 } })).toBeNull();
     // Dropped labels: row 3 out leaves class 1 without a pair, only class 0 anchors; s(t) over kept rows.
-    const kept = [1, 1, 1, 0];
+    const kept = Uint8Array.from([1, 1, 1, 0]);
     const got2 = coralLoss({ features: h, head, labels, labelKept: kept, timesteps: t, numTimesteps: 1000 })!.item();
     expect(got2).toBeCloseTo(0.5 * coralTimeWeight(t, 1000, 0.3, kept) * supervisedContrastiveLoss(head.forward(h), labels, 0.1, kept)!.item(), 6);
   });

@@ -21,6 +21,7 @@
  * weight = 0 turns the term off exactly: no head, no tap, no term, so the run is the baseline bit for bit.
  * Browser-safe.
  */
+import type { LossHookContext } from '@oclt/diffusion';
 import { Generator, Tensor, fromTypedArray } from '@oclt/tensor';
 import { Linear, Module } from '@oclt/autograd';
 
@@ -106,14 +107,13 @@ export function supervisedContrastiveLoss(z: Tensor, labels: ArrayLike<number>, 
   return logProb.mul(fromTypedArray(W, [B, B]).astype(z.dtype)).sum().neg();
 }
 
-export interface CoralLossInput {
+/** labelKept as in the trainer's loss-hook context (default: all kept); the rest is CORAL's own. */
+export interface CoralLossInput extends Partial<Pick<LossHookContext, 'labelKept'>> {
   /** The bottleneck map of the main forward [B, C, H, W] (with its graph). */
   features: Tensor;
   head: ProjectionHead;
-  /** The true class labels [B]. */
+  /** The class labels [B] (only rows with labelKept are read; never null, unlike the context's). */
   labels: ArrayLike<number>;
-  /** Per sample: whether its label was fed to the model. Default: all. */
-  labelKept?: ArrayLike<boolean | number>;
   /** 0-indexed timesteps [B]. */
   timesteps: Tensor | ArrayLike<number>;
   numTimesteps: number;

@@ -200,9 +200,9 @@ describe('Proposition D.1: the CBDM minimiser', () => {
     const prediction = denoiser(xt, timesteps, tensor([0, 0, 0], 'int32'));
     seen.length = 0;
     const base = { denoiser, xt, timesteps, prediction, numTimesteps: 1000, numClasses: 3, classFrequencies: [0, 0, 1], gen };
-    expect(cbdmLoss({ ...base, labelKept: [false, false, false] })).toBeNull();
+    expect(cbdmLoss({ ...base, labelKept: Uint8Array.from([0, 0, 0]) })).toBeNull();
     expect(seen.length).toBe(0);
-    const loss = cbdmLoss({ ...base, labelKept: [true, false, true] })!;
+    const loss = cbdmLoss({ ...base, labelKept: Uint8Array.from([1, 0, 1]) })!;
     expect(seen).toEqual([[2, 2, 2]]); // every y' drawn from q = (0, 0, 1)
     // e_y - e_y' = -2 everywhere: per element (1 + gamma) * 4 * w_i, rows 0 and 2 only, mean over 6 elements.
     expect(loss.item()).toBeCloseTo(((1.25 * 4 * (0.1 + 0.9)) * 2) / 6, 5);

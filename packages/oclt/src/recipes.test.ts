@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { Generator, fromTypedArray, randn } from '@oclt/tensor';
-import { parseRecipe, recipeGate, recipeName, setupRecipe } from './recipes.js';
+import { RECIPE_METHODS, RECIPE_METHOD_NAMES, RECIPE_METHOD_SYNTAX, parseRecipe, recipeGate, recipeName, setupRecipe } from './recipes.js';
 import { selectTargets } from './target-selection.js';
 import { countClasses, longTailedClassCounts } from './long-tailed-dataset.js';
 import { linearAlphasCumprod, makeNoisyBatch } from './test-helpers.js';
@@ -32,6 +32,17 @@ describe('recipes', () => {
     );
   });
 
+  it('names the methods once, in RECIPE_METHODS: each parses, has its gate, and the error text lists them', () => {
+    expect(RECIPE_METHOD_NAMES).toEqual(['baseline', 'cbdm', 'coral', 't2h', 'h2t', 'full', 'beta']);
+    for (const method of RECIPE_METHOD_NAMES) {
+      const recipe = parseRecipe(RECIPE_METHODS[method].syntax.replace('<value>', '1'));
+      expect(recipe.method).toBe(method);
+      expect(recipeGate(recipe)).toBe(RECIPE_METHODS[method].gate);
+    }
+    expect(() => parseRecipe('nope')).toThrow(`expected one of ${RECIPE_METHOD_SYNTAX.join(', ')}`);
+    expect(RECIPE_METHOD_SYNTAX.join(', ')).toBe('baseline, cbdm, coral, t2h, h2t, full, beta:<value>');
+  });
+
   it('refuses what makes no sense, saying why', () => {
     expect(() => parseRecipe('t2hh')).toThrow(/unknown method 't2hh'/);
     expect(() => parseRecipe('beta')).toThrow(/needs a number/);
@@ -53,10 +64,10 @@ describe('recipes', () => {
     const x0 = randn([8, 5], gen);
     // Half the rows at t = 100 (below the cut), half at t = 900 (above it), mid-schedule so that draws move.
     const batch = makeNoisyBatch(x0, Int32Array.from({ length: 8 }, (_, i) => (i % 2 ? 900 : 100)), abarTable, gen);
-    const batchLabels = Array.from({ length: 8 }, (_, i) => i % 4);
+    const batchLabels = Int32Array.from({ length: 8 }, (_, i) => i % 4);
     for (const spec of ['full+cut=500+cut-full', 't2h+cut=500']) {
       const setup = setupRecipe(spec, { labels, numClasses: 4, batchSize: 8, alphasCumprod: abarTable, gen: new Generator(1) });
-      const out = setup.replaceTargets!({ ...batch, labels: batchLabels, gen: new Generator(3) });
+      const out = setup.replaceTargets!({ ...batch, timesteps: fromTypedArray(batch.timesteps, [8]), labels: batchLabels, gen: new Generator(3) });
       for (let i = 0; i < 8; i++) expect(out.selectedIndex[i]! >= 0).toBe(batch.timesteps[i]! < 500);
     }
   });
@@ -71,8 +82,8 @@ describe('recipes', () => {
     const indices = setup.sampler.nextBatch();
     const x0 = randn([8, 5], gen);
     const batch = makeNoisyBatch(x0, Int32Array.from({ length: 8 }, () => gen.integer(0, 1000)), abarTable, gen);
-    const batchLabels = Array.from(indices, (i) => labels[i]!);
-    const viaHook = setup.replaceTargets!({ ...batch, labels: batchLabels, gen: new Generator(77) });
+    const batchLabels = Int32Array.from(indices, (i) => labels[i]!);
+    const viaHook = setup.replaceTargets!({ ...batch, timesteps: fromTypedArray(batch.timesteps, [8]), labels: batchLabels, gen: new Generator(77) });
     const q = Float64Array.from(countClasses(labels, 4), (n) => n / labels.length);
     const direct = selectTargets({ ...batch, labels: batchLabels, alphasCumprod: abarTable, classFrequencies: q, gate: 't2h', cutTime: 800, beta: 1, gen: new Generator(77) });
     expect(Array.from(viaHook.selectedIndex)).toEqual(Array.from(direct.selectedIndex));

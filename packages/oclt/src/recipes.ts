@@ -3,7 +3,8 @@
  * the pieces a diffusion trainer needs: a batch sampler, a per-batch target-replacement hook (Eq. 8 / Eq. 7)
  * and an added-loss hook (CBDM).
  *
- * Recipe strings: `<method>[+resample][+cut=<t>[+cut-full]][+uncond][+gate=<gate>]`, where method is one of
+ * Recipe strings: `<method>[+resample][+cut=<t>[+cut-full]][+uncond][+gate=<gate>]`, where method is a key of
+ * RECIPE_METHODS (the one table of them):
  *   baseline | cbdm | coral | t2h | h2t | full | beta:<value>
  * e.g. `t2h`, `h2t+resample+uncond`, `t2h+resample+cut=700`, `beta:-1+resample+uncond`, `beta:1+gate=t2h`.
  * `+resample` draws exactly class-balanced batches (the paper's Batch Re-sample); `+cut=<t>` allows transfers
@@ -17,16 +18,46 @@
  * model before the trainer is built (`RecipeSetup.coral.attach`). `+coral` adds the same term to a target-transfer
  * recipe (`t2h+coral`, `h2t+resample+coral`, `beta:1+gate=t2h+coral`): OC-LT changes the targets, CORAL the
  * representation, so the two compose; it is refused on baseline (that is `coral`), cbdm and +uncond.
+ *
+ * The hooks a setup returns take `Pick`s of @oclt/diffusion's TargetHookContext and LossHookContext (the fields
+ * they read): the trainer's contexts pass through as they are. A new method adds its row to RECIPE_METHODS, its
+ * branch in setupRecipe and, if it reads more of the trainer's context, that field to RecipeTargetContext or
+ * RecipeLossContext; nothing outside this file and the method's own.
  */
+import type { LossHookContext, TargetHookContext } from '@oclt/diffusion';
 import { Generator, Tensor } from '@oclt/tensor';
 import type { Module } from '@oclt/autograd';
-import { cbdmLoss, type CbdmOptions, type ConditionalDenoiser } from './cbdm.js';
+import { cbdmLoss, type CbdmOptions } from './cbdm.js';
 import { coralLoss, ProjectionHead, type CoralOptions } from './coral.js';
 import { classFrequencies as frequenciesOf, countClasses, type Labels } from './long-tailed-dataset.js';
 import { makeBatchSampler, type BatchSampler, type SamplerKind } from './samplers.js';
 import { selectTargets, TRANSFER_GATES, type TargetSelection, type TransferGate } from './target-selection.js';
 
-export type RecipeMethod = 'baseline' | 'cbdm' | 'coral' | 't2h' | 'h2t' | 'full' | 'beta';
+/**
+ * The recipe methods, the one list of them: each one's name (what a recipe string starts with), how a recipe string
+ * writes it, and the gate of its target hook (null: the method keeps the eps targets; beta's gate is the default of
+ * its +gate=). RecipeMethod, the parser's check and its error texts all come from this table.
+ */
+export const RECIPE_METHODS = {
+  baseline: { syntax: 'baseline', gate: null },
+  cbdm: { syntax: 'cbdm', gate: null },
+  coral: { syntax: 'coral', gate: null },
+  t2h: { syntax: 't2h', gate: 't2h' },
+  h2t: { syntax: 'h2t', gate: 'h2t' },
+  full: { syntax: 'full', gate: 'full' },
+  beta: { syntax: 'beta:<value>', gate: 'full' },
+} as const satisfies Record<string, { syntax: string; gate: TransferGate | null }>;
+
+export type RecipeMethod = keyof typeof RECIPE_METHODS;
+
+/** The method names, in table order. */
+export const RECIPE_METHOD_NAMES = Object.keys(RECIPE_METHODS) as readonly RecipeMethod[];
+
+/** How a recipe string writes each method (`beta:<value>` for beta), in table order: for help and error texts. */
+export const RECIPE_METHOD_SYNTAX: readonly string[] = RECIPE_METHOD_NAMES.map((m) => RECIPE_METHODS[m].syntax);
+
+/** The methods that replace targets (a gate in the table): the ones a cut time and +coral go with. */
+const TRANSFER_METHODS: readonly RecipeMethod[] = RECIPE_METHOD_NAMES.filter((m) => RECIPE_METHODS[m].gate !== null);
 
 export interface TrainingRecipe {
   method: RecipeMethod;
@@ -53,14 +84,12 @@ export interface TrainingRecipe {
   withCoral?: boolean;
 }
 
-const METHODS: readonly RecipeMethod[] = ['baseline', 'cbdm', 'coral', 't2h', 'h2t', 'full', 'beta'];
-
 /** Parses a recipe string (see the module comment) or checks a recipe object. */
 export function parseRecipe(spec: string | TrainingRecipe): TrainingRecipe {
   if (typeof spec !== 'string') return validateRecipe({ ...spec });
   const [head, ...flags] = spec.trim().split('+');
   const [name, betaText] = head!.split(':');
-  if (!METHODS.includes(name as RecipeMethod)) throw new RangeError(`parseRecipe: unknown method '${name}' in '${spec}'; expected one of baseline, cbdm, coral, t2h, h2t, full, beta:<value>`);
+  if (!RECIPE_METHOD_NAMES.includes(name as RecipeMethod)) throw new RangeError(`parseRecipe: unknown method '${name}' in '${spec}'; expected one of ${RECIPE_METHOD_SYNTAX.join(', ')}`);
   const recipe: TrainingRecipe = { method: name as RecipeMethod, batchResample: false, conditional: true };
   if (name === 'beta') {
     if (betaText === undefined || betaText.trim() === '' || !Number.isFinite(Number(betaText))) throw new RangeError(`parseRecipe: 'beta' needs a number, as in beta:1 or beta:-1, got '${head}'`);
@@ -83,15 +112,15 @@ export function parseRecipe(spec: string | TrainingRecipe): TrainingRecipe {
 }
 
 function validateRecipe(recipe: TrainingRecipe): TrainingRecipe {
-  if (!METHODS.includes(recipe.method)) throw new RangeError(`parseRecipe: unknown method '${recipe.method as string}'`);
+  if (!RECIPE_METHOD_NAMES.includes(recipe.method)) throw new RangeError(`parseRecipe: unknown method '${recipe.method as string}'`);
   if (recipe.method === 'beta' && !Number.isFinite(recipe.beta)) throw new RangeError(`parseRecipe: method 'beta' needs a finite beta, got ${recipe.beta}`);
   if (recipe.method !== 'beta' && recipe.beta !== undefined) throw new RangeError(`parseRecipe: beta is only for method 'beta' (got method '${recipe.method}')`);
   if (recipe.betaGate !== undefined && (recipe.method !== 'beta' || !TRANSFER_GATES.includes(recipe.betaGate))) {
     throw new RangeError(`parseRecipe: +gate=${recipe.betaGate} is only for method 'beta', with t2h, h2t, full or none`);
   }
   if (recipe.cutTime !== undefined && !(Number.isInteger(recipe.cutTime) && recipe.cutTime >= 0)) throw new RangeError(`parseRecipe: cut time must be a non-negative integer, got ${recipe.cutTime}`);
-  if (recipe.cutTime !== undefined && (recipe.method === 'baseline' || recipe.method === 'cbdm' || recipe.method === 'coral')) throw new RangeError(`parseRecipe: a cut time only applies to target transfer (t2h, h2t, full, beta), not '${recipe.method}'`);
-  const fullGate = recipe.method === 'full' || (recipe.method === 'beta' && (recipe.betaGate ?? 'full') === 'full');
+  if (recipe.cutTime !== undefined && !TRANSFER_METHODS.includes(recipe.method)) throw new RangeError(`parseRecipe: a cut time only applies to target transfer (${TRANSFER_METHODS.join(', ')}), not '${recipe.method}'`);
+  const fullGate = recipeGate(recipe) === 'full';
   if (recipe.cutTimeAppliesToFull !== undefined && typeof recipe.cutTimeAppliesToFull !== 'boolean') throw new RangeError(`parseRecipe: cutTimeAppliesToFull must be a boolean, got ${String(recipe.cutTimeAppliesToFull)}`);
   if (recipe.cutTimeAppliesToFull && (recipe.cutTime === undefined || !fullGate)) {
     throw new RangeError(`parseRecipe: +cut-full only goes with a cut time (+cut=<t>) on a Full-gated recipe (full, or beta without +gate=t2h/h2t), got '${recipeName(recipe)}'`);
@@ -104,7 +133,7 @@ function validateRecipe(recipe: TrainingRecipe): TrainingRecipe {
   }
   if (recipe.method === 'cbdm' && !recipe.conditional) throw new RangeError("parseRecipe: 'cbdm' regularises between labels and needs conditional training; drop +uncond");
   if (recipe.withCoral !== undefined && typeof recipe.withCoral !== 'boolean') throw new RangeError(`parseRecipe: withCoral must be a boolean, got ${String(recipe.withCoral)}`);
-  if (recipe.withCoral && recipeGate(recipe) === null) throw new RangeError(`parseRecipe: +coral goes with a target-transfer method (t2h, h2t, full, beta); for the baseline use 'coral', and it does not combine with '${recipe.method}' otherwise`);
+  if (recipe.withCoral && recipeGate(recipe) === null) throw new RangeError(`parseRecipe: +coral goes with a target-transfer method (${TRANSFER_METHODS.join(', ')}); for the baseline use 'coral', and it does not combine with '${recipe.method}' otherwise`);
   if (recipe.withCoral && !recipe.conditional) throw new RangeError("parseRecipe: +coral contrasts classes and needs conditional training; drop +uncond");
   if (recipe.method === 'coral' && !recipe.conditional) throw new RangeError("parseRecipe: 'coral' contrasts classes and needs conditional training; drop +uncond");
   return recipe;
@@ -129,45 +158,22 @@ export function recipeUsesCoral(recipe: TrainingRecipe): boolean {
 
 /** The gate a recipe's target hook uses, or null when it does not change targets. */
 export function recipeGate(recipe: TrainingRecipe): TransferGate | null {
-  switch (recipe.method) {
-    case 't2h':
-    case 'h2t':
-    case 'full':
-      return recipe.method;
-    case 'beta':
-      return recipe.betaGate ?? 'full';
-    default:
-      return null;
-  }
+  if (recipe.method === 'beta') return recipe.betaGate ?? RECIPE_METHODS.beta.gate;
+  return RECIPE_METHODS[recipe.method]?.gate ?? null;
 }
 
-/** What the trainer hands the target hook for one batch (plain inputs, no trainer types). */
-export interface TargetHookInput {
-  x0: Tensor;
-  xt: Tensor;
-  noise: Tensor;
-  /** int32 [B] or numbers, 0-indexed. */
-  timesteps: Tensor | ArrayLike<number>;
-  /** The true class labels of the batch (also in unconditional training: the gate needs them). */
-  labels: Tensor | ArrayLike<number>;
-  gen: Generator;
-  /** abar_t table of this step (default: the one given to setupRecipe). */
-  alphasCumprod?: ArrayLike<number>;
-}
+/**
+ * What a recipe's target replacement reads of the trainer's TargetHookContext. The labels must be there (also in
+ * unconditional training: the gate needs them); alphasCumprod defaults to the table given to setupRecipe.
+ */
+export type RecipeTargetContext = Pick<TargetHookContext, 'x0' | 'xt' | 'noise' | 'timesteps' | 'gen'> &
+  Partial<Pick<TargetHookContext, 'alphasCumprod'>> & { labels: NonNullable<TargetHookContext['labels']> };
 
-/** What the trainer hands the loss hook for one batch. */
-export interface LossHookInput {
-  denoiser: ConditionalDenoiser;
-  xt: Tensor;
-  timesteps: Tensor;
-  /** The model's prediction for the main loss (with its graph). */
-  prediction: Tensor;
-  /** The labels fed to the model (the null label where dropped; CORAL reads them with labelKept). */
-  labels?: ArrayLike<number> | null;
-  /** Per sample: whether its label was fed to the model (false where classifier-free guidance dropped it). */
-  labelKept?: ArrayLike<boolean | number>;
-  gen: Generator;
-}
+/**
+ * What a recipe's added loss reads of the trainer's LossHookContext: CBDM the denoiser, prediction and labelKept,
+ * CORAL the fed labels with labelKept (both optional here: CBDM needs neither).
+ */
+export type RecipeLossContext = Pick<LossHookContext, 'denoiser' | 'xt' | 'timesteps' | 'prediction' | 'gen'> & Partial<Pick<LossHookContext, 'labels' | 'labelKept'>>;
 
 export interface RecipeSetupOptions {
   /** Labels of the whole training set (indexable by the sampler's indices). */
@@ -192,9 +198,9 @@ export interface RecipeSetup {
   classFrequencies: Float64Array;
   sampler: BatchSampler;
   /** Replaces the regression targets of a batch (Eq. 8 / Eq. 7); absent when the recipe keeps eps. */
-  replaceTargets?: (input: TargetHookInput) => TargetSelection;
-  /** An added loss term (CBDM); absent otherwise. Returns null when it does not apply to this batch. */
-  extraLoss?: (input: LossHookInput) => Tensor | null;
+  replaceTargets?: (input: RecipeTargetContext) => TargetSelection;
+  /** An added loss term (CBDM, CORAL); absent otherwise. Returns null when it does not apply to this batch. */
+  extraLoss?: (input: RecipeLossContext) => Tensor | null;
   /** CORAL's head and bottleneck tap (method 'coral' with a weight > 0). */
   coral?: CoralSetup;
 }

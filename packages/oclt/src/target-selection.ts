@@ -19,6 +19,7 @@
  * (~2e-4 at t = 0) magnifies rounding in the distances, which is why everything after reading the float32
  * pixels is float64; the row-wise softmax subtracts the row maximum (log-sum-exp).
  */
+import type { TargetHookContext } from '@oclt/diffusion';
 import { Generator, Tensor, fromTypedArray, noGrad, type TypedArray } from '@oclt/tensor';
 
 /**
@@ -51,14 +52,13 @@ export function gateAllows(gate: TransferGate, ownFrequency: number, sourceFrequ
 /** Per-sample times, labels: a Tensor, a typed array or a plain array of integers. */
 export type IntegerList = Tensor | ArrayLike<number>;
 
-export interface SelectTargetsInput {
-  /** Clean samples x0 [B, ...] of the batch (the reference set). */
-  x0: Tensor;
-  /** Noisy samples x_t,i = sqrt(abar_i) x0_i + sqrt(1 - abar_i) eps_i, same shape as x0. */
-  xt: Tensor;
-  /** The noise eps [B, ...] that made xt (the default target). */
-  noise: Tensor;
-  /** Per-sample timestep t_i (0-indexed into alphasCumprod), length B. */
+/**
+ * A batch as the trainer's target hook sees it (x0, the reference set; xt; noise, the default target; and `gen`,
+ * which draws z: one uniform per row below the cut time, in row order) plus the selection's settings. timesteps,
+ * alphasCumprod and labels also take plain lists, and labels must be given (the gate and beta read them).
+ */
+export interface SelectTargetsInput extends Pick<TargetHookContext, 'x0' | 'xt' | 'noise' | 'gen'> {
+  /** Per-sample timestep t_i (0-indexed into alphasCumprod), length B: the trainer's int32 tensor or any integer list. */
   timesteps: IntegerList;
   /** abar_t for t = 0..T-1, each in (0, 1). */
   alphasCumprod: ArrayLike<number> | Tensor;
@@ -81,8 +81,6 @@ export interface SelectTargetsInput {
   cutTimeAppliesToFull?: boolean;
   /** Eq. 7 exponent: kernel weights multiplied by q(y_j)^beta (default 0: the plain kernel). */
   beta?: number;
-  /** Draws z; one uniform per row below the cut time, in row order. */
-  gen: Generator;
 }
 
 export interface TargetSelection {

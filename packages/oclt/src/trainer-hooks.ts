@@ -1,19 +1,21 @@
 /**
  * The thin adapter from a training recipe to @oclt/diffusion's Trainer: its `sampler`, `targetHook` and
  * `lossHook` options (see packages/diffusion/src/training/hooks.ts). The hooks take only the fields of the
- * trainer's hook contexts that they read, so tests and other trainers can call them with just those.
+ * trainer's hook contexts that they read (the recipe's RecipeTargetContext and RecipeLossContext, Picks of those
+ * contexts), so tests and other trainers can call them with just those; the trainer's contexts pass through as they
+ * are, and a new method changes nothing here.
  */
-import type { LossHookContext, TargetHookContext } from '@oclt/diffusion';
+import type { TargetHookContext } from '@oclt/diffusion';
 import { Tensor } from '@oclt/tensor';
-import { setupRecipe, type RecipeSetup, type RecipeSetupOptions, type TrainingRecipe } from './recipes.js';
+import { setupRecipe, type RecipeLossContext, type RecipeSetup, type RecipeSetupOptions, type RecipeTargetContext, type TrainingRecipe } from './recipes.js';
 import type { BatchSampler } from './samplers.js';
 import type { TargetSelection } from './target-selection.js';
 
-/** What the adapter reads from the trainer's TargetHookContext. */
-export type TrainerTargetContext = Pick<TargetHookContext, 'x0' | 'noise' | 'xt' | 'timesteps' | 'labels' | 'alphasCumprod' | 'gen'>;
+/** What the adapter's target hook reads from the trainer's TargetHookContext: the recipe's, with labels possibly null (refused). */
+export type TrainerTargetContext = Omit<RecipeTargetContext, 'labels'> & Pick<TargetHookContext, 'labels'>;
 
-/** What the adapter reads from the trainer's LossHookContext. */
-export type TrainerLossContext = Pick<LossHookContext, 'denoiser' | 'xt' | 'timesteps' | 'prediction' | 'labelKept' | 'gen'> & Partial<Pick<LossHookContext, 'labels'>>;
+/** What the adapter's loss hook reads from the trainer's LossHookContext (the recipe's; passed through). */
+export type TrainerLossContext = RecipeLossContext;
 
 export interface RecipeTrainerHooks {
   recipe: TrainingRecipe;
@@ -60,13 +62,10 @@ export function recipeTrainerHooks(spec: string | TrainingRecipe, options: Recip
   if (replaceTargets) {
     hooks.targetHook = (ctx) => {
       if (!ctx.labels) throw new Error(`recipeTrainerHooks: recipe '${spec}' gates or weights by class, but the batch has no labels`);
-      const selection = replaceTargets({ x0: ctx.x0, xt: ctx.xt, noise: ctx.noise, timesteps: ctx.timesteps, labels: ctx.labels, alphasCumprod: ctx.alphasCumprod, gen: ctx.gen });
+      const selection = replaceTargets({ ...ctx, labels: ctx.labels });
       return { targets: selection.targets, diagnostics: selectionDiagnostics(selection) };
     };
   }
-  const extraLoss = setup.extraLoss;
-  if (extraLoss) {
-    hooks.lossHook = (ctx) => extraLoss({ denoiser: ctx.denoiser, xt: ctx.xt, timesteps: ctx.timesteps, prediction: ctx.prediction, labels: ctx.labels, labelKept: ctx.labelKept, gen: ctx.gen });
-  }
+  if (setup.extraLoss) hooks.lossHook = setup.extraLoss;
   return hooks;
 }
