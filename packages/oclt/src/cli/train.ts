@@ -1,6 +1,6 @@
 /**
- * `oclt train`: trains a denoiser on a long-tailed data set (Fashion-MNIST-LT by default, see --dataset) with a training recipe (baseline, CBDM, T2H, H2T, Full,
- * beta:<b>, with +resample / +cut=<t> / +cut-full / +uncond), with checkpoints and exact resume, then writes a
+ * `oclt train`: trains a denoiser on a long-tailed data set (Fashion-MNIST-LT by default, see --dataset) with a training recipe (the
+ * methods of recipes.ts, with +resample / +cut=<t> / +cut-full / +uncond / +coral), with checkpoints and exact resume, then writes a
  * sample grid and a result JSON (config + git commit) into the run directory.
  *
  * Fine-tuning (`--init-from`): a new run starts from another run's checkpoint (see `initTrainerFrom`), recorded in
@@ -14,7 +14,7 @@ import path from 'node:path';
 import { Generator } from '@oclt/tensor';
 import { NonFiniteError, Trainer, type Denoiser } from '@oclt/diffusion';
 import { checkpointStore, initTrainerFrom, loadLatestUsable, loadModelFromRun, runTraining, saveImageGrid, type TrainRunResult } from '@oclt/diffusion/node';
-import { attachCoralHead, parseRecipe, recipeName, recipeUsesCoral, type BottleneckModel, type TrainingRecipe } from '../recipes.js';
+import { RECIPE_METHOD_SYNTAX, attachCoralHead, parseRecipe, recipeName, recipeUsesCoral, type BottleneckModel, type TrainingRecipe } from '../recipes.js';
 import { recipeTrainerHooks } from '../trainer-hooks.js';
 import { UsageError, helpText, parseArgs, type OptionSpecs, type ParsedOptions } from './args.js';
 import {
@@ -45,7 +45,7 @@ export const TRAIN_OPTIONS = {
   recipe: {
     type: 'string',
     description:
-      'training recipe: baseline | cbdm | coral | t2h | h2t | full | beta:<b>, plus +resample (class-balanced batches), +cut=<t> (transfers only for t < cut), +cut-full (required with a cut on the Full gate, full or beta:<b>: OC_LT ignores the cut there), +uncond, +gate=<t2h|h2t|full> (beta only), +coral (the CORAL term on t2h, h2t, full or beta); e.g. t2h+resample, full+cut=700+cut-full',
+      `training recipe: ${RECIPE_METHOD_SYNTAX.join(' | ')}, plus +resample (class-balanced batches), +cut=<t> (transfers only for t < cut), +cut-full (required with a cut on the Full gate, full or beta:<b>: OC_LT ignores the cut there), +uncond, +gate=<t2h|h2t|full> (beta only), +coral (the CORAL term on t2h, h2t, full or beta); e.g. t2h+resample, full+cut=700+cut-full`,
     default: 'baseline',
   },
   steps: {
