@@ -309,7 +309,7 @@ export function selectTargets(input: SelectTargetsInput): TargetSelection {
   return noGrad(() => {
     const { batch, dim } = batchGeometry(caller, { x0: input.x0, xt: input.xt, noise: input.noise });
     if (!(input.gen instanceof Generator)) throw new RangeError(`${caller}: gen must be a seeded Generator`);
-    if (!['t2h', 'h2t', 'full', 'none'].includes(input.gate)) throw new RangeError(`${caller}: unknown gate '${input.gate}'; expected one of ${TRANSFER_GATES.join(', ')}`);
+    if (!TRANSFER_GATES.includes(input.gate)) throw new RangeError(`${caller}: unknown gate '${input.gate}'; expected one of ${TRANSFER_GATES.join(', ')}`);
     const timesteps = toNumbers(caller, 'timesteps', input.timesteps, batch);
     const labels = toNumbers(caller, 'labels', input.labels, batch);
     const q = input.classFrequencies;
