@@ -165,7 +165,8 @@ export interface FeatureNetInfo {
 
 /** Lower-case hex SHA-256 of bytes (Web Crypto: works in browsers and Node >= 20 alike). */
 export async function sha256Hex(bytes: Uint8Array): Promise<string> {
-  const digest = await globalThis.crypto.subtle.digest('SHA-256', bytes);
+  // digest takes a view of an ordinary ArrayBuffer only: bytes over a SharedArrayBuffer are copied first.
+  const digest = await globalThis.crypto.subtle.digest('SHA-256', bytes.buffer instanceof ArrayBuffer ? (bytes as Uint8Array<ArrayBuffer>) : bytes.slice());
   return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
 }
 

@@ -317,7 +317,8 @@ export class ModuleBuilder {
     return this;
   }
 
-  encode(): Uint8Array {
+  /** The module's bytes, on an ordinary ArrayBuffer (what WebAssembly.Module and validate take as a BufferSource). */
+  encode(): Uint8Array<ArrayBuffer> {
     const section = (id: number, content: number[]) => [id, ...uleb(content.length), ...content];
     const vec = (items: number[][]) => [...uleb(items.length), ...items.flat()];
     // One type per function keeps this simple (duplicates are legal).

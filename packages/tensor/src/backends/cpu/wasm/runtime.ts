@@ -93,7 +93,7 @@ export function relaxedSimdSupported(): boolean {
   }
 }
 
-function simdProbe(shared: boolean): Uint8Array {
+function simdProbe(shared: boolean): Uint8Array<ArrayBuffer> {
   const m = new ModuleBuilder();
   m.importMemory({ module: 'env', name: 'memory', initialPages: 1, maximumPages: 1, shared });
   const f = m.func('t', ['i32'], ['v128']);
