@@ -427,7 +427,7 @@ export async function studyCommand(argv: readonly string[]): Promise<number> {
 /** The sample counts of `study fid-n --n` (or the default around the design's N), checked before any work. */
 function fidNCounts(design: StudyDesign, text: string, numClasses: number): number[] {
   const N = design.sampling.numSamples;
-  const ns = text ? text.split(',').map((x) => Number(x.trim())) : [N / 8, N / 4, N / 2, N, 2 * N].map((x) => Math.round(x / numClasses) * numClasses);
+  const ns = text ? text.split(',').map((x) => Number(x.trim())) : [N / 8, N / 4, N / 2, N, 2 * N].map((x) => (numClasses > 0 ? Math.round(x / numClasses) * numClasses : Math.round(x)));
   for (const n of ns) {
     if (!(Number.isInteger(n) && n >= 2)) throw new UsageError(`oclt study fid-n: --n takes integers >= 2, comma-separated, got '${text}'`);
     if (numClasses > 0 && n % numClasses !== 0) throw new UsageError(`oclt study fid-n: --n ${n} is not a multiple of the ${numClasses} classes (the sets are class-balanced)`);
