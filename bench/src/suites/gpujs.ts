@@ -10,8 +10,114 @@
  * be finished once read). A contender whose single run exceeds the budget (3 s quick, 20 s full) is skipped.
  */
 import * as T from '@oclt/tensor';
-import { GPUJS_BENCH_CASES, gpujsBenchCaseFlops, gpujsBenchContenders, type GpujsBenchContender } from '@oclt/tensor/gpujs';
+import { disposeTensor, initGpujs, loadGpujs, type GpujsBackend, type GpujsMode } from '@oclt/tensor/gpujs';
 import { interleave, type BenchRow, type Contender, type Suite } from '../harness.js';
+import { BENCH_CONV, BENCH_CONV_FLOPS, randomArray } from './cases.js';
+
+// ---------------------------------------------------------------- the gpujs backend's contenders
+
+/**
+ * A contender on a gpujs backend: the harness's Contender plus what really runs, e.g.
+ * `gpujs:headlessgl (mesa swrast_dri.so: llvmpipe software renderer)`. Impl names carry the mode that really runs
+ * (`oclt-gpujs-headlessgl`, `oclt-gpujs-webasm`, `oclt-gpujs-cpu`).
+ */
+export interface GpujsBenchContender extends Contender {
+  info: string;
+}
+
+const M1 = 1 << 20;
+
+export const GPUJS_BENCH_CASES = ['matmul-256', 'matmul-512', 'conv2d-fwd', 'conv2d-dinput', 'conv2d-dweight', 'add-1m', 'sum-1m', 'softmax-1024x1024'] as const;
+
+/** A case's input shapes, flop count and op (`matmul-<n>` for any n; the others as named in GPUJS_BENCH_CASES). */
+function caseWork(name: string): { shapes: number[][]; flops?: number; op: (xs: T.Tensor[]) => T.Tensor } {
+  const conv = BENCH_CONV;
+  const geo = T.convGeometry('bench', [conv.n, conv.c, conv.h, conv.w], [conv.o, conv.c, conv.k, conv.k], { padding: conv.pad });
+  const square = /^matmul-(\d+)$/.exec(name);
+  if (square) {
+    const n = Number(square[1]);
+    return { shapes: [[n, n], [n, n]], flops: 2 * n ** 3, op: ([a, b]) => T.matmul(a!, b!) };
+  }
+  switch (name) {
+    case 'conv2d-fwd':
+      return { shapes: [[conv.n, conv.c, conv.h, conv.w], [conv.o, conv.c, conv.k, conv.k]], flops: BENCH_CONV_FLOPS, op: ([x, w]) => T.conv2d(x!, w!, null, { padding: conv.pad }) };
+    case 'conv2d-dinput':
+      return { shapes: [[conv.n, conv.o, geo.oh, geo.ow], [conv.o, conv.c, conv.k, conv.k]], flops: BENCH_CONV_FLOPS, op: ([dy, w]) => T.conv2dBackwardInput(dy!, w!, geo) };
+    case 'conv2d-dweight':
+      return { shapes: [[conv.n, conv.c, conv.h, conv.w], [conv.n, conv.o, geo.oh, geo.ow]], flops: BENCH_CONV_FLOPS, op: ([x, dy]) => T.conv2dBackwardWeight(x!, dy!, geo) };
+    case 'add-1m':
+      return { shapes: [[1024, 1024], [1024, 1024]], op: ([a, b]) => T.add(a!, b!) };
+    case 'sum-1m':
+      return { shapes: [[M1]], op: ([a]) => T.sum(a!) };
+    case 'softmax-1024x1024':
+      return { shapes: [[1024, 1024]], op: ([a]) => T.softmax(a!, -1) };
+    default:
+      throw new Error(`gpujsBenchContenders: unknown case '${name}' (known: ${GPUJS_BENCH_CASES.join(', ')})`);
+  }
+}
+
+/**
+ * Contenders for the gpujs backend in each available mode (default: headlessgl where a GL context exists,
+ * webasm, cpu). `notes` says which modes were left out and why. Each mode is registered as a backend named
+ * `gpujs-bench-<mode>`. What is timed: one op on inputs already on the device (uploaded once in setup), plus
+ * reading the result back to a host array, since GL work is only known to be done once its result is read.
+ */
+export async function gpujsBenchContenders(opts: { modes?: GpujsMode[]; cases?: readonly string[] } = {}): Promise<{ contenders: GpujsBenchContender[]; notes: string[]; backends: GpujsBackend[] }> {
+  const notes: string[] = [];
+  let GPU: { isHeadlessGLSupported: boolean };
+  try {
+    ({ GPU } = await loadGpujs());
+  } catch (err) {
+    return { contenders: [], notes: [`oclt-gpujs: ${(err as Error).message}`], backends: [] };
+  }
+  const modes = opts.modes ?? (['headlessgl', 'webasm', 'cpu'] as GpujsMode[]);
+  const backends: GpujsBackend[] = [];
+  for (const mode of modes) {
+    if (mode === 'headlessgl' && !GPU.isHeadlessGLSupported) {
+      notes.push('oclt-gpujs-headlessgl: no GL context (headless-gl not built, or no display; run under `xvfb-run -a`)');
+      continue;
+    }
+    try {
+      backends.push(await initGpujs({ mode, name: `gpujs-bench-${mode}`, probeWebGPU: false }));
+    } catch (err) {
+      notes.push(`oclt-gpujs-${mode}: ${(err as Error).message}`);
+    }
+  }
+  const contenders: GpujsBenchContender[] = [];
+  for (const name of opts.cases ?? GPUJS_BENCH_CASES) {
+    const work = caseWork(name);
+    for (const b of backends) {
+      let inputs: T.Tensor[] = [];
+      contenders.push({
+        case: name,
+        impl: `oclt-gpujs-${b.detection.runs}`,
+        info: b.info(),
+        flops: work.flops,
+        setup: () => {
+          inputs = work.shapes.map((shape, i) => b.toDevice(new T.Tensor(b.fromHost(randomArray(shape.reduce((p, d) => p * d, 1), 17 + i)), shape)));
+        },
+        run: () => {
+          const y = work.op(inputs);
+          const host = y.toTypedArray();
+          disposeTensor(y);
+          return host;
+        },
+        teardown: () => {
+          disposeTensor(...inputs);
+          inputs = [];
+        },
+      });
+    }
+  }
+  return { contenders, notes, backends };
+}
+
+/** The flop count of a case (for baseline rows), undefined for memory-bound cases. */
+export function gpujsBenchCaseFlops(name: string): number | undefined {
+  return caseWork(name).flops;
+}
+
+// ---------------------------------------------------------------- the suite
 
 /** Wraps setup so that a contender slower than `budgetMs` per run is skipped (the harness logs the reason). */
 function withBudget(c: GpujsBenchContender, budgetMs: number): Contender {
@@ -40,7 +146,7 @@ function cpuRun(name: string): unknown {
   let fn = cpuInputs.get(name);
   if (!fn) {
     const g = new T.Generator(1);
-    const conv = { n: 8, c: 64, o: 64, h: 32, w: 32, k: 3, pad: 1 };
+    const conv = BENCH_CONV;
     const geo = T.convGeometry('bench', [conv.n, conv.c, conv.h, conv.w], [conv.o, conv.c, conv.k, conv.k], { padding: conv.pad });
     const x = () => T.randn([conv.n, conv.c, conv.h, conv.w], g);
     const w = () => T.randn([conv.o, conv.c, conv.k, conv.k], g);

@@ -24,23 +24,11 @@ import { createRequire } from 'node:module';
 import * as T from '@oclt/tensor';
 import { interleave, selected, type BenchRow, type Contender, type Suite } from '../harness.js';
 import { onnxModel, type OnnxGraph } from './kernels-onnx.js';
+import { BENCH_CONV, BENCH_CONV_FLOPS, randomArray } from './cases.js';
 
 const require = createRequire(import.meta.url);
 
-const CONV = { n: 8, c: 64, o: 64, h: 32, w: 32, k: 3, pad: 1 };
-const CONV_FLOPS = 2 * CONV.n * CONV.o * CONV.c * CONV.k * CONV.k * CONV.h * CONV.w;
 const M1 = 1 << 20;
-
-/** Deterministic inputs in [-1, 1). */
-function randomArray(n: number, seed: number): Float32Array {
-  let s = seed >>> 0;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = s / 2 ** 31 - 1;
-  }
-  return out;
-}
 
 /** Fails setup (so the harness skips the contender) when one run is over budget. */
 async function guard(run: () => unknown, budgetMs: number): Promise<void> {
@@ -269,7 +257,7 @@ function matmulWork(n: number): Work {
 }
 
 function convWorks(): Work[] {
-  const { n, c, o, h, w, k, pad } = CONV;
+  const { n, c, o, h, w, k, pad } = BENCH_CONV;
   const x = randomArray(n * c * h * w, 3);
   const wt = randomArray(o * c * k * k, 4);
   const dy = randomArray(n * o * h * w, 5);
@@ -289,7 +277,7 @@ function convWorks(): Work[] {
   return [
     {
       case: 'conv2d-fwd',
-      flops: CONV_FLOPS,
+      flops: BENCH_CONV_FLOPS,
       slow: ['oclt-ref', 'tfjs-cpu'],
       oclt: () => {
         const i = ocltInputs();
@@ -308,7 +296,7 @@ function convWorks(): Work[] {
     },
     {
       case: 'conv2d-dinput',
-      flops: CONV_FLOPS,
+      flops: BENCH_CONV_FLOPS,
       slow: ['oclt-ref', 'tfjs-cpu', 'tfjs-wasm'],
       oclt: () => {
         const i = ocltInputs();
@@ -329,7 +317,7 @@ function convWorks(): Work[] {
     },
     {
       case: 'conv2d-dweight',
-      flops: CONV_FLOPS,
+      flops: BENCH_CONV_FLOPS,
       slow: ['oclt-ref'],
       // tfjs-cpu needs about 117 s per run on this layer (measured, DESIGN.md): not worth a benchmark slot.
       never: ['tfjs-cpu'],

@@ -334,5 +334,3 @@ export async function selectBackend(choice?: BackendChoice): Promise<{ backend: 
 export function backendInfo(): string {
   return getBackend(currentBackend()).info();
 }
-
-export { gpujsBenchContenders, gpujsBenchCaseFlops, GPUJS_BENCH_CASES, BENCH_CONV, type GpujsBenchContender } from './bench.js';
