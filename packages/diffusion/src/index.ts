@@ -3,6 +3,7 @@ export * from './schedules.js';
 export * from './schedulers/base.js';
 export * from './schedulers/ddpm.js';
 export * from './schedulers/ddim.js';
+export * from './schedulers/registry.js';
 export * from './schedulers/diffusers-config.js';
 export * from './data/idx.js';
 export * from './data/cifar.js';

@@ -86,6 +86,23 @@ describe('sampling', () => {
     expect(() => sample(m, ddim, { numSamples: 4, sampleShape: [2], initialNoise: noise })).toThrow(/initialNoise has shape \[5,2\], expected \[4,2\]/);
   });
 
+  it("hands sample()'s eta to the steps through the scheduler's stepOptionsFor: DDIM's eta for the call, ignored by DDPM", () => {
+    const opts = { numSamples: 4, batchSize: 3, sampleShape: [2], labels: [0, 1, 0, 1], numInferenceSteps: 10, seed: 5 };
+    const m = new OracleMixture(new DDIMScheduler({ numTrainTimesteps: 100 }).alphasCumprod);
+    const bits = (x: Tensor) => [...new Uint32Array(Float32Array.from(x.toTypedArray() as ArrayLike<number>).buffer)];
+    // DDIM: the call's eta is the scheduler's own eta for this call, bit for bit; without one, the scheduler's.
+    const ownEta = sample(m, new DDIMScheduler({ numTrainTimesteps: 100, eta: 0.7 }), opts);
+    const callEta = sample(m, new DDIMScheduler({ numTrainTimesteps: 100 }), { ...opts, eta: 0.7 });
+    expect(bits(callEta)).toEqual(bits(ownEta));
+    expect(bits(sample(m, new DDIMScheduler({ numTrainTimesteps: 100, eta: 0.7 }), { ...opts, eta: 0 }))).toEqual(bits(sample(m, new DDIMScheduler({ numTrainTimesteps: 100 }), opts)));
+    expect(bits(callEta)).not.toEqual(bits(sample(m, new DDIMScheduler({ numTrainTimesteps: 100 }), opts)));
+    // DDPM takes no eta: the same samples with or without one.
+    expect(bits(sample(m, new DDPMScheduler({ numTrainTimesteps: 100 }), { ...opts, eta: 0.3 }))).toEqual(bits(sample(m, new DDPMScheduler({ numTrainTimesteps: 100 }), opts)));
+    expect(new DDIMScheduler().stepOptionsFor({ eta: 0.2 })).toEqual({ eta: 0.2 });
+    expect(new DDIMScheduler().stepOptionsFor({})).toBeUndefined();
+    expect(new DDPMScheduler().stepOptionsFor({ eta: 0.2 })).toBeUndefined();
+  });
+
   it('with the exact class-conditional eps, conditional samples follow each class (mean within 4 standard errors)', () => {
     const ddim = new DDIMScheduler({ numTrainTimesteps: 1000, timestepSpacing: 'trailing' });
     const m = new OracleMixture(ddim.alphasCumprod);

@@ -10,7 +10,6 @@ import { concat, dispose, Generator, noGrad, randn, tidy, type Tensor } from '@o
 import type { EMA } from '@oclt/autograd';
 import type { Denoiser } from '../models/embeddings.js';
 import type { SchedulerBase } from '../schedulers/base.js';
-import type { DDIMScheduler } from '../schedulers/ddim.js';
 
 export interface SampleOptions {
   /** How many samples in total. */
@@ -25,7 +24,7 @@ export interface SampleOptions {
   guidanceWeight?: number;
   /** Sampling steps (default: the scheduler's current timesteps). */
   numInferenceSteps?: number;
-  /** DDIM's eta (ignored by DDPM). */
+  /** DDIM's eta (ignored by DDPM): handed to the scheduler's `stepOptionsFor`, which takes what it has. */
   eta?: number;
   /**
    * The starting noise x_T [numSamples, ...sampleShape]; default drawn from the generator. Fixing it (with DDIM,
@@ -99,7 +98,8 @@ export function sample(model: Denoiser, scheduler: SchedulerBase, opts: SampleOp
   const labels = labelList(opts.labels, n, model);
   if (opts.numInferenceSteps !== undefined) scheduler.setTimesteps(opts.numInferenceSteps);
   const rng = opts.generator ?? new Generator(opts.seed ?? 0);
-  const isDdim = 'eta' in scheduler;
+  // The per-call step options: each scheduler takes the settings it has (DDIM: eta) and no special case is made here.
+  const stepOpts = scheduler.stepOptionsFor({ eta: opts.eta });
   const x0Shape = [n, ...opts.sampleShape];
   if (opts.initialNoise && (opts.initialNoise.ndim !== x0Shape.length || opts.initialNoise.shape.some((d, i) => d !== x0Shape[i]))) {
     throw new RangeError(`sample: initialNoise has shape [${opts.initialNoise.shape}], expected [${x0Shape}]`);
@@ -118,7 +118,7 @@ export function sample(model: Denoiser, scheduler: SchedulerBase, opts: SampleOp
           const prev = x;
           x = tidy(() => {
             const modelOut = guidedOutput(model, prev, t, y, w);
-            const res = isDdim && opts.eta !== undefined ? (scheduler as DDIMScheduler).step(modelOut, t, prev, rng, { eta: opts.eta }) : scheduler.step(modelOut, t, prev, rng);
+            const res = scheduler.step(modelOut, t, prev, rng, stepOpts);
             return res.prevSample.contiguous();
           });
           if (prev !== first && prev.storage !== x.storage) dispose(prev);

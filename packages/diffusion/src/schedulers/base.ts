@@ -45,6 +45,16 @@ export interface StepOptions {
   noise?: Tensor;
 }
 
+/**
+ * The per-call settings that `sample()` hands to every step of any scheduler (its SampleOptions), whatever the
+ * scheduler: each scheduler turns the ones it has into its own step options (`stepOptionsFor`) and ignores the rest
+ * (DDPM has no eta).
+ */
+export interface SamplingStepSettings {
+  /** DDIM's eta for this call (undefined: the scheduler's own). */
+  eta?: number;
+}
+
 export type TimestepsLike = number | readonly number[] | Int32Array | Tensor;
 
 /** The n timesteps, in decreasing order, that a sampler with `spacing` visits out of T training steps. */
@@ -243,6 +253,15 @@ export abstract class SchedulerBase {
       if (rederiveNoise) eps = sample.sub(x0.mul(sa)).div(s1);
     }
     return { x0, eps };
+  }
+
+  /**
+   * The options `sample()` passes to every `step` of a call with these settings; undefined when the scheduler takes
+   * none of them (the base: no per-call options; DDIM overrides it for eta).
+   */
+  stepOptionsFor(settings: SamplingStepSettings): StepOptions | undefined {
+    void settings;
+    return undefined;
   }
 
   /** One reverse step from timestep t to the next timestep of the sequence. */

@@ -12,7 +12,7 @@
  * Browser-safe.
  */
 import type { Generator, Tensor } from '@oclt/tensor';
-import { SchedulerBase, type SchedulerConfig, type SchedulerStepOutput, type StepOptions } from './base.js';
+import { SchedulerBase, type SamplingStepSettings, type SchedulerConfig, type SchedulerStepOutput, type StepOptions } from './base.js';
 
 export interface DDIMSchedulerConfig extends SchedulerConfig {
   /** Stochasticity eta in [0, 1] (default 0). Can be overridden per call of `step`. */
@@ -54,6 +54,11 @@ export class DDIMScheduler extends SchedulerBase {
     const abarPrev = prevT >= 0 ? this.schedule.alphasCumprod[prevT]! : this.finalAlphaCumprod;
     const v = ((1 - abarPrev) / (1 - abar)) * (1 - abar / abarPrev);
     return eta * Math.sqrt(Math.max(v, 0));
+  }
+
+  /** `sample()`'s eta, when given, overrides this scheduler's own for the call; without one, no step options. */
+  override stepOptionsFor(settings: SamplingStepSettings): DDIMStepOptions | undefined {
+    return settings.eta === undefined ? undefined : { eta: settings.eta };
   }
 
   step(modelOutput: Tensor, t: number, sample: Tensor, rng?: Generator, opts?: DDIMStepOptions): SchedulerStepOutput {
