@@ -16,7 +16,7 @@ import { barChart, composeGrid } from '@oclt/diffusion';
 import { saveImageGrid, savePng } from '@oclt/diffusion/node';
 import { parseRecipe } from '../recipes.js';
 import { UsageError, helpText, parseArgs, type OptionSpecs } from './args.js';
-import { DATA_OPTIONS, GRID_SCALE, MODEL_OPTIONS, NUM_CLASSES, SAMPLING_OPTIONS, channelsOf, dataConfigFrom, loadLongTailedTrain, modelConfigFrom, numClassesOf, provenance, readJson, round, samplingConfigFrom, writeJson, type SamplingConfig } from './common.js';
+import { DATA_OPTIONS, GRID_SCALE, MODEL_OPTIONS, NUM_CLASSES, SAMPLING_OPTIONS, channelsOf, dataConfigFrom, loadLongTailedTrain, modelConfigFrom, numClassesOf, provenance, readJson, round, samplingConfigFrom, schedulerNameOf, isDefaultSampling, writeJson, type SamplingConfig } from './common.js';
 import { MetricsContext, loadSamples, type EvaluationResult } from './eval.js';
 import { generateSamples, saveSamples, type GeneratedSamples } from './generate.js';
 import { trainRun, type TrainConfig } from './train.js';
@@ -62,7 +62,7 @@ export const ABLATION_OPTIONS = {
   'ema-decay': { type: 'number', description: 'EMA decay (with warmup)', default: 0.9999, min: 0, max: 1 },
   'label-drop': { type: 'number', description: 'classifier-free guidance: probability of dropping a whole batch of labels', default: 0.1, min: 0, max: 1 },
   'num-samples': { type: 'integer', description: 'generated images per method for the metrics (a multiple of 10)', default: 1000, min: 10, max: 100000 },
-  'sample-steps': { type: 'integer', description: 'DDIM steps (eta 0)', default: 50, min: 1, max: 1000 },
+  'sample-steps': { type: 'integer', description: 'sampling steps of --scheduler (DDIM: eta 0)', default: 50, min: 1, max: 1000 },
   guidance: { type: 'number', description: 'classifier-free guidance weight w for conditional models', default: 1.5 },
   seed: { type: 'integer', description: 'seed of training and sampling (the same for every method)', default: 0 },
   'checkpoint-every': { type: 'integer', description: 'checkpoint every N >= 1 steps (and always at the end)', default: 100, min: 1 },
@@ -79,7 +79,7 @@ export interface AblationConfig {
   sampleSteps: number;
   guidance: number;
   featureNet: string;
-  /** Set only when x0 is clipped (--clip-x0 1); absent: OC_LT's sampler (so results files from before compare equal). */
+  /** Set only when it is not OC_LT's sampler (--clip-x0 1, --scheduler other than ddim); absent: OC_LT's sampler (so results files from before compare equal). */
   sampling?: SamplingConfig;
 }
 
@@ -149,7 +149,7 @@ export async function ablationCommand(argv: readonly string[]): Promise<number> 
     featureNet: o['feature-net'],
   };
   const sampling = samplingConfigFrom(o);
-  if (sampling.clipX0 !== null) config.sampling = sampling;
+  if (!isDefaultSampling(sampling)) config.sampling = sampling;
   const resultsFile = `${o.results}.json`;
   let results: AblationResults;
   if (fs.existsSync(resultsFile)) {
@@ -308,7 +308,7 @@ export function writeAblationReport(r: AblationResults, prefix: string): void {
     '',
     `Data: ${dataTitle(c.train.data)}, imbalance ${c.train.data.imbalance}, ${c.train.data.imageSize}x${c.train.data.imageSize}, classes (n): ${classLine}. Groups: ${JSON.stringify(r.groups ?? {})}.`,
     `Model: ${JSON.stringify(c.train.model)}; ${c.train.steps} steps, batch ${c.train.batchSize}, Adam lr ${c.train.lr} (warmup ${c.train.warmup}), EMA ${c.train.emaDecay} with warmup, CFG label drop ${c.train.labelDrop} per batch.`,
-    `Sampling: ${c.numSamples} images per method (conditional: ${c.numSamples / numClassesOf(c.train.data)} per class), DDIM ${c.sampleSteps} steps, eta 0, ${c.sampling?.clipX0 ? `x0 clipped to [-${c.sampling.clipX0}, ${c.sampling.clipX0}] at every step` : "no x0 clipping (OC_LT's sampler; results started before commit b45e427 clipped x0 to [-1, 1])"}, guidance w = ${c.guidance} (conditional).`,
+    `Sampling: ${c.numSamples} images per method (conditional: ${c.numSamples / numClassesOf(c.train.data)} per class), ${c.sampling?.scheduler ? `--scheduler ${schedulerNameOf(c.sampling)}` : 'DDIM'} ${c.sampleSteps} steps${c.sampling?.scheduler ? '' : ', eta 0'}, ${c.sampling?.clipX0 ? `x0 clipped to [-${c.sampling.clipX0}, ${c.sampling.clipX0}] at every step` : c.sampling?.scheduler ? 'no x0 clipping' : "no x0 clipping (OC_LT's sampler; results started before commit b45e427 clipped x0 to [-1, 1])"}, guidance w = ${c.guidance} (conditional).`,
     `Metrics: feature network ${JSON.stringify(r.featureNet ?? 'not available')}; reference = the balanced test set (10,000). Per-class FID uses the conditioning label (conditional) or the feature network's predicted class (unconditional).`,
     '',
     header,

@@ -10,7 +10,7 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import { Generator, fromTypedArray, type Tensor } from '@oclt/tensor';
 import '@oclt/autograd';
-import { ArrayDataset, CIFAR10_CLASSES, DDIMScheduler, DDPMScheduler, MLPDenoiser, ReferenceUNet, UNet2D, resizeBilinear, type Denoiser, type ResolvedReferenceUNetConfig } from '@oclt/diffusion';
+import { ArrayDataset, CIFAR10_CLASSES, DDPMScheduler, MLPDenoiser, ReferenceUNet, SCHEDULERS, SCHEDULER_NAMES, UNet2D, createScheduler, isSchedulerName, resizeBilinear, type DDIMScheduler, type Denoiser, type ResolvedReferenceUNetConfig, type SchedulerBase, type SchedulerConfig, type SchedulerConfigOf, type SchedulerName } from '@oclt/diffusion';
 import { FASHION_MNIST_CLASSES, cifarDir, fashionMnistDir, loadCifar10, loadCifar100, loadFashionMnist, readIdxFile, writeFileAtomic } from '@oclt/diffusion/node';
 import { classGroups, makeLongTailedSubset } from '../long-tailed-dataset.js';
 import { OC_LT_REFERENCE_SAMPLING } from '../reference-sampling.js';
@@ -450,41 +450,89 @@ export function trainingScheduler(c: ModelConfig): DDPMScheduler {
   return new DDPMScheduler({ ...c.schedule, predictionType: c.prediction });
 }
 
-/** Options of the commands that sample (how DDIM treats x0). */
+/** The sampler of the commands that sample when --scheduler is not given: OC_LT's DDIM. */
+export const DEFAULT_SCHEDULER = 'ddim' satisfies SchedulerName;
+
+/** Options of the commands that sample: which sampler (from @oclt/diffusion's registry) and how it treats x0. */
 export const SAMPLING_OPTIONS = {
+  scheduler: {
+    type: 'string',
+    description: `the sampler (@oclt/diffusion's SCHEDULERS) on the model's noise schedule and prediction type, 'leading' timesteps, n = the command's steps: ${SCHEDULER_NAMES.map((n) => `'${n}': ${SCHEDULERS[n].description}`).join('; ')}. '${DEFAULT_SCHEDULER}' is OC_LT's sampler (eta 0, abar_0 after the last step: the paper's numbers); 'ddpm' is DDPM's 1000-step sampler only with the steps set to the model's T (1000 unless imported with another)`,
+    default: DEFAULT_SCHEDULER,
+    choices: SCHEDULER_NAMES,
+  },
   'clip-x0': {
     type: 'string',
     description:
-      "clip DDIM's predicted x0 at every step: 'none' (OC_LT's sampler, the paper's numbers) or '1' (to [-1, 1], as DDIM's and diffusers' reference code; the eps is then re-derived from the clipped x0). The samples themselves are always clipped to [-1, 1] at the end",
+      "clip the sampler's predicted x0 at every step: 'none' (OC_LT's sampler, the paper's numbers) or '1' (to [-1, 1], as DDIM's and diffusers' reference code; DDIM then re-derives the eps from the clipped x0, DDPM takes the posterior of the clipped x0). The samples themselves are always clipped to [-1, 1] at the end",
     default: 'none',
     choices: ['none', '1'],
   },
 } as const satisfies OptionSpecs;
 
 export interface SamplingConfig {
-  /** The x0 clip range of every DDIM step, or null (no clipping: OC_LT's reference sampler). */
+  /** The x0 clip range of every step, or null (no clipping: OC_LT's reference sampler). */
   clipX0: number | null;
+  /** The sampler (a name of @oclt/diffusion's SCHEDULERS); absent for DEFAULT_SCHEDULER ('ddim'), so older run configs compare equal. */
+  scheduler?: SchedulerName;
 }
 
-/** The reference: OC_LT's sampler (`OC_LT_REFERENCE_SAMPLING`) does not clip x0. */
-export const DEFAULT_SAMPLING: SamplingConfig = { clipX0: OC_LT_REFERENCE_SAMPLING.clipSample };
+/** A SamplingConfig of OC_LT's DDIM (no `scheduler`, or 'ddim'): `samplingScheduler` gives a DDIMScheduler. */
+export type DdimSamplingConfig = SamplingConfig & { scheduler?: typeof DEFAULT_SCHEDULER };
 
-export function samplingConfigFrom(o: { 'clip-x0': string }): SamplingConfig {
-  if (o['clip-x0'] === 'none') return { clipX0: null };
-  if (o['clip-x0'] === '1') return { clipX0: 1 };
-  throw new UsageError(`--clip-x0 must be 'none' or '1', got '${o['clip-x0']}'`);
+/** The reference: OC_LT's sampler (`OC_LT_REFERENCE_SAMPLING`): DDIM, and it does not clip x0. */
+export const DEFAULT_SAMPLING: DdimSamplingConfig = { clipX0: OC_LT_REFERENCE_SAMPLING.clipSample };
+
+/** The sampler of a sampling config (DEFAULT_SCHEDULER where it names none). */
+export function schedulerNameOf(s: Pick<SamplingConfig, 'scheduler'>): SchedulerName {
+  return s.scheduler ?? DEFAULT_SCHEDULER;
+}
+
+/** Whether a sampling config is OC_LT's sampler (DEFAULT_SAMPLING): results recorded without one compare equal to it. */
+export function isDefaultSampling(s: SamplingConfig): boolean {
+  return s.clipX0 === DEFAULT_SAMPLING.clipX0 && schedulerNameOf(s) === DEFAULT_SCHEDULER;
 }
 
 /**
- * The sampling scheduler: DDIM as the released OC_LT code samples (see reference-sampling.ts): 'leading' timesteps
- * (T - T/n, ..., 0), eta 0, and a last step from t = 0 to abar_0 itself rather than to abar = 1
- * (`setAlphaToOne: false`). x0 is not clipped by default (OC_LT's clip is commented out); `clipX0: 1` clips it to
- * [-1, 1] at every step. The number of steps is the caller's (`sample`'s numInferenceSteps). The noise schedule is
- * the config's (`schedule`; absent: DDPM's).
+ * The sampling flags (--scheduler, --clip-x0), checked (a UsageError naming the flag). `scheduler` is recorded only
+ * when it is not DEFAULT_SCHEDULER, so the config of a default run is `{ clipX0: null }` as before --scheduler.
  */
-export function samplingScheduler(c: ModelConfig, s: SamplingConfig = DEFAULT_SAMPLING): DDIMScheduler {
-  const r = OC_LT_REFERENCE_SAMPLING;
-  return new DDIMScheduler({ ...c.schedule, predictionType: c.prediction, timestepSpacing: r.timestepSpacing, eta: r.eta, setAlphaToOne: r.setAlphaToOne, clipSample: s.clipX0 });
+export function samplingConfigFrom(o: { 'clip-x0': string; scheduler?: typeof DEFAULT_SCHEDULER }): DdimSamplingConfig;
+export function samplingConfigFrom(o: { 'clip-x0': string; scheduler?: string }): SamplingConfig;
+export function samplingConfigFrom(o: { 'clip-x0': string; scheduler?: string }): SamplingConfig {
+  let clipX0: number | null;
+  if (o['clip-x0'] === 'none') clipX0 = null;
+  else if (o['clip-x0'] === '1') clipX0 = 1;
+  else throw new UsageError(`--clip-x0 must be 'none' or '1', got '${o['clip-x0']}'`);
+  const name = o.scheduler ?? DEFAULT_SCHEDULER;
+  if (!isSchedulerName(name)) throw new UsageError(`--scheduler must be one of ${SCHEDULER_NAMES.join(', ')}, got '${name}'`);
+  const config: SamplingConfig = { clipX0 };
+  if (name !== DEFAULT_SCHEDULER) config.scheduler = name;
+  return config;
+}
+
+/**
+ * What the CLI's samplers take beyond the shared settings, per registry name: DDIM as the released OC_LT code
+ * samples (see reference-sampling.ts), eta 0 and a last step from t = 0 to abar_0 itself rather than to abar = 1
+ * (`setAlphaToOne: false`). A scheduler without an entry takes its own defaults.
+ */
+const SAMPLER_SETTINGS: { readonly [N in SchedulerName]?: Omit<SchedulerConfigOf<N>, keyof SchedulerConfig> } = {
+  ddim: { eta: OC_LT_REFERENCE_SAMPLING.eta, setAlphaToOne: OC_LT_REFERENCE_SAMPLING.setAlphaToOne },
+};
+
+/**
+ * The sampling scheduler, made through @oclt/diffusion's registry (`s.scheduler`, default 'ddim'), with the
+ * config's noise schedule (`schedule`; absent: DDPM's) and prediction type and 'leading' timesteps (T - T/n, ...,
+ * 0). The default is DDIM as the released OC_LT code samples (see reference-sampling.ts): eta 0 and a last step
+ * from t = 0 to abar_0 (`SAMPLER_SETTINGS`). x0 is not clipped by default (OC_LT's clip is commented out);
+ * `clipX0: 1` clips it to [-1, 1] at every step. The number of steps is the caller's (`sample`'s numInferenceSteps).
+ */
+export function samplingScheduler(c: ModelConfig, s?: DdimSamplingConfig): DDIMScheduler;
+export function samplingScheduler(c: ModelConfig, s: SamplingConfig): SchedulerBase;
+export function samplingScheduler(c: ModelConfig, s: SamplingConfig = DEFAULT_SAMPLING): SchedulerBase {
+  const name = schedulerNameOf(s);
+  const shared: SchedulerConfig = { ...c.schedule, predictionType: c.prediction, timestepSpacing: OC_LT_REFERENCE_SAMPLING.timestepSpacing, clipSample: s.clipX0 };
+  return createScheduler(name, { ...shared, ...SAMPLER_SETTINGS[name] });
 }
 
 export function buildModel(c: ModelConfig): Denoiser {

@@ -224,7 +224,7 @@ export async function evalCommand(argv: readonly string[]): Promise<number> {
   // The data config of the run that made the samples, when its description is beside them.
   let data = dataConfigFrom(o);
   const described = `${prefix}.json`;
-  // How the samples were drawn (DDIM's x0 clipping), as their description says; null where it does not say
+  // How the samples were drawn (the sampler and its x0 clipping; `scheduler` absent: DDIM), as their description says; null where it does not say
   // (no description, or one written before `oclt sample --clip-x0`: before commit b45e427 x0 was clipped, after it not).
   let sampling: SamplingConfig | null = null;
   if (fs.existsSync(described)) {

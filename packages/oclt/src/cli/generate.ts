@@ -1,6 +1,6 @@
 /**
  * Drawing samples from a model for the commands (`sample`, `train`'s grid, `ablation`, `study`): class-balanced
- * labels, OC_LT's DDIM (common.ts samplingScheduler), a check that no sample is non-finite, and the safetensors the
+ * labels, OC_LT's DDIM or the sampler of `sampling` (common.ts samplingScheduler), a check that no sample is non-finite, and the safetensors the
  * metrics read. Apart from sample.ts so that the commands that train and the one that samples do not import each
  * other.
  */
@@ -11,7 +11,7 @@ import { DEFAULT_SAMPLING, asImages, balancedLabels, inChannelsOf, modelSampleSh
 
 export interface SampleSettings {
   numSamples: number;
-  /** DDIM steps (eta 0). */
+  /** Sampling steps (DDIM: eta 0). */
   steps: number;
   /** Classifier-free guidance weight (conditional models only). */
   guidance: number;
@@ -20,7 +20,7 @@ export interface SampleSettings {
   onBatch?: (done: number, total: number) => void;
   /** What the model is, for error messages (default 'the model'). */
   source?: string;
-  /** How DDIM treats x0 (default `DEFAULT_SAMPLING`: OC_LT's sampler, no clipping). */
+  /** The sampler and how it treats x0 (default `DEFAULT_SAMPLING`: OC_LT's DDIM, no clipping). */
   sampling?: SamplingConfig;
 }
 

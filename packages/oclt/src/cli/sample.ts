@@ -1,6 +1,6 @@
 /**
  * `oclt sample`: draws samples from a trained run (EMA weights) or an `oclt import` directory (a ReferenceUNet, the
- * PyTorch UNet of OC_LT / CBDM, with its own noise schedule) with DDIM and classifier-free guidance, class-balanced
+ * PyTorch UNet of OC_LT / CBDM, with its own noise schedule) with DDIM (or another --scheduler) and classifier-free guidance, class-balanced
  * for conditional models; writes a PNG grid, the samples as safetensors and a JSON description.
  */
 import fs from 'node:fs';
@@ -16,7 +16,7 @@ export const SAMPLE_OPTIONS = {
   weights: { type: 'string', description: "'ema' (the EMA weights; an import's ema_model) or 'net' (the raw training weights; net_model)", default: 'ema', choices: ['ema', 'net'] },
   out: { type: 'string', description: 'output prefix: writes <out>.png, <out>.safetensors and <out>.json (default: <run>/samples-<seed>)', default: '' },
   num: { type: 'integer', description: 'number of samples (a multiple of the number of classes, 10 for Fashion-MNIST, for conditional models: balanced over classes)', default: 100, min: 1, max: 100000 },
-  steps: { type: 'integer', description: 'DDIM steps (eta 0, 1..1000)', default: 50, min: 1, max: 1000 },
+  steps: { type: 'integer', description: "sampling steps of --scheduler (DDIM: eta 0), 1..1000 (at most the model's T)", default: 50, min: 1, max: 1000 },
   guidance: { type: 'number', description: 'classifier-free guidance weight w: (1 + w) eps(x, y) - w eps(x)', default: 1.5 },
   seed: { type: 'integer', description: 'seed of the initial noise', default: 0 },
   'grid-scale': { type: 'integer', description: 'PNG grid upscaling (nearest neighbour), so that 16 px images are readable when opened', default: GRID_SCALE, min: 1, max: 64 },
@@ -48,4 +48,4 @@ export async function sampleCommand(argv: readonly string[]): Promise<number> {
   return 0;
 }
 
-export const SAMPLE_HELP = helpText('sample', 'Sample a trained run or an imported PyTorch model (EMA weights, DDIM, classifier-free guidance); PNG grid + safetensors + JSON.', SAMPLE_OPTIONS);
+export const SAMPLE_HELP = helpText('sample', 'Sample a trained run or an imported PyTorch model (EMA weights, DDIM or --scheduler, classifier-free guidance); PNG grid + safetensors + JSON.', SAMPLE_OPTIONS);
