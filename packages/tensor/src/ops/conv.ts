@@ -5,58 +5,14 @@
  */
 import { findKernel } from '../backend.js';
 import { isFloating, promoteTypes } from '../dtype.js';
-import { fmtShape, TensorError } from '../shape.js';
+import { convGeometry, fmtShape, TensorError, type Conv2dOptions, type ConvGeometry } from '../shape.js';
 import { record } from '../tape.js';
 import { Tensor } from '../tensor.js';
 import { add } from './elementwise.js';
 import { reshape } from './movement.js';
 
-export interface Conv2dOptions {
-  stride?: number | readonly [number, number];
-  padding?: number | readonly [number, number];
-  dilation?: number | readonly [number, number];
-  groups?: number;
-}
-
-/** Fully resolved convolution geometry, passed to every conv kernel. */
-export interface ConvGeometry {
-  n: number; c: number; h: number; w: number;
-  o: number; kh: number; kw: number;
-  oh: number; ow: number;
-  sh: number; sw: number; ph: number; pw: number; dh: number; dw: number;
-  groups: number;
-}
-
-function pair(op: string, name: string, v: number | readonly [number, number] | undefined, dflt: number, min: number): [number, number] {
-  const p = v === undefined ? [dflt, dflt] : typeof v === 'number' ? [v, v] : [v[0], v[1]];
-  if (p.length !== 2 || !p.every((x) => Number.isInteger(x) && x >= min)) {
-    throw new TensorError(op, `${name} must be an integer >= ${min} or a pair of them, got ${JSON.stringify(v)}`);
-  }
-  return p as [number, number];
-}
-
-export function convGeometry(op: string, inputShape: readonly number[], weightShape: readonly number[], opts: Conv2dOptions): ConvGeometry {
-  if (inputShape.length !== 4) throw new TensorError(op, `input must be [N, C, H, W], got ${fmtShape(inputShape)}`);
-  if (weightShape.length !== 4) throw new TensorError(op, `weight must be [O, C/groups, kH, kW], got ${fmtShape(weightShape)}`);
-  const [n, c, h, w] = inputShape as [number, number, number, number];
-  const [o, cg, kh, kw] = weightShape as [number, number, number, number];
-  if (kh < 1 || kw < 1) throw new TensorError(op, `kernel must be at least 1x1, got weight ${fmtShape(weightShape)}`);
-  const groups = opts.groups ?? 1;
-  if (!Number.isInteger(groups) || groups < 1) throw new TensorError(op, `groups must be a positive integer, got ${groups}`);
-  if (c % groups !== 0 || o % groups !== 0) throw new TensorError(op, `channels in (${c}) and out (${o}) must be divisible by groups (${groups})`);
-  if (cg !== c / groups) {
-    throw new TensorError(op, `weight ${fmtShape(weightShape)} expects ${cg * groups} input channels with groups=${groups}, input ${fmtShape(inputShape)} has ${c}`);
-  }
-  const [sh, sw] = pair(op, 'stride', opts.stride, 1, 1);
-  const [ph, pw] = pair(op, 'padding', opts.padding, 0, 0);
-  const [dh, dw] = pair(op, 'dilation', opts.dilation, 1, 1);
-  const oh = Math.floor((h + 2 * ph - dh * (kh - 1) - 1) / sh) + 1;
-  const ow = Math.floor((w + 2 * pw - dw * (kw - 1) - 1) / sw) + 1;
-  if (oh < 1 || ow < 1) {
-    throw new TensorError(op, `kernel ${kh}x${kw} (dilation ${dh}x${dw}) does not fit the padded input ${h + 2 * ph}x${w + 2 * pw}`);
-  }
-  return { n, c, h, w, o, kh, kw, oh, ow, sh, sw, ph, pw, dh, dw, groups };
-}
+// The geometry (pure shape arithmetic) lives in shape.ts, below the kernels that read it.
+export { convGeometry, type Conv2dOptions, type ConvGeometry } from '../shape.js';
 
 function floatOperands(op: string, a: Tensor, b: Tensor): void {
   if (!isFloating(a.dtype) || !isFloating(b.dtype)) throw new TensorError(op, `needs floating tensors, got ${a.dtype} and ${b.dtype}`);

@@ -1,58 +1,15 @@
 /** Creating tensors: from values, constants, ranges and seeded random draws. */
-import { currentBackend, getBackend, type Storage } from '../backend.js';
-import { trackStorage } from '../memory.js';
-import { AllocationError, allocArray, convert, dtypeOfArray, isDType, type DType, type TypedArray } from '../dtype.js';
+import { convert, dtypeOfArray, isDType, type DType, type TypedArray } from '../dtype.js';
+import { build, full } from '../kernel-util.js';
 import { Generator } from '../random.js';
-import { checkShape, fmtShape, sizeOf, TensorError, type Shape } from '../shape.js';
+import { checkShape, fmtShape, TensorError, type Shape } from '../shape.js';
 import { Tensor } from '../tensor.js';
 
+// The constructors kernels build their results with live below ops/, in kernel-util.ts; they are part of this
+// module's API as before.
+export { build, fromStorage, fromTypedArray, full } from '../kernel-util.js';
+
 export type NestedArray = number | boolean | NestedArray[];
-
-/** Wraps a row-major typed array (not copied) as a tensor of `shape` on the current backend. */
-export function fromTypedArray(data: TypedArray, shape?: Shape): Tensor {
-  const s = shape ? checkShape('fromTypedArray', shape) : [data.length];
-  if (sizeOf(s) !== data.length) {
-    throw new TensorError('fromTypedArray', `shape ${fmtShape(s)} needs ${sizeOf(s)} elements, the array has ${data.length}`);
-  }
-  if (data instanceof Uint8Array) {
-    // A Uint8Array is bool storage: any other value would make eq(true) and friends silently wrong.
-    const bad = data.findIndex((v) => v > 1);
-    if (bad >= 0) throw new TensorError('fromTypedArray', `a Uint8Array is read as bool and must hold only 0 and 1, found ${data[bad]} at index ${bad}`);
-  }
-  return fromStorage(getBackend(currentBackend()).fromHost(data), s);
-}
-
-/** Wraps new storage as a tensor of `shape`, recording it in the current `tidy`. */
-export function fromStorage(storage: Storage, shape: Shape): Tensor {
-  trackStorage(storage);
-  return new Tensor(storage, shape);
-}
-
-/**
- * A new contiguous tensor of `dtype` and `shape` (zeros) whose host array is then filled by `fill`. With
- * `inKernelMemory` the backend may place it where its kernels read it without a copy (the fast cpu kernels'
- * memory): worth it for user data, which is copied anyway, but not for what plain-JavaScript code goes on to read
- * (random draws, masks), because V8 runs loops that see both kinds of arrays up to twice slower.
- */
-export function build(dtype: DType, shape: Shape, fill?: (data: TypedArray) => void, inKernelMemory = false, op = 'build'): Tensor {
-  const n = sizeOf(shape);
-  const storage = inKernelMemory ? getBackend(currentBackend()).allocate?.(dtype, n) : null;
-  if (storage) {
-    const data = storage.data!.fill(0);
-    fill?.(data);
-    return fromStorage(storage, shape);
-  }
-  let data: TypedArray;
-  try {
-    data = allocArray(dtype, n);
-  } catch (e) {
-    // Beyond the largest typed array (or out of memory): say which op and shape asked for it.
-    if (e instanceof AllocationError) throw Object.assign(new TensorError(op, `cannot allocate a ${dtype} tensor of shape ${fmtShape(shape)}: ${e.message}`), { cause: e });
-    throw e;
-  }
-  fill?.(data);
-  return fromTypedArray(data, shape);
-}
 
 function inferShape(values: NestedArray): number[] {
   const shape: number[] = [];
@@ -105,11 +62,6 @@ export function scalar(value: number | boolean, dtype?: DType): Tensor {
   return tensor(value, dtype);
 }
 
-export function full(shape: Shape, value: number | boolean, dtype: DType = typeof value === 'boolean' ? 'bool' : 'float32'): Tensor {
-  const s = checkShape('full', shape);
-  const v = convert(Number(value), dtype, 'full');
-  return build(dtype, s, (d) => d.fill(v), false, 'full');
-}
 export function zeros(shape: Shape, dtype: DType = 'float32'): Tensor {
   return build(dtype, checkShape('zeros', shape), undefined, false, 'zeros');
 }

@@ -3,13 +3,13 @@
  * that copy (contiguous, clone). Views are backend-independent: they only change shape, strides and offset.
  */
 import { findKernel } from '../backend.js';
-import { broadcastShapes, checkShape, contiguousStrides, fmtShape, isContiguous, normalizeAxes, normalizeAxis, shapesEqual, sizeOf, TensorError } from '../shape.js';
+import { permuteView, sliceView, viewOf } from '../kernel-util.js';
+import { broadcastShapes, checkShape, contiguousStrides, fmtShape, isContiguous, normalizeAxes, normalizeAxis, normalizeSlices, shapesEqual, sizeOf, TensorError, type SliceSpec } from '../shape.js';
 import { record } from '../tape.js';
-import { Tensor } from '../tensor.js';
+import type { Tensor } from '../tensor.js';
 
-function viewOf(t: Tensor, shape: readonly number[], strides: readonly number[], offset: number): Tensor {
-  return new Tensor(t.storage, shape, strides, offset);
-}
+// Slice specs and their normalisation (pure shape arithmetic) live in shape.ts, below the kernels that use them.
+export { normalizeSlices, type NormalizedSlice, type SliceSpec } from '../shape.js';
 
 /** Resolves one -1 in a target shape. */
 function resolveShape(op: string, t: Tensor, shape: readonly number[]): number[] {
@@ -104,8 +104,7 @@ export function permute(t: Tensor, axes: readonly number[]): Tensor {
   if (axes.length !== t.ndim) throw new TensorError('permute', `expected ${t.ndim} axes for a tensor of shape ${fmtShape(t.shape)}, got ${fmtShape(axes)}`);
   const ax = axes.map((a) => normalizeAxis('permute', a, t.ndim));
   if (new Set(ax).size !== ax.length) throw new TensorError('permute', `axes ${fmtShape(axes)} are not a permutation`);
-  const out = viewOf(t, ax.map((a) => t.shape[a]!), ax.map((a) => t.strides[a]!), t.offset);
-  return record('permute', [t], { axes: ax }, out);
+  return record('permute', [t], { axes: ax }, permuteView(t, ax));
 }
 
 export function transpose(t: Tensor, a = -2, b = -1): Tensor {
@@ -139,51 +138,9 @@ export function broadcastTo(t: Tensor, shape: readonly number[]): Tensor {
   return expand(t, shape);
 }
 
-/** Per-axis slice: a number picks one index (keeps the axis, size 1, unlike NumPy), [start, stop, step] a range, null all. */
-export type SliceSpec = null | number | readonly [(number | null)?, (number | null)?, (number | null)?];
-
-export interface NormalizedSlice {
-  start: number;
-  step: number;
-  length: number;
-}
-
-export function normalizeSlices(op: string, t: Tensor, specs: readonly SliceSpec[]): NormalizedSlice[] {
-  if (specs.length > t.ndim) throw new TensorError(op, `${specs.length} slice specs for a tensor of rank ${t.ndim}`);
-  return t.shape.map((dim, i) => {
-    const spec = specs[i] ?? null;
-    if (spec === null) return { start: 0, step: 1, length: dim };
-    if (typeof spec === 'number') {
-      const idx = spec < 0 ? spec + dim : spec;
-      if (!Number.isInteger(spec) || idx < 0 || idx >= dim) throw new TensorError(op, `index ${spec} is out of range for axis ${i} of size ${dim}`);
-      return { start: idx, step: 1, length: 1 };
-    }
-    const step = spec[2] ?? 1;
-    if (!Number.isInteger(step) || step === 0) throw new TensorError(op, `step must be a non-zero integer, got ${step} on axis ${i}`);
-    // A fractional bound would put the view's offset between elements.
-    for (const b of [spec[0], spec[1]]) {
-      if (b != null && !Number.isInteger(b)) throw new TensorError(op, `start and stop must be integers or null, got ${b} on axis ${i}`);
-    }
-    const clampIdx = (v: number, lo: number, hi: number) => Math.min(Math.max(v < 0 ? v + dim : v, lo), hi);
-    if (step > 0) {
-      const start = clampIdx(spec[0] ?? 0, 0, dim);
-      const stop = clampIdx(spec[1] ?? dim, 0, dim);
-      return { start, step, length: Math.max(0, Math.ceil((stop - start) / step)) };
-    }
-    const start = spec[0] == null ? dim - 1 : clampIdx(spec[0], -1, dim - 1);
-    const stop = spec[1] == null ? -1 : clampIdx(spec[1], -1, dim - 1);
-    return { start, step, length: Math.max(0, Math.ceil((stop - start) / step)) };
-  });
-}
-
 export function slice(t: Tensor, specs: readonly SliceSpec[]): Tensor {
   const ns = normalizeSlices('slice', t, specs);
-  let offset = t.offset;
-  ns.forEach((s, i) => {
-    if (s.length > 0) offset += s.start * t.strides[i]!;
-  });
-  const out = viewOf(t, ns.map((s) => s.length), ns.map((s, i) => s.step * t.strides[i]!), offset);
-  return record('slice', [t], { slices: ns, shape: t.shape }, out);
+  return record('slice', [t], { slices: ns, shape: t.shape }, sliceView(t, ns));
 }
 
 export function narrow(t: Tensor, axis: number, start: number, length: number): Tensor {

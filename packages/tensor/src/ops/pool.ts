@@ -1,44 +1,13 @@
 /** 2-D pooling and nearest upsampling over [N, C, H, W]. */
 import { findKernel } from '../backend.js';
 import { isFloating } from '../dtype.js';
-import { fmtShape, TensorError } from '../shape.js';
+import { fmtShape, poolGeometry, TensorError, type PoolGeometry, type PoolOptions } from '../shape.js';
 import { record } from '../tape.js';
 import type { Tensor } from '../tensor.js';
 import { reshape, expand } from './movement.js';
 
-export interface PoolOptions {
-  kernel: number | readonly [number, number];
-  stride?: number | readonly [number, number];
-  padding?: number | readonly [number, number];
-}
-
-export interface PoolGeometry {
-  n: number; c: number; h: number; w: number;
-  kh: number; kw: number; sh: number; sw: number; ph: number; pw: number;
-  oh: number; ow: number;
-}
-
-export function poolGeometry(op: string, shape: readonly number[], opts: PoolOptions): PoolGeometry {
-  if (shape.length !== 4) throw new TensorError(op, `input must be [N, C, H, W], got ${fmtShape(shape)}`);
-  const asPair = (name: string, v: unknown, min: number): [number, number] => {
-    const p = typeof v === 'number' ? [v, v] : (v as number[]);
-    if (!Array.isArray(p) || p.length !== 2 || !p.every((x) => Number.isInteger(x) && x >= min)) {
-      throw new TensorError(op, `${name} must be an integer >= ${min} or a pair of them, got ${JSON.stringify(v)}`);
-    }
-    return p as [number, number];
-  };
-  const [kh, kw] = asPair('kernel', opts.kernel, 1);
-  const [sh, sw] = asPair('stride', opts.stride ?? [kh, kw], 1);
-  const [ph, pw] = asPair('padding', opts.padding ?? 0, 0);
-  if (ph * 2 > kh || pw * 2 > kw) throw new TensorError(op, `padding ${ph}x${pw} must be at most half the kernel ${kh}x${kw}`);
-  const [n, c, h, w] = shape as [number, number, number, number];
-  // With padding, an empty image would still get windows, but with no cells to pool.
-  if (h < 1 || w < 1) throw new TensorError(op, `input image is empty: ${fmtShape(shape)}`);
-  const oh = Math.floor((h + 2 * ph - kh) / sh) + 1;
-  const ow = Math.floor((w + 2 * pw - kw) / sw) + 1;
-  if (oh < 1 || ow < 1) throw new TensorError(op, `kernel ${kh}x${kw} does not fit the padded input ${h + 2 * ph}x${w + 2 * pw}`);
-  return { n, c, h, w, kh, kw, sh, sw, ph, pw, oh, ow };
-}
+// The geometry (pure shape arithmetic) lives in shape.ts, below the kernels that read it.
+export { poolGeometry, type PoolGeometry, type PoolOptions } from '../shape.js';
 
 function floatInput(op: string, t: Tensor): void {
   if (!isFloating(t.dtype)) throw new TensorError(op, `needs a floating tensor, got ${t.dtype}`);

@@ -1,15 +1,14 @@
 /** Reductions over any set of axes, with keepdims. */
 import { findKernel } from '../backend.js';
 import { arithmeticDType, floatDType } from '../dtype.js';
-import { fmtShape, normalizeAxes, normalizeAxis, sizeOf, TensorError } from '../shape.js';
+import { fmtShape, normalizeAxes, normalizeAxis, reducedShape, sizeOf, TensorError } from '../shape.js';
 import { record } from '../tape.js';
 import type { Tensor } from '../tensor.js';
 import { add, div, exp, log, sqrt, square, sub, where } from './elementwise.js';
 import { reshape } from './movement.js';
 
-export function reducedShape(shape: readonly number[], axes: readonly number[], keepdims: boolean): number[] {
-  return keepdims ? shape.map((d, i) => (axes.includes(i) ? 1 : d)) : shape.filter((_, i) => !axes.includes(i));
-}
+// reducedShape (pure shape arithmetic) lives in shape.ts, below the kernels that use it.
+export { reducedShape } from '../shape.js';
 
 function reduceOp(op: 'sum' | 'max' | 'min', t: Tensor, axes: number | readonly number[] | undefined, keepdims: boolean): Tensor {
   const ax = normalizeAxes(op, axes, t.ndim);

@@ -7,8 +7,8 @@
  * gradient). The loops skip those taps only when the product is 0, which changes nothing.
  */
 import { allocArray, type DType } from '../../../dtype.js';
-import { fromTypedArray } from '../../../ops/creation.js';
-import type { ConvGeometry } from '../../../ops/conv.js';
+import { fromTypedArray } from '../../../kernel-util.js';
+import type { ConvGeometry } from '../../../shape.js';
 import type { KernelFn } from '../../../backend.js';
 import { readAs } from '../layout.js';
 

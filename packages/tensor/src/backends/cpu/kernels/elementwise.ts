@@ -2,7 +2,7 @@
 import { allocArray, coerce, toInt32, type DType } from '../../../dtype.js';
 import { sizeOf, TensorError } from '../../../shape.js';
 import type { Tensor } from '../../../tensor.js';
-import { fromTypedArray } from '../../../ops/creation.js';
+import { fromTypedArray } from '../../../kernel-util.js';
 import { host, readAs } from '../layout.js';
 import type { KernelFn } from '../../../backend.js';
 

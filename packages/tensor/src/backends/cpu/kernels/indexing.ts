@@ -1,8 +1,7 @@
 /** Reference gather / scatterAdd / concat / pad kernels. */
 import { allocArray, type DType } from '../../../dtype.js';
-import { contiguousStrides, sizeOf, TensorError } from '../../../shape.js';
-import { fromTypedArray, full } from '../../../ops/creation.js';
-import { narrow, slice } from '../../../ops/movement.js';
+import { contiguousStrides, normalizeSlices, sizeOf, TensorError } from '../../../shape.js';
+import { fromTypedArray, full, narrowView, sliceView } from '../../../kernel-util.js';
 import type { Tensor } from '../../../tensor.js';
 import type { KernelFn } from '../../../backend.js';
 import { readAs } from '../layout.js';
@@ -58,7 +57,7 @@ const concat: KernelFn = (parts, { axis, shape, dtype }: { axis: number; shape: 
   const out = fromTypedArray(allocArray(dtype, sizeOf(shape)), shape);
   let start = 0;
   for (const p of parts) {
-    copyInto(narrow(out, axis, start, p.shape[axis]!), p);
+    copyInto(narrowView(out, axis, start, p.shape[axis]!), p);
     start += p.shape[axis]!;
   }
   return out;
@@ -66,7 +65,7 @@ const concat: KernelFn = (parts, { axis, shape, dtype }: { axis: number; shape: 
 
 const pad: KernelFn = ([t], { before, shape, value }: { before: number[]; shape: number[]; value: number }) => {
   const out = full(shape, value, t!.dtype);
-  copyInto(slice(out, t!.shape.map((d, i) => [before[i]!, before[i]! + d, 1] as const)), t!);
+  copyInto(sliceView(out, normalizeSlices('slice', out, t!.shape.map((d, i) => [before[i]!, before[i]! + d, 1] as const))), t!);
   return out;
 };
 

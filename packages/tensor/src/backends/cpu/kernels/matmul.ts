@@ -1,7 +1,7 @@
 /** Reference batched matmul: i-k-j loops over row-major copies, accumulating in float64. */
 import { allocArray, type DType } from '../../../dtype.js';
 import { sizeOf } from '../../../shape.js';
-import { fromTypedArray } from '../../../ops/creation.js';
+import { fromTypedArray } from '../../../kernel-util.js';
 import type { KernelFn } from '../../../backend.js';
 import { readAs } from '../layout.js';
 

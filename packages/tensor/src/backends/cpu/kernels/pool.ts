@@ -1,7 +1,7 @@
 /** Reference pooling kernels. */
 import { allocArray } from '../../../dtype.js';
-import { fromTypedArray } from '../../../ops/creation.js';
-import type { PoolGeometry } from '../../../ops/pool.js';
+import { fromTypedArray } from '../../../kernel-util.js';
+import type { PoolGeometry } from '../../../shape.js';
 import type { KernelFn } from '../../../backend.js';
 import { readAs } from '../layout.js';
 

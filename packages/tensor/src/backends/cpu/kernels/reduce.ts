@@ -1,17 +1,18 @@
 /** Reference reductions: move the reduced axes last, read row-major, reduce each contiguous run. */
 import { allocArray, type DType } from '../../../dtype.js';
-import { sizeOf } from '../../../shape.js';
-import { fromTypedArray } from '../../../ops/creation.js';
-import { permute } from '../../../ops/movement.js';
-import { reducedShape } from '../../../ops/reduce.js';
+import { reducedShape, sizeOf } from '../../../shape.js';
+import { fromTypedArray, permuteView } from '../../../kernel-util.js';
 import type { Tensor } from '../../../tensor.js';
 import type { KernelFn } from '../../../backend.js';
 import { readAs } from '../layout.js';
 
-/** The input viewed with the kept axes first and the reduced axes last: `outer` rows of `inner` elements. */
+/**
+ * The input viewed with the kept axes first and the reduced axes last: `outer` rows of `inner` elements. `axes` are
+ * normalised, as ops pass them to kernels.
+ */
 export function rowsView(t: Tensor, axes: readonly number[]): { view: Tensor; outer: number; inner: number } {
   const kept = t.shape.map((_, i) => i).filter((i) => !axes.includes(i));
-  const view = permute(t.detach(), [...kept, ...axes]);
+  const view = permuteView(t, [...kept, ...axes]); // a new view, cut from the graph like t.detach()
   return { view, outer: sizeOf(kept.map((a) => t.shape[a]!)), inner: sizeOf(axes.map((a) => t.shape[a]!)) };
 }
 

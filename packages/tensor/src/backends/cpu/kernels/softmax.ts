@@ -1,7 +1,6 @@
 /** Reference softmax / log-softmax: rows along the axis, max-subtracted, float64 accumulation. */
 import { allocArray, type DType } from '../../../dtype.js';
-import { fromTypedArray } from '../../../ops/creation.js';
-import { contiguous, permute } from '../../../ops/movement.js';
+import { asContiguous, fromTypedArray, permuteView } from '../../../kernel-util.js';
 import type { Tensor } from '../../../tensor.js';
 import type { KernelFn } from '../../../backend.js';
 import { rowsOf } from './reduce.js';
@@ -31,7 +30,7 @@ function softmaxKernel(log: boolean): KernelFn {
     const permutedShape = [...kept.map((i) => x.shape[i]!), x.shape[axis]!];
     const inverse = new Array<number>(x.ndim);
     [...kept, axis].forEach((src, dst) => (inverse[src] = dst));
-    return contiguous(permute(fromTypedArray(out, permutedShape), inverse));
+    return asContiguous(permuteView(fromTypedArray(out, permutedShape), inverse));
   };
 }
 

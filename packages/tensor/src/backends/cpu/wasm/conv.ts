@@ -13,7 +13,7 @@
  */
 import type { KernelFn } from '../../../backend.js';
 import type { DType } from '../../../dtype.js';
-import type { ConvGeometry } from '../../../ops/conv.js';
+import type { ConvGeometry } from '../../../shape.js';
 import { referenceKernels } from '../index.js';
 import { dispose } from '../../../memory.js';
 import type { Tensor } from '../../../tensor.js';

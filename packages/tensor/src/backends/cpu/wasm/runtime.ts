@@ -34,7 +34,7 @@ import { HeapAllocator, heapBuffers, sizeClass } from './heap.js';
 import type { Storage } from '../../../backend.js';
 import type { Shape } from '../../../shape.js';
 import type { Tensor } from '../../../tensor.js';
-import { fromStorage, fromTypedArray } from '../../../ops/creation.js';
+import { fromStorage, fromTypedArray } from '../../../kernel-util.js';
 
 /** Default bound on the bytes of results kept in the heap (env OCLT_CPU_HEAP_MB overrides; see `cpuHeapLimit`). */
 export const DEFAULT_STORAGE_LIMIT = 1024 * 2 ** 20;

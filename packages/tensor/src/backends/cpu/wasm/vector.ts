@@ -9,10 +9,8 @@
 import type { KernelFn } from '../../../backend.js';
 import type { DType } from '../../../dtype.js';
 import { dispose } from '../../../memory.js';
-import { fromTypedArray } from '../../../ops/creation.js';
-import { contiguous, permute } from '../../../ops/movement.js';
-import { reducedShape } from '../../../ops/reduce.js';
-import { isContiguous, sizeOf } from '../../../shape.js';
+import { asContiguous, fromTypedArray, permuteView } from '../../../kernel-util.js';
+import { isContiguous, reducedShape, sizeOf } from '../../../shape.js';
 import type { Tensor } from '../../../tensor.js';
 import { referenceKernels } from '../index.js';
 import { rowsView } from '../kernels/reduce.js';
@@ -400,7 +398,7 @@ function softmaxKernel(rt: () => WasmRuntime, log: boolean): KernelFn {
     const kept = t.shape.map((_, i) => i).filter((i) => i !== axis);
     const inverse = new Array<number>(t.ndim);
     [...kept, axis].forEach((src, dst) => (inverse[src] = dst));
-    const out = contiguous(permute(rowsOut, inverse));
+    const out = asContiguous(permuteView(rowsOut, inverse));
     if (out.storage !== rowsOut.storage) dispose(rowsOut); // (size-1 axes only: the permuted view is the result)
     return out;
   };

@@ -17,7 +17,7 @@
  *
  * Switch: `winogradPaths.enabled = false` turns it off (im2col + GEMM everywhere), for A/B in one process.
  */
-import type { ConvGeometry } from '../../../ops/conv.js';
+import type { ConvGeometry } from '../../../shape.js';
 import { DEFAULT_BLOCKING, NR } from './gemm-emit.js';
 import { gemmCall, splitRange, threadsFor } from './gemm.js';
 import { claimablePieces, type Call } from './pool.js';

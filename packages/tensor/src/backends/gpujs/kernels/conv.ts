@@ -3,7 +3,7 @@
  * (y for the forward pass, dx for the input gradient, dw for the weight gradient), float32 accumulation. Inputs
  * are read through their strides and offsets. Geometry (stride, padding, dilation, groups) is baked in.
  */
-import type { ConvGeometry } from '../../../ops/conv.js';
+import type { ConvGeometry } from '../../../shape.js';
 import type { Tensor } from '../../../tensor.js';
 import { address, divmod, kernelSource, Names, unravel } from '../codegen.js';
 import { deviceCanRun, type DeviceKernel } from './device.js';

@@ -7,9 +7,8 @@
  * reduces the partial results. Accumulation is float32 (what the device has); chunking also bounds its error
  * growth to about 2 sqrt(n) eps instead of n eps.
  */
-import { contiguousStrides, sizeOf } from '../../../shape.js';
+import { contiguousStrides, reducedShape, sizeOf } from '../../../shape.js';
 import { Tensor } from '../../../tensor.js';
-import { reducedShape } from '../../../ops/reduce.js';
 import { disposeTensor } from '../memory.js';
 import { address, divmod, kernelSource, Names, unravel } from '../codegen.js';
 import { deviceCanRun, type Device, type DeviceKernel } from './device.js';
