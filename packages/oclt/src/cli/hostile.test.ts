@@ -92,6 +92,8 @@ describe('hostile flags: exit 2 naming the flag, nothing written', () => {
     [['train', '--out', '<file>'], '--out'],
     [['train', '--out', '--steps', '3'], '--out'],
     [['train', '--out'], '--out'],
+    [['train', '--clip-x0', '2'], '--clip-x0'],
+    [['train', '--scheduler', 'euler'], '--scheduler'],
     [['sample', '--run', '/nonexistent'], '--run'],
     [['sample', '--run', '<dir>', '--steps', '0'], '--steps'],
     [['sample', '--run', '<dir>', '--num', '0'], '--num'],

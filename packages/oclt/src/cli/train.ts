@@ -22,6 +22,7 @@ import {
   GRID_SCALE,
   MODEL_OPTIONS,
   NUM_CLASSES,
+  SAMPLING_OPTIONS,
   buildModel,
   channelsOf,
   dataConfigFrom,
@@ -31,6 +32,7 @@ import {
   numClassesOf,
   provenance,
   readJson,
+  samplingConfigFrom,
   trainingScheduler,
   trainingDataset,
   writeJson,
@@ -64,7 +66,8 @@ export const TRAIN_OPTIONS = {
   'checkpoint-every': { type: 'integer', description: 'checkpoint every N >= 1 steps, and always at the end (N >= --steps: only at the end)', default: 250, min: 1 },
   resume: { type: 'boolean', description: 'continue from the newest valid checkpoint in --out (default on; --no-resume refuses an existing run)', default: true },
   'grid-samples': { type: 'integer', description: 'samples in the grid written after training (0: none; conditional: a multiple of the number of classes, 10 for Fashion-MNIST, balanced over classes)', default: 100, min: 0, max: 10000 },
-  'sample-steps': { type: 'integer', description: 'DDIM steps for the grid (1..1000)', default: 50, min: 1, max: 1000 },
+  'sample-steps': { type: 'integer', description: 'sampler steps for the grid (1..1000)', default: 50, min: 1, max: 1000 },
+  ...SAMPLING_OPTIONS,
   guidance: { type: 'number', description: 'classifier-free guidance weight w for the grid: (1 + w) eps(x, y) - w eps(x)', default: 1.5 },
   progress: { type: 'boolean', description: 'progress bar on stderr (default: when it is a terminal)', default: process.stderr.isTTY ?? false },
   'init-from': {
@@ -440,6 +443,8 @@ export function trainConfigFrom(o: ParsedOptions<typeof TRAIN_OPTIONS>): TrainCo
 export async function trainCommand(argv: readonly string[]): Promise<number> {
   const o = parseArgs('train', argv, TRAIN_OPTIONS);
   const config = trainConfigFrom(o);
+  // The grid's sampler (the flags of 'oclt sample'), checked before any training.
+  const gridSampling = samplingConfigFrom(o);
   const outcome = await trainRun(config, o.out, { progress: o.progress, resume: o.resume });
   if (outcome.run.stoppedBy !== 'completed') {
     console.error(`[train] stopped by ${outcome.run.stoppedBy} at step ${outcome.run.step}; run the same command again to resume`);
@@ -459,10 +464,11 @@ export async function trainCommand(argv: readonly string[]): Promise<number> {
   if (outcome.initFrom) result.initFrom = outcome.initFrom;
   if (outcome.extensions) result.extensions = outcome.extensions;
   if (o['grid-samples'] > 0) {
-    const s = generateSamples(outcome.model, config.model, { numSamples: o['grid-samples'], steps: o['sample-steps'], guidance: o.guidance, seed: o.seed });
+    const s = generateSamples(outcome.model, config.model, { numSamples: o['grid-samples'], steps: o['sample-steps'], guidance: o.guidance, seed: o.seed, sampling: gridSampling });
     const grid = path.join(o.out, 'samples.png');
     saveImageGrid(grid, s.images, { nrow: s.labels ? o['grid-samples'] / numClassesOf(config.data) : undefined, scale: GRID_SCALE });
     result.samplesPng = grid;
+    result.gridSampling = gridSampling;
   }
   writeJson(path.join(o.out, 'result.json'), result);
   console.log(`trained ${config.recipe} for ${outcome.run.step} steps in ${outcome.wallSeconds.toFixed(1)} s; final loss ${outcome.finalLoss === null ? 'unknown' : outcome.finalLoss.toFixed(4)}; results in ${o.out}`);
