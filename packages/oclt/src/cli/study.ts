@@ -509,7 +509,7 @@ function writeFidN(prefix: string, ctx: StudyContext, unitId: string, total: num
   const banded = rows.filter((r) => r.fidSummary);
   const series = [{ label: 'FID (mean over disjoint sets)', x: rows.map((r) => r.n), y: rows.map((r) => r.fidSummary?.mean ?? r.fid[0]!) }];
   if (banded.length >= 2) series.push({ label: 'mean + sd', x: banded.map((r) => r.n), y: banded.map((r) => r.fidSummary!.mean + r.fidSummary!.sd) }, { label: 'mean - sd', x: banded.map((r) => r.n), y: banded.map((r) => r.fidSummary!.mean - r.fidSummary!.sd) });
-  savePng(`${prefix}.png`, lineChart(series, { title: `FID against N, ${unitId.replace("@", " seed ")}`, xLabel: 'N (samples per FID)', yLabel: 'FID', width: 700, height: 380 }));
+  savePng(`${prefix}.png`, lineChart(series, { title: `FID against N, ${unitId.replace('@', ' seed ')}`, xLabel: 'N (samples per FID)', yLabel: 'FID', width: 700, height: 380 }));
   const sdCell = (m: FidAtN['fidSummary'], one: number | null) => (m ? `${m.mean.toFixed(2)} | ${m.sd.toFixed(2)}` : `${one === null ? '-' : one.toFixed(2)} | -`);
   const lines = [
     `# FID against N: ${unitId} of ${d.name}`,
