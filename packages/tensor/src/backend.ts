@@ -13,6 +13,7 @@ import { AllocationError, type DType, type TypedArray } from './dtype.js';
 import type { Tensor } from './tensor.js';
 import { setStorageReleaser } from './memory.js';
 import { fmtShape, TensorError } from './shape.js';
+import type { KernelAttrs, KernelName } from './kernel-names.js';
 
 /** Memory owned by a backend. The cpu backend keeps a typed array in `data`; device backends keep a handle. */
 export interface Storage {
@@ -29,7 +30,20 @@ export interface Storage {
   disposed?: boolean;
 }
 
-export type KernelFn = (inputs: Tensor[], attrs: any) => Tensor;
+/**
+ * The kernel of `N` (a name declared in kernel-names.ts), whose attributes are typed from its declaration.
+ * `KernelFn` without a name is any kernel, with its attributes untyped: for code that handles kernels whatever
+ * their name (wrappers such as the registry's and the profiler's), never for an implementation.
+ */
+export type KernelFn<N extends KernelName = never> = (inputs: Tensor[], attrs: [N] extends [never] ? any : KernelAttrs<N>) => Tensor;
+
+/** A kernel per declared name; a backend's table is a Partial one (the cpu backend fills in what it lacks). */
+export type KernelTable = { [N in KernelName]: KernelFn<N> };
+
+/** The kernels `names`, each made by `make`: for a group of kernels with one implementation (unary, binary, ...). */
+export function kernelsOf<K extends KernelName>(names: readonly K[], make: (name: K) => KernelFn<K>): { [N in K]: KernelFn<N> } {
+  return Object.fromEntries(names.map((n) => [n, make(n)])) as { [N in K]: KernelFn<N> };
+}
 
 export interface Backend {
   readonly name: string;
@@ -44,7 +58,7 @@ export interface Backend {
   toHost(storage: Storage): TypedArray;
   /** Releases the storage now (see memory.ts): later reads throw. */
   dispose?(storage: Storage): void;
-  readonly kernels: Partial<Record<string, KernelFn>>;
+  readonly kernels: Partial<KernelTable>;
   /** One line that says what actually runs, e.g. `cpu:wasm-simd x2 threads`. */
   info(): string;
 }
@@ -113,12 +127,17 @@ export function listBackends(): string[] {
 }
 
 /** Overrides or adds one kernel of a backend (used by the fast cpu kernels and by tests). */
-export function registerKernel(backend: string, name: string, fn: KernelFn): void {
+export function registerKernel<N extends KernelName>(backend: string, name: N, fn: KernelFn<N>): void {
   (getBackend(backend).kernels as Record<string, KernelFn>)[name] = namedKernel(name, fn);
 }
 
+/** Overrides or adds every kernel of `table` on a backend (`registerKernel` for each, in the table's order). */
+export function registerKernels(backend: string, table: Partial<KernelTable>): void {
+  for (const [name, fn] of Object.entries(table) as [KernelName, KernelFn][]) registerKernel(backend, name, fn);
+}
+
 /** Finds the kernel for the inputs' backend, falling back to cpu. */
-export function findKernel(name: string, inputs: readonly Tensor[]): { fn: KernelFn; backend: Backend } {
+export function findKernel<N extends KernelName>(name: N, inputs: readonly Tensor[]): { fn: KernelFn<N>; backend: Backend } {
   const backendName = inputs.length > 0 ? inputs[0]!.storage.backend : current;
   for (const t of inputs) {
     if (t.storage.backend !== backendName) {

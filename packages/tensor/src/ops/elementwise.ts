@@ -3,6 +3,7 @@
  * transcendental functions give floats, comparisons and logical ops give bool.
  */
 import { findKernel } from '../backend.js';
+import type { BinaryKernelName, UnaryKernelName } from '../kernel-names.js';
 import { arithmeticDType, floatDType, isDType, promoteTypes, scalarDType, type DType } from '../dtype.js';
 import { broadcastShapes, TensorError } from '../shape.js';
 import { record } from '../tape.js';
@@ -16,7 +17,7 @@ export const UNARY_OPS = {
   tanh: 'float', sigmoid: 'float', silu: 'float', gelu: 'float', log1p: 'float', expm1: 'float', erf: 'float',
   floor: 'same', ceil: 'same', round: 'same',
   logicalNot: 'bool',
-} as const;
+} as const satisfies Record<UnaryKernelName, 'arith' | 'float' | 'same' | 'bool'>;
 export type UnaryOp = keyof typeof UNARY_OPS;
 
 /** Binary ops and their output dtype rule. */
@@ -25,7 +26,7 @@ export const BINARY_OPS = {
   div: 'float',
   eq: 'compare', ne: 'compare', lt: 'compare', le: 'compare', gt: 'compare', ge: 'compare',
   logicalAnd: 'logical', logicalOr: 'logical',
-} as const;
+} as const satisfies Record<BinaryKernelName, 'arith' | 'float' | 'compare' | 'logical'>;
 export type BinaryOp = keyof typeof BINARY_OPS;
 
 /** Ops whose output carries no gradient. */

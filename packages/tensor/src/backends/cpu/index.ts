@@ -2,7 +2,7 @@
  * The cpu backend. Storage is a plain typed array. `referenceKernels` are the plain-TypeScript kernels: readable,
  * float64-accumulating, and the oracle every faster kernel is tested against.
  */
-import type { Backend, KernelFn, Storage } from '../../backend.js';
+import type { Backend, KernelTable, Storage } from '../../backend.js';
 import { dtypeOfArray, type DType, type TypedArray } from '../../dtype.js';
 import { disposedError } from '../../memory.js';
 import { isHeapArray } from './wasm/heap.js';
@@ -14,7 +14,8 @@ import { convKernels } from './kernels/conv.js';
 import { poolKernels } from './kernels/pool.js';
 import { indexingKernels } from './kernels/indexing.js';
 
-export const referenceKernels: Readonly<Record<string, KernelFn>> = Object.freeze({
+/** Every declared kernel (kernel-names.ts): the compiler checks that none is missing. */
+export const referenceKernels: Readonly<KernelTable> = Object.freeze({
   ...elementwiseKernels,
   ...reduceKernels,
   ...softmaxKernels,

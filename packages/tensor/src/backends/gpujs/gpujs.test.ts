@@ -14,6 +14,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { abs, conv2d, conv2dBackwardInput, conv2dBackwardWeight, convGeometry, currentBackend, Generator, matmul, randn, setBackend, Tensor, tensor } from '../../index.js';
 import { referenceKernels } from '../cpu/index.js';
+import type { KernelFn } from '../../backend.js';
+import type { KernelAttrs, KernelName } from '../../kernel-names.js';
 import { deviceScope, disposeTensor, initGpujs, isDeviceResident, liveTextureCount, loadGpujs, selectBackend, type GpujsBackend, type GpujsMode } from './index.js';
 
 const U = 2 ** -24;
@@ -83,7 +85,7 @@ for (const { mode, skip } of modes) {
       const host = new Tensor(b.fromHost(t.toTypedArray()), t.shape);
       return resident ? b.toDevice(host) : host;
     };
-    const ref = (op: string, inputs: Tensor[], attrs: unknown): Tensor => referenceKernels[op]!(inputs, attrs);
+    const ref = <N extends KernelName>(op: N, inputs: Tensor[], attrs: KernelAttrs<N>): Tensor => (referenceKernels[op] as KernelFn<N>)(inputs, attrs);
 
     it('reports what really runs', () => {
       expect(b.detection.kernelClass).toBe(EXPECTED_CLASS[mode]);
@@ -105,7 +107,7 @@ for (const { mode, skip } of modes) {
           const a = randn(broadcastA ? [m, k] : [nb, m, k], g);
           const bt = randn([nb, n, k], g); // stored as [n, k], used transposed when asked
           const bm = transposeB ? bt.transpose(-1, -2) : bt.transpose(-1, -2).contiguous();
-          const attrs = { batch: [nb], m, n, k, dtype: 'float32' };
+          const attrs = { batch: [nb], m, n, k, dtype: 'float32' as const };
           const before = b.stats.device.matmul ?? 0;
           const got = b.kernels.matmul!([dev(a, transposeB), transposeB ? dev(bt).transpose(-1, -2) : dev(bm)], attrs);
           expect(b.stats.device.matmul).toBe(before + 1);
@@ -135,7 +137,7 @@ for (const { mode, skip } of modes) {
             const x = randn([c.n, C, c.h, c.w], g);
             const w = randn([O, c.cg, c.kh, c.kw], g);
             const dy = randn([c.n, O, geo.oh, geo.ow], g);
-            const attrs = { geo, dtype: 'float32' };
+            const attrs = { geo, dtype: 'float32' as const };
             const taps = c.cg * c.kh * c.kw;
             const y = b.kernels.conv2d!([dev(x), dev(w, true)], attrs);
             expectClose(y, ref('conv2d', [x, w], attrs), accumulationTol(ref('conv2d', [abs(x), abs(w)], attrs), taps), 'conv2d');
@@ -153,7 +155,7 @@ for (const { mode, skip } of modes) {
     });
 
     it('binary elementwise ops broadcast like the reference, on views', () => {
-      const ops = ['add', 'sub', 'mul', 'div', 'maximum', 'minimum'];
+      const ops = ['add', 'sub', 'mul', 'div', 'maximum', 'minimum'] as const;
       fc.assert(
         fc.property(fc.array(dims(4), { minLength: 0, maxLength: 4 }), fc.array(fc.boolean(), { minLength: 4, maxLength: 4 }), fc.constantFrom(...ops), fc.boolean(), seed, (shape, ones, op, sliced, s) => {
           const g = new Generator(s);
@@ -163,7 +165,7 @@ for (const { mode, skip } of modes) {
           const aView = sliced ? a.narrow(shape.length, 1, 1).squeeze(shape.length) : a;
           let y = randn(bShape, g);
           if (op === 'div') y = referenceKernels.add!([abs(y), tensor(0.5)], { shape: bShape, dtype: 'float32', computeDtype: 'float32' }); // away from 0
-          const attrs = { shape, dtype: 'float32', computeDtype: 'float32' };
+          const attrs = { shape, dtype: 'float32', computeDtype: 'float32' } as const;
           const aDev = sliced ? dev(a).narrow(shape.length, 1, 1).squeeze(shape.length) : dev(a);
           const got = b.kernels[op]!([aDev, dev(y, true)], attrs);
           const want = ref(op, [aView.contiguous(), y], attrs);
@@ -176,7 +178,7 @@ for (const { mode, skip } of modes) {
     });
 
     it('unary elementwise ops match the reference', () => {
-      const ops = ['neg', 'abs', 'square', 'relu', 'exp', 'log', 'sqrt', 'rsqrt', 'reciprocal', 'sin', 'cos', 'tanh', 'sigmoid', 'silu'];
+      const ops = ['neg', 'abs', 'square', 'relu', 'exp', 'log', 'sqrt', 'rsqrt', 'reciprocal', 'sin', 'cos', 'tanh', 'sigmoid', 'silu'] as const;
       const positive = new Set(['log', 'sqrt', 'rsqrt', 'reciprocal']);
       fc.assert(
         fc.property(fc.array(dims(5), { minLength: 0, maxLength: 3 }), fc.constantFrom(...ops), seed, (shape, op, s) => {
@@ -197,7 +199,7 @@ for (const { mode, skip } of modes) {
           const x0 = randn(shape, new Generator(s));
           const x = permuted && shape.length > 1 ? x0.transpose(0, -1) : x0;
           const axes = x.shape.map((_, i) => i).filter((i) => pick[i]);
-          const attrs = { axes, keepdims, dtype: 'float32' };
+          const attrs = { axes, keepdims, dtype: 'float32' as const };
           const xd = permuted && shape.length > 1 ? dev(x0, true).transpose(0, -1) : dev(x0, true);
           const got = b.kernels[op]!([xd], attrs);
           const want = ref(op, [x], attrs);
@@ -211,7 +213,7 @@ for (const { mode, skip } of modes) {
 
     it('a large sum takes the two-pass path and stays within the float32 bound', () => {
       const x = randn([70_000], new Generator(7));
-      const attrs = { axes: [0], keepdims: false, dtype: 'float32' };
+      const attrs = { axes: [0], keepdims: false, dtype: 'float32' as const };
       const compiled = b.stats.compiled;
       const got = b.kernels.sum!([dev(x)], attrs);
       expect(b.stats.compiled - compiled).toBe(2); // two passes, two kernels

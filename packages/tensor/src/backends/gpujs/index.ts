@@ -16,7 +16,8 @@ import { Tensor } from '../../tensor.js';
 import { createCpuBackend } from '../cpu/index.js';
 import { glRenderer, probeWebGPU, type GpujsDetection, type GpujsMode } from './detect.js';
 import { isTexture, makeStorage, readBack, disposeStorage, isGpujsStorage, type GpujsTexture } from './memory.js';
-import type { Device, DeviceKernel } from './kernels/device.js';
+import type { Device, DeviceKernel, DeviceKernelTable } from './kernels/device.js';
+import type { KernelName } from '../../kernel-names.js';
 import { elementwiseDeviceKernels } from './kernels/elementwise.js';
 import { reduceDeviceKernels } from './kernels/reduce.js';
 import { matmulDeviceKernels } from './kernels/matmul.js';
@@ -27,7 +28,7 @@ export type { GpujsDetection, GpujsMode } from './detect.js';
 export { MAX_DEVICE_ELEMENTS } from './kernels/device.js';
 
 /** Every device kernel, by kernel-registry name. */
-export const deviceKernels: Readonly<Record<string, DeviceKernel>> = Object.freeze({
+export const deviceKernels: Readonly<DeviceKernelTable> = Object.freeze({
   ...elementwiseDeviceKernels,
   ...reduceDeviceKernels,
   ...matmulDeviceKernels,
@@ -229,8 +230,9 @@ function createGpujsBackend(gpu: GpuInstance, detection: GpujsDetection, name: s
     return new Tensor(makeStorage(name, dtypeOfArray(host), host.length, host), out.shape, out.strides, out.offset);
   };
 
-  const kernelFor = (op: string): KernelFn => {
-    const dev = deviceKernels[op];
+  // (Any kernel: the device kernel and the cpu kernel of one name take the same attributes.)
+  const kernelFor = (op: KernelName): KernelFn => {
+    const dev: DeviceKernel | undefined = deviceKernels[op];
     return (inputs, attrs) => {
       if (dev) {
         const out = dev(device, inputs, attrs);
@@ -239,7 +241,7 @@ function createGpujsBackend(gpu: GpuInstance, detection: GpujsDetection, name: s
           return out;
         }
       }
-      const cpu = getBackend('cpu').kernels[op];
+      const cpu: KernelFn | undefined = getBackend('cpu').kernels[op];
       if (!cpu) throw new Error(`${name}: no kernel '${op}' on the device or on cpu`);
       stats.cpu[op] = (stats.cpu[op] ?? 0) + 1;
       return adopt(cpu(inputs, attrs));
@@ -247,14 +249,14 @@ function createGpujsBackend(gpu: GpuInstance, detection: GpujsDetection, name: s
   };
 
   // Every cpu kernel name gets an entry, so that results stay on this backend whatever the current backend is.
-  let cpuNames: string[] = [];
+  let cpuNames: KernelName[] = [];
   try {
-    cpuNames = Object.keys(getBackend('cpu').kernels);
+    cpuNames = Object.keys(getBackend('cpu').kernels) as KernelName[];
   } catch {
-    cpuNames = Object.keys(createCpuBackend().kernels);
+    cpuNames = Object.keys(createCpuBackend().kernels) as KernelName[];
   }
   const kernels: Record<string, KernelFn> = {};
-  for (const op of new Set([...cpuNames, ...Object.keys(deviceKernels)])) kernels[op] = kernelFor(op);
+  for (const op of new Set([...cpuNames, ...(Object.keys(deviceKernels) as KernelName[])])) kernels[op] = kernelFor(op);
 
   return {
     name,

@@ -6,13 +6,12 @@
  * adds w * 0, which is 0 for a finite w but NaN for a NaN or infinite one (and likewise 0 * dy in the weight
  * gradient). The loops skip those taps only when the product is 0, which changes nothing.
  */
-import { allocArray, type DType } from '../../../dtype.js';
+import { allocArray } from '../../../dtype.js';
 import { fromTypedArray } from '../../../kernel-util.js';
-import type { ConvGeometry } from '../../../shape.js';
-import type { KernelFn } from '../../../backend.js';
+import type { KernelFn, KernelTable } from '../../../backend.js';
 import { readAs } from '../layout.js';
 
-const conv2d: KernelFn = ([x, w], { geo: g, dtype }: { geo: ConvGeometry; dtype: DType }) => {
+const conv2d: KernelFn<'conv2d'> = ([x, w], { geo: g, dtype }) => {
   const X = readAs(x!, x!.shape, dtype);
   const W = readAs(w!, w!.shape, dtype);
   const cg = g.c / g.groups;
@@ -54,7 +53,7 @@ const conv2d: KernelFn = ([x, w], { geo: g, dtype }: { geo: ConvGeometry; dtype:
   return fromTypedArray(out, [g.n, g.o, g.oh, g.ow]);
 };
 
-const conv2dBackwardInput: KernelFn = ([dy, w], { geo: g, dtype }: { geo: ConvGeometry; dtype: DType }) => {
+const conv2dBackwardInput: KernelFn<'conv2dBackwardInput'> = ([dy, w], { geo: g, dtype }) => {
   const DY = readAs(dy!, dy!.shape, dtype);
   const W = readAs(w!, w!.shape, dtype);
   const cg = g.c / g.groups;
@@ -88,7 +87,7 @@ const conv2dBackwardInput: KernelFn = ([dy, w], { geo: g, dtype }: { geo: ConvGe
   return fromTypedArray(out, [g.n, g.c, g.h, g.w]);
 };
 
-const conv2dBackwardWeight: KernelFn = ([x, dy], { geo: g, dtype }: { geo: ConvGeometry; dtype: DType }) => {
+const conv2dBackwardWeight: KernelFn<'conv2dBackwardWeight'> = ([x, dy], { geo: g, dtype }) => {
   const X = readAs(x!, x!.shape, dtype);
   const DY = readAs(dy!, dy!.shape, dtype);
   const cg = g.c / g.groups;
@@ -122,4 +121,4 @@ const conv2dBackwardWeight: KernelFn = ([x, dy], { geo: g, dtype }: { geo: ConvG
   return fromTypedArray(out, [g.o, cg, g.kh, g.kw]);
 };
 
-export const convKernels: Record<string, KernelFn> = { conv2d, conv2dBackwardInput, conv2dBackwardWeight };
+export const convKernels = { conv2d, conv2dBackwardInput, conv2dBackwardWeight } satisfies Partial<KernelTable>;

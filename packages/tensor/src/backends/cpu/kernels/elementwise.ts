@@ -4,7 +4,8 @@ import { sizeOf, TensorError } from '../../../shape.js';
 import type { Tensor } from '../../../tensor.js';
 import { fromTypedArray } from '../../../kernel-util.js';
 import { host, readAs } from '../layout.js';
-import type { KernelFn } from '../../../backend.js';
+import { kernelsOf, type KernelFn, type KernelTable } from '../../../backend.js';
+import type { BinaryKernelName, UnaryKernelName } from '../../../kernel-names.js';
 
 /** erf to about 1e-15: a positive series below 3, the erfc continued fraction above (no cancellation in either). */
 export function erf(x: number): number {
@@ -36,7 +37,7 @@ function roundHalfEven(x: number): number {
 }
 
 const SQRT1_2 = Math.SQRT1_2;
-export const UNARY_FNS: Record<string, (x: number) => number> = {
+export const UNARY_FNS: Readonly<Record<UnaryKernelName, (x: number) => number>> = {
   neg: (x) => -x,
   abs: Math.abs,
   square: (x) => x * x,
@@ -63,7 +64,7 @@ export const UNARY_FNS: Record<string, (x: number) => number> = {
   logicalNot: (x) => (x !== 0 ? 0 : 1),
 };
 
-export const BINARY_FNS: Record<string, (a: number, b: number) => number> = {
+export const BINARY_FNS: Readonly<Record<BinaryKernelName, (a: number, b: number) => number>> = {
   add: (a, b) => a + b,
   sub: (a, b) => a - b,
   mul: (a, b) => a * b,
@@ -86,9 +87,9 @@ function storeFix(dtype: DType): ((x: number) => number) | null {
   return dtype === 'int32' ? (x) => x | 0 : null;
 }
 
-function unaryKernel(name: string): KernelFn {
-  const f = UNARY_FNS[name]!;
-  return ([t], { dtype }: { dtype: DType }) => {
+function unaryKernel(name: UnaryKernelName): KernelFn<UnaryKernelName> {
+  const f = UNARY_FNS[name];
+  return ([t], { dtype }) => {
     const x = readAs(t!, t!.shape, dtype === 'bool' ? t!.dtype : dtype);
     const out = allocArray(dtype, x.length);
     const fix = storeFix(dtype);
@@ -98,9 +99,9 @@ function unaryKernel(name: string): KernelFn {
   };
 }
 
-function binaryKernel(name: string): KernelFn {
-  const f = BINARY_FNS[name]!;
-  return ([a, b], { shape, dtype, computeDtype }: { shape: number[]; dtype: DType; computeDtype: DType }) => {
+function binaryKernel(name: BinaryKernelName): KernelFn<BinaryKernelName> {
+  const f = BINARY_FNS[name];
+  return ([a, b], { shape, dtype, computeDtype }) => {
     const x = readAs(a!, shape, computeDtype === 'bool' ? a!.dtype : computeDtype);
     const y = readAs(b!, shape, computeDtype === 'bool' ? b!.dtype : computeDtype);
     const n = sizeOf(shape);
@@ -117,7 +118,7 @@ function binaryKernel(name: string): KernelFn {
   };
 }
 
-const where: KernelFn = ([c, a, b], { shape, dtype }: { shape: number[]; dtype: DType }) => {
+const where: KernelFn<'where'> = ([c, a, b], { shape, dtype }) => {
   const cond = readAs(c!, shape, 'bool');
   const x = readAs(a!, shape, dtype);
   const y = readAs(b!, shape, dtype);
@@ -127,7 +128,7 @@ const where: KernelFn = ([c, a, b], { shape, dtype }: { shape: number[]; dtype: 
 };
 
 /** The conversion rule is at the top of dtype.ts: floats to int32 refuse NaN, infinities and out-of-range values. */
-const cast: KernelFn = ([t], { dtype }: { dtype: DType }) => {
+const cast: KernelFn<'cast'> = ([t], { dtype }) => {
   const src = readAs(t!);
   const out = allocArray(dtype, src.length);
   if (dtype === 'int32' && (t!.dtype === 'float32' || t!.dtype === 'float64')) for (let i = 0; i < src.length; i++) out[i] = toInt32(src[i]!, 'cast', i);
@@ -135,7 +136,7 @@ const cast: KernelFn = ([t], { dtype }: { dtype: DType }) => {
   return fromTypedArray(out, t!.shape);
 };
 
-const clamp: KernelFn = ([t], { min, max, dtype }: { min: number | null; max: number | null; dtype: DType }) => {
+const clamp: KernelFn<'clamp'> = ([t], { min, max, dtype }) => {
   const x = readAs(t!, t!.shape, dtype);
   const out = allocArray(dtype, x.length);
   const lo = min ?? -Infinity;
@@ -148,7 +149,7 @@ const clamp: KernelFn = ([t], { min, max, dtype }: { min: number | null; max: nu
 };
 
 /** A fresh row-major copy. */
-const copy: KernelFn = ([t]) => fromTypedArray(readAs(t!).slice(), t!.shape);
+const copy: KernelFn<'copy'> = ([t]) => fromTypedArray(readAs(t!).slice(), t!.shape);
 
 /** Writes `src` (broadcast) into the elements `dst` addresses, following its strides. Not recorded. */
 export function copyInto(dst: Tensor, src: Tensor): void {
@@ -175,11 +176,11 @@ export function copyInto(dst: Tensor, src: Tensor): void {
   }
 }
 
-export const elementwiseKernels: Record<string, KernelFn> = {
-  ...Object.fromEntries(Object.keys(UNARY_FNS).map((k) => [k, unaryKernel(k)])),
-  ...Object.fromEntries(Object.keys(BINARY_FNS).map((k) => [k, binaryKernel(k)])),
+export const elementwiseKernels = {
+  ...kernelsOf(Object.keys(UNARY_FNS) as UnaryKernelName[], unaryKernel),
+  ...kernelsOf(Object.keys(BINARY_FNS) as BinaryKernelName[], binaryKernel),
   where,
   cast,
   clamp,
   copy,
-};
+} satisfies Partial<KernelTable>;

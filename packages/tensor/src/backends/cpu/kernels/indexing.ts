@@ -1,9 +1,9 @@
 /** Reference gather / scatterAdd / concat / pad kernels. */
-import { allocArray, type DType } from '../../../dtype.js';
+import { allocArray } from '../../../dtype.js';
 import { contiguousStrides, normalizeSlices, sizeOf, TensorError } from '../../../shape.js';
 import { fromTypedArray, full, narrowView, sliceView } from '../../../kernel-util.js';
 import type { Tensor } from '../../../tensor.js';
-import type { KernelFn } from '../../../backend.js';
+import type { KernelFn, KernelTable } from '../../../backend.js';
 import { readAs } from '../layout.js';
 import { copyInto } from './elementwise.js';
 
@@ -27,14 +27,14 @@ function forEachIndexed(op: string, index: Tensor, target: readonly number[], ax
   }
 }
 
-const gather: KernelFn = ([x, index], { axis }: { axis: number }) => {
+const gather: KernelFn<'gather'> = ([x, index], { axis }) => {
   const X = readAs(x!);
   const out = allocArray(x!.dtype, index!.size);
   forEachIndexed('gather', index!, x!.shape, axis, (i, p) => (out[i] = X[p]!));
   return fromTypedArray(out, index!.shape);
 };
 
-const scatterAdd: KernelFn = ([x, index, src], { axis, dtype }: { axis: number; dtype: DType }) => {
+const scatterAdd: KernelFn<'scatterAdd'> = ([x, index, src], { axis, dtype }) => {
   const out = readAs(x!, x!.shape, dtype).slice();
   const S = readAs(src!, src!.shape, dtype);
   const sStrides = contiguousStrides(src!.shape);
@@ -53,7 +53,7 @@ const scatterAdd: KernelFn = ([x, index, src], { axis, dtype }: { axis: number; 
   return fromTypedArray(out, x!.shape);
 };
 
-const concat: KernelFn = (parts, { axis, shape, dtype }: { axis: number; shape: number[]; dtype: DType }) => {
+const concat: KernelFn<'concat'> = (parts, { axis, shape, dtype }) => {
   const out = fromTypedArray(allocArray(dtype, sizeOf(shape)), shape);
   let start = 0;
   for (const p of parts) {
@@ -63,10 +63,10 @@ const concat: KernelFn = (parts, { axis, shape, dtype }: { axis: number; shape: 
   return out;
 };
 
-const pad: KernelFn = ([t], { before, shape, value }: { before: number[]; shape: number[]; value: number }) => {
+const pad: KernelFn<'pad'> = ([t], { before, shape, value }) => {
   const out = full(shape, value, t!.dtype);
   copyInto(sliceView(out, normalizeSlices('slice', out, t!.shape.map((d, i) => [before[i]!, before[i]! + d, 1] as const))), t!);
   return out;
 };
 
-export const indexingKernels: Record<string, KernelFn> = { gather, scatterAdd, concat, pad };
+export const indexingKernels = { gather, scatterAdd, concat, pad } satisfies Partial<KernelTable>;

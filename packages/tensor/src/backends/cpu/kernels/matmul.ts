@@ -1,11 +1,11 @@
 /** Reference batched matmul: i-k-j loops over row-major copies, accumulating in float64. */
-import { allocArray, type DType } from '../../../dtype.js';
+import { allocArray } from '../../../dtype.js';
 import { sizeOf } from '../../../shape.js';
 import { fromTypedArray } from '../../../kernel-util.js';
-import type { KernelFn } from '../../../backend.js';
+import type { KernelFn, KernelTable } from '../../../backend.js';
 import { readAs } from '../layout.js';
 
-const matmul: KernelFn = ([a, b], { batch, m, n, k, dtype }: { batch: number[]; m: number; n: number; k: number; dtype: DType }) => {
+const matmul: KernelFn<'matmul'> = ([a, b], { batch, m, n, k, dtype }) => {
   const A = readAs(a!, [...batch, m, k], dtype);
   const B = readAs(b!, [...batch, k, n], dtype);
   const nb = sizeOf(batch);
@@ -29,4 +29,4 @@ const matmul: KernelFn = ([a, b], { batch, m, n, k, dtype }: { batch: number[]; 
   return fromTypedArray(out, [...batch, m, n]);
 };
 
-export const matmulKernels: Record<string, KernelFn> = { matmul };
+export const matmulKernels = { matmul } satisfies Partial<KernelTable>;

@@ -2,7 +2,7 @@
 import { allocArray } from '../../../dtype.js';
 import { fromTypedArray } from '../../../kernel-util.js';
 import type { PoolGeometry } from '../../../shape.js';
-import type { KernelFn } from '../../../backend.js';
+import type { KernelFn, KernelTable } from '../../../backend.js';
 import { readAs } from '../layout.js';
 
 /** Calls visit(outIndex, inIndex) for every in-bounds (output, window element) pair, window-major. */
@@ -38,7 +38,7 @@ function argmaxIndices(X: ArrayLike<number>, g: PoolGeometry): Int32Array {
   return arg;
 }
 
-const maxPool2d: KernelFn = ([x], { geo: g }: { geo: PoolGeometry }) => {
+const maxPool2d: KernelFn<'maxPool2d'> = ([x], { geo: g }) => {
   const X = readAs(x!);
   const arg = argmaxIndices(X, g);
   const out = allocArray(x!.dtype, arg.length);
@@ -46,7 +46,7 @@ const maxPool2d: KernelFn = ([x], { geo: g }: { geo: PoolGeometry }) => {
   return fromTypedArray(out, [g.n, g.c, g.oh, g.ow]);
 };
 
-const maxPool2dBackward: KernelFn = ([x, dy], { geo: g }: { geo: PoolGeometry }) => {
+const maxPool2dBackward: KernelFn<'maxPool2dBackward'> = ([x, dy], { geo: g }) => {
   const arg = argmaxIndices(readAs(x!), g);
   const DY = readAs(dy!, dy!.shape, x!.dtype);
   const dx = allocArray(x!.dtype, g.n * g.c * g.h * g.w);
@@ -54,7 +54,7 @@ const maxPool2dBackward: KernelFn = ([x, dy], { geo: g }: { geo: PoolGeometry })
   return fromTypedArray(dx, [g.n, g.c, g.h, g.w]);
 };
 
-const avgPool2d: KernelFn = ([x], { geo: g }: { geo: PoolGeometry }) => {
+const avgPool2d: KernelFn<'avgPool2d'> = ([x], { geo: g }) => {
   const X = readAs(x!);
   const acc = new Float64Array(g.n * g.c * g.oh * g.ow);
   forEachWindow(g, (o, i) => (acc[o] += X[i]!));
@@ -64,7 +64,7 @@ const avgPool2d: KernelFn = ([x], { geo: g }: { geo: PoolGeometry }) => {
   return fromTypedArray(out, [g.n, g.c, g.oh, g.ow]);
 };
 
-const avgPool2dBackward: KernelFn = ([dy], { geo: g }: { geo: PoolGeometry }) => {
+const avgPool2dBackward: KernelFn<'avgPool2dBackward'> = ([dy], { geo: g }) => {
   const DY = readAs(dy!);
   const dx = new Float64Array(g.n * g.c * g.h * g.w);
   const inv = 1 / (g.kh * g.kw);
@@ -74,4 +74,4 @@ const avgPool2dBackward: KernelFn = ([dy], { geo: g }: { geo: PoolGeometry }) =>
   return fromTypedArray(out, [g.n, g.c, g.h, g.w]);
 };
 
-export const poolKernels: Record<string, KernelFn> = { maxPool2d, maxPool2dBackward, avgPool2d, avgPool2dBackward };
+export const poolKernels = { maxPool2d, maxPool2dBackward, avgPool2d, avgPool2dBackward } satisfies Partial<KernelTable>;

@@ -3,7 +3,7 @@ import { allocArray, type DType } from '../../../dtype.js';
 import { reducedShape, sizeOf } from '../../../shape.js';
 import { fromTypedArray, permuteView } from '../../../kernel-util.js';
 import type { Tensor } from '../../../tensor.js';
-import type { KernelFn } from '../../../backend.js';
+import type { KernelFn, KernelTable } from '../../../backend.js';
 import { readAs } from '../layout.js';
 
 /**
@@ -22,7 +22,7 @@ export function rowsOf(t: Tensor, axes: readonly number[], dtype: DType = t.dtyp
   return { data: readAs(view, view.shape, dtype), outer, inner };
 }
 
-const sum: KernelFn = ([t], { axes, keepdims, dtype }: { axes: number[]; keepdims: boolean; dtype: DType }) => {
+const sum: KernelFn<'sum'> = ([t], { axes, keepdims, dtype }) => {
   const { data, outer, inner } = rowsOf(t!, axes, t!.dtype === 'bool' ? 'int32' : t!.dtype);
   const out = allocArray(dtype, outer);
   for (let r = 0; r < outer; r++) {
@@ -35,8 +35,8 @@ const sum: KernelFn = ([t], { axes, keepdims, dtype }: { axes: number[]; keepdim
   return fromTypedArray(out, reducedShape(t!.shape, axes, keepdims));
 };
 
-function extremum(isMax: boolean): KernelFn {
-  return ([t], { axes, keepdims, dtype }: { axes: number[]; keepdims: boolean; dtype: DType }) => {
+function extremum(isMax: boolean): KernelFn<'max' | 'min'> {
+  return ([t], { axes, keepdims, dtype }) => {
     const { data, outer, inner } = rowsOf(t!, axes);
     const out = allocArray(dtype, outer);
     for (let r = 0; r < outer; r++) {
@@ -52,8 +52,8 @@ function extremum(isMax: boolean): KernelFn {
   };
 }
 
-function argExtremum(isMax: boolean): KernelFn {
-  return ([t], { axis, keepdims }: { axis: number; keepdims: boolean }) => {
+function argExtremum(isMax: boolean): KernelFn<'argmax' | 'argmin'> {
+  return ([t], { axis, keepdims }) => {
     const { data, outer, inner } = rowsOf(t!, [axis]);
     const out = new Int32Array(outer);
     for (let r = 0; r < outer; r++) {
@@ -73,10 +73,10 @@ function argExtremum(isMax: boolean): KernelFn {
   };
 }
 
-export const reduceKernels: Record<string, KernelFn> = {
+export const reduceKernels = {
   sum,
   max: extremum(true),
   min: extremum(false),
   argmax: argExtremum(true),
   argmin: argExtremum(false),
-};
+} satisfies Partial<KernelTable>;

@@ -1,12 +1,12 @@
 /** Reference softmax / log-softmax: rows along the axis, max-subtracted, float64 accumulation. */
-import { allocArray, type DType } from '../../../dtype.js';
+import { allocArray } from '../../../dtype.js';
 import { asContiguous, fromTypedArray, permuteView } from '../../../kernel-util.js';
 import type { Tensor } from '../../../tensor.js';
-import type { KernelFn } from '../../../backend.js';
+import type { KernelFn, KernelTable } from '../../../backend.js';
 import { rowsOf } from './reduce.js';
 
-function softmaxKernel(log: boolean): KernelFn {
-  return ([t], { axis, dtype }: { axis: number; dtype: DType }) => {
+function softmaxKernel(log: boolean): KernelFn<'softmax' | 'logSoftmax'> {
+  return ([t], { axis, dtype }) => {
     const x = t as Tensor;
     const { data, outer, inner } = rowsOf(x, [axis]);
     const out = allocArray(dtype, outer * inner);
@@ -34,7 +34,7 @@ function softmaxKernel(log: boolean): KernelFn {
   };
 }
 
-export const softmaxKernels: Record<string, KernelFn> = {
+export const softmaxKernels = {
   softmax: softmaxKernel(false),
   logSoftmax: softmaxKernel(true),
-};
+} satisfies Partial<KernelTable>;

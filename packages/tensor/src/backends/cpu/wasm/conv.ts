@@ -12,7 +12,7 @@
  * its output (never the image sum), so every result is bitwise independent of the thread count.
  */
 import type { KernelFn } from '../../../backend.js';
-import type { DType } from '../../../dtype.js';
+import type { ConvAttrs } from '../../../kernel-names.js';
 import type { ConvGeometry } from '../../../shape.js';
 import { referenceKernels } from '../index.js';
 import { dispose } from '../../../memory.js';
@@ -23,8 +23,6 @@ import { claimablePieces, type Call } from './pool.js';
 import type { WasmRuntime } from './runtime.js';
 import { gathered } from './vector.js';
 import { winogradApplies, winogradForward, winogradInputGradient, winogradPaths, winogradWeightGradient } from './winograd.js';
-
-type Attrs = { geo: ConvGeometry; dtype: DType };
 
 /** Column matrices above this size are processed in batches of fewer images. */
 const COLUMN_BUDGET_BYTES = 64 * 2 ** 20;
@@ -187,10 +185,12 @@ function conv2dWeightGradient(rt: WasmRuntime, x: Float32Array, dy: Float32Array
   return pdw;
 }
 
-export function wasmConvKernels(rt: () => WasmRuntime): Record<string, KernelFn> {
-  const wrap = (name: string, shapeOf: (g: ConvGeometry) => number[], fast: (r: WasmRuntime, a: Float32Array, b: Float32Array, g: ConvGeometry) => number): KernelFn => {
-    const reference = referenceKernels[name]!;
-    return (inputs, attrs: Attrs) => {
+type ConvKernelName = 'conv2d' | 'conv2dBackwardInput' | 'conv2dBackwardWeight';
+
+export function wasmConvKernels(rt: () => WasmRuntime): { [N in ConvKernelName]: KernelFn<N> } {
+  const wrap = (name: ConvKernelName, shapeOf: (g: ConvGeometry) => number[], fast: (r: WasmRuntime, a: Float32Array, b: Float32Array, g: ConvGeometry) => number): KernelFn<ConvKernelName> => {
+    const reference: KernelFn<ConvKernelName> = referenceKernels[name];
+    return (inputs, attrs: ConvAttrs) => {
       if (attrs.dtype !== 'float32') return reference(inputs, attrs);
       const r = rt();
       // Views that are not row-major (a gradient sliced out of a concatenation's, say) are gathered in the kernels'

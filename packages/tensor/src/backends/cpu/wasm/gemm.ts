@@ -120,8 +120,8 @@ export function runGemms(r: WasmRuntime, gs: readonly Gemm[], threads: number): 
 }
 
 /** Batched float32 matmul on the WebAssembly GEMM; other dtypes go to the reference kernel. */
-export function wasmMatmul(rt: () => WasmRuntime, reference: KernelFn): KernelFn {
-  return (inputs, attrs: { batch: number[]; m: number; n: number; k: number; dtype: string }) => {
+export function wasmMatmul(rt: () => WasmRuntime, reference: KernelFn<'matmul'>): KernelFn<'matmul'> {
+  return (inputs, attrs) => {
     const { batch, m, n, k, dtype } = attrs;
     const nb = sizeOf(batch);
     if (dtype !== 'float32' || nb * m * n === 0 || k === 0) return reference(inputs, attrs);

@@ -27,7 +27,8 @@
  *   (the COOP/COEP headers). `setCpuKernels('fast', { sharedMemory: false })` (env `OCLT_CPU_SHARED_MEMORY=0`)
  *   chooses that memory anywhere, to test it in Node. Results are bitwise the same as a shared memory's on one thread.
  */
-import { getBackend, registerKernel, type KernelFn } from '../../../backend.js';
+import { getBackend, registerKernels, type KernelFn, type KernelTable } from '../../../backend.js';
+import type { KernelName } from '../../../kernel-names.js';
 import type { Tensor } from '../../../tensor.js';
 import { referenceKernels, setCpuStorageAllocator } from '../index.js';
 import { isHeapArray } from './heap.js';
@@ -138,13 +139,13 @@ function getRuntime(): WasmRuntime {
 }
 
 /** The fast kernels by name, each falling back to `referenceKernels` where it cannot help. */
-function fastKernels(): Record<string, KernelFn> {
-  const fast: Record<string, KernelFn> = {
-    matmul: wasmMatmul(getRuntime, referenceKernels.matmul!),
+function fastKernels(): Partial<KernelTable> {
+  const fast: Partial<KernelTable> = {
+    matmul: wasmMatmul(getRuntime, referenceKernels.matmul),
     ...wasmConvKernels(getRuntime),
     ...wasmVectorKernels(getRuntime),
   };
-  return Object.fromEntries(Object.entries(fast).map(([name, fn]) => [name, fitting(fn, referenceKernels[name]!)]));
+  return Object.fromEntries((Object.entries(fast) as [KernelName, KernelFn][]).map(([name, fn]) => [name, fitting(fn, referenceKernels[name])]));
 }
 
 /** How many ops `fitting` sent to the reference kernels, by reason (read by tests: which path ran). */
@@ -154,6 +155,7 @@ export const fallbackCounts = { estimate: 0, backstop: 0 };
 const copiedIn = (t: Tensor) => (t.storage.data && isHeapArray(t.storage.data) ? 0 : t.size);
 
 /**
+ * (Any kernel: `fast` and `reference` are kernels of one name, so they take the same attributes.)
  * `fast`, or `reference` where the op does not fit in the kernels' memory: the operands it would copy in plus a
  * result the size of its largest operand or of `attrs.shape` (an O(1) estimate made before anything is copied,
  * so a 1e9-element sum never grows the memory for nothing), and, as a backstop, wherever the memory runs out
@@ -242,9 +244,9 @@ export function setCpuKernels(m: CpuKernelMode, opts: CpuKernelOptions = {}): vo
     if (opts.relaxedSimd !== true && opts.relaxedSimd !== false && opts.relaxedSimd !== 'auto') throw new Error(`setCpuKernels: relaxedSimd must be true, false or 'auto', got ${JSON.stringify(opts.relaxedSimd)}`);
     wantRelaxed = opts.relaxedSimd;
   }
-  for (const [name, fn] of Object.entries(referenceKernels)) registerKernel('cpu', name, fn);
+  registerKernels('cpu', referenceKernels);
   mode = m === 'fast' && simdSupported() ? 'fast' : 'reference';
-  if (mode === 'fast') for (const [name, fn] of Object.entries(fastKernels())) registerKernel('cpu', name, fn);
+  if (mode === 'fast') registerKernels('cpu', fastKernels());
   // Float32 tensors big enough for the fast kernels are made in their memory, so no op has to copy them in.
   setCpuStorageAllocator(mode === 'fast' ? (dtype, n) => (dtype === 'float32' && n >= smallOpLimits.memoryBound ? getRuntime().allocStorage(n) : null) : null);
   (getBackend('cpu') as { info: () => string }).info = cpuKernelsInfo;

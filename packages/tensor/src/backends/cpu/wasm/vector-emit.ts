@@ -6,6 +6,7 @@
  * Sums accumulate in float64 (as the reference kernels do) in a fixed order: two f64x2 accumulators over
  * 4-float chunks, then the lanes, then the tail.
  */
+import type { BinaryKernelName, UnaryKernelName } from '../../../kernel-names.js';
 import type { FunctionBuilder, Local, ModuleBuilder } from './emitter.js';
 
 const LOG2E = Math.LOG2E;
@@ -115,7 +116,8 @@ type Lanes = 'v' | 's';
 type BinaryBody = (f: FunctionBuilder, a: () => void, b: () => void, lanes: Lanes, tmp: Temps) => void;
 
 /** The binary ops: each pushes op(a, b) for 4 lanes (v) or one float32 (s), matching the reference rules. */
-const BINARY: Record<string, BinaryBody> = {
+/** The binary kernels (kernel-names.ts) with a WebAssembly body. */
+const BINARY: Partial<Record<BinaryKernelName, BinaryBody>> = {
   add: (f, a, b, l) => (a(), b(), f.op(l === 'v' ? 'f32x4.add' : 'f32.add')),
   sub: (f, a, b, l) => (a(), b(), f.op(l === 'v' ? 'f32x4.sub' : 'f32.sub')),
   mul: (f, a, b, l) => (a(), b(), f.op(l === 'v' ? 'f32x4.mul' : 'f32.mul')),
@@ -188,7 +190,8 @@ function emitBinary(m: ModuleBuilder, name: string, body: BinaryBody): FunctionB
 type UnaryBody = (f: FunctionBuilder, x: Local, tmp: Temps) => void;
 
 /** Unary ops on 4 lanes; the scalar tail reuses them through a splat. */
-const UNARY: Record<string, UnaryBody> = {
+/** The unary kernels (kernel-names.ts) with a WebAssembly body. */
+const UNARY: Partial<Record<UnaryKernelName, UnaryBody>> = {
   neg: (f, x) => f.get(x).op('f32x4.neg'),
   abs: (f, x) => f.get(x).op('f32x4.abs'),
   square: (f, x) => f.get(x).get(x).op('f32x4.mul'),
@@ -609,8 +612,8 @@ function emitSubRowShifts(m: ModuleBuilder): FunctionBuilder {
 
 /** The vector kernels; with `relaxed`, exp's polynomial (so sigmoid, silu, softmax) uses relaxed-SIMD multiply-add. */
 export function emitVectorFunctions(m: ModuleBuilder, relaxed: boolean): void {
-  for (const [name, body] of Object.entries(BINARY)) m.export(emitBinary(m, name, body));
-  for (const [name, body] of Object.entries(UNARY)) m.export(emitUnary(m, name, body, relaxed));
+  for (const [name, body] of Object.entries(BINARY)) m.export(emitBinary(m, name, body!));
+  for (const [name, body] of Object.entries(UNARY)) m.export(emitUnary(m, name, body!, relaxed));
   m.export(emitRowSums(m));
   m.export(emitRowExtremum(m, true));
   m.export(emitRowExtremum(m, false));
@@ -619,5 +622,5 @@ export function emitVectorFunctions(m: ModuleBuilder, relaxed: boolean): void {
   m.export(emitGather(m));
 }
 
-export const BINARY_WASM_OPS = Object.keys(BINARY);
-export const UNARY_WASM_OPS = Object.keys(UNARY);
+export const BINARY_WASM_OPS = Object.keys(BINARY) as BinaryKernelName[];
+export const UNARY_WASM_OPS = Object.keys(UNARY) as UnaryKernelName[];

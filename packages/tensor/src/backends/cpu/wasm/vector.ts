@@ -6,8 +6,8 @@
  * SUM_BLOCK elements for sums and max/min, whose partial results are combined in block order, so the result never
  * depends on the thread count.
  */
-import type { KernelFn } from '../../../backend.js';
-import type { DType } from '../../../dtype.js';
+import { kernelsOf, type KernelFn, type KernelTable } from '../../../backend.js';
+import type { BinaryKernelName, UnaryKernelName } from '../../../kernel-names.js';
 import { dispose } from '../../../memory.js';
 import { asContiguous, fromTypedArray, permuteView } from '../../../kernel-util.js';
 import { isContiguous, reducedShape, sizeOf } from '../../../shape.js';
@@ -38,7 +38,7 @@ export const SUM_BLOCK = 1 << 16;
  * to 0.
  */
 export const smallOpLimits = { memoryBound: 2048, transcendental: 64 };
-const TRANSCENDENTAL = new Set(['exp', 'sigmoid', 'silu']);
+const TRANSCENDENTAL = new Set<UnaryKernelName>(['exp', 'sigmoid', 'silu']);
 
 const threadsForElements = (rt: WasmRuntime, n: number, kind: keyof typeof MIN_ELEMENTS_PER_THREAD = 'memoryBound') =>
   Math.max(1, Math.min(rt.threads, Math.floor(n / MIN_ELEMENTS_PER_THREAD[kind])));
@@ -78,10 +78,10 @@ export function coalesce(shape: readonly number[], strides: readonly (readonly n
   return { shape: outShape, strides: outStrides };
 }
 
-function binaryKernel(rt: () => WasmRuntime, op: string): KernelFn {
-  const reference = referenceKernels[op]!;
+function binaryKernel(rt: () => WasmRuntime, op: BinaryKernelName): KernelFn<BinaryKernelName> {
+  const reference: KernelFn<BinaryKernelName> = referenceKernels[op];
   const fn = `binary_${op}`;
-  return (inputs, attrs: { shape: number[]; dtype: DType; computeDtype: DType }) => {
+  return (inputs, attrs) => {
     const { shape, dtype, computeDtype } = attrs;
     const n = sizeOf(shape);
     if (dtype !== 'float32' || computeDtype !== 'float32' || n === 0 || n < smallOpLimits.memoryBound) return reference(inputs, attrs);
@@ -139,10 +139,10 @@ function binaryOnViews(r: WasmRuntime, fn: string, A: Operand, B: Operand, geo: 
   return r.result(po, shape);
 }
 
-function unaryKernel(rt: () => WasmRuntime, op: string): KernelFn {
-  const reference = referenceKernels[op]!;
+function unaryKernel(rt: () => WasmRuntime, op: UnaryKernelName): KernelFn<UnaryKernelName> {
+  const reference: KernelFn<UnaryKernelName> = referenceKernels[op];
   const fn = `unary_${op}`;
-  return (inputs, attrs: { dtype: DType }) => {
+  return (inputs, attrs) => {
     const t = inputs[0]!;
     const limit = TRANSCENDENTAL.has(op) ? smallOpLimits.transcendental : smallOpLimits.memoryBound;
     if (attrs.dtype !== 'float32' || t.dtype !== 'float32' || t.size === 0 || t.size < limit) return reference(inputs, attrs);
@@ -216,14 +216,14 @@ function withRows<R>(r: WasmRuntime, t: Tensor, axes: readonly number[], fn: (r:
   }
 }
 
-function copyKernel(rt: () => WasmRuntime): KernelFn {
-  const reference = referenceKernels.copy!;
+function copyKernel(rt: () => WasmRuntime): KernelFn<'copy'> {
+  const reference = referenceKernels.copy;
   return (inputs, attrs) => rowMajorCopy(rt(), inputs[0]!) ?? reference(inputs, attrs);
 }
 
-function sumKernel(rt: () => WasmRuntime): KernelFn {
-  const reference = referenceKernels.sum!;
-  return (inputs, attrs: { axes: number[]; keepdims: boolean; dtype: DType }) => {
+function sumKernel(rt: () => WasmRuntime): KernelFn<'sum'> {
+  const reference = referenceKernels.sum;
+  return (inputs, attrs) => {
     const t = inputs[0]!;
     if (t.dtype !== 'float32' || attrs.dtype !== 'float32' || t.size === 0 || t.size < smallOpLimits.memoryBound) return reference(inputs, attrs);
     const around = sumAroundKept(rt(), t, attrs.axes);
@@ -264,9 +264,9 @@ function sumKernel(rt: () => WasmRuntime): KernelFn {
  * order by the reference's own rule (the first of equal values wins; any NaN gives NaN), so the result is the
  * reference's bit for bit, whatever the thread count.
  */
-function extremumKernel(rt: () => WasmRuntime, isMax: boolean): KernelFn {
-  const reference = referenceKernels[isMax ? 'max' : 'min']!;
-  return (inputs, attrs: { axes: number[]; keepdims: boolean; dtype: DType }) => {
+function extremumKernel(rt: () => WasmRuntime, isMax: boolean): KernelFn<'max' | 'min'> {
+  const reference = referenceKernels[isMax ? 'max' : 'min'];
+  return (inputs, attrs) => {
     const t = inputs[0]!;
     if (t.dtype !== 'float32' || attrs.dtype !== 'float32' || t.size === 0 || t.size < smallOpLimits.memoryBound) return reference(inputs, attrs);
     return withRows(rt(), t, attrs.axes, (r, data, outer, inner) => {
@@ -365,9 +365,9 @@ function sumAroundKept(r: WasmRuntime, t: Tensor, axes: readonly number[]): Floa
   return out;
 }
 
-function softmaxKernel(rt: () => WasmRuntime, log: boolean): KernelFn {
-  const reference = referenceKernels[log ? 'logSoftmax' : 'softmax']!;
-  return (inputs, attrs: { axis: number; dtype: DType }) => {
+function softmaxKernel(rt: () => WasmRuntime, log: boolean): KernelFn<'softmax' | 'logSoftmax'> {
+  const reference = referenceKernels[log ? 'logSoftmax' : 'softmax'];
+  return (inputs, attrs) => {
     const t = inputs[0]!;
     const { axis, dtype } = attrs;
     if (t.dtype !== 'float32' || dtype !== 'float32' || t.size === 0 || t.size < smallOpLimits.transcendental) return reference(inputs, attrs);
@@ -404,10 +404,10 @@ function softmaxKernel(rt: () => WasmRuntime, log: boolean): KernelFn {
   };
 }
 
-export function wasmVectorKernels(rt: () => WasmRuntime): Record<string, KernelFn> {
+export function wasmVectorKernels(rt: () => WasmRuntime): Partial<KernelTable> {
   return {
-    ...Object.fromEntries(BINARY_WASM_OPS.map((op) => [op, binaryKernel(rt, op)])),
-    ...Object.fromEntries(UNARY_WASM_OPS.map((op) => [op, unaryKernel(rt, op)])),
+    ...kernelsOf(BINARY_WASM_OPS, (op) => binaryKernel(rt, op)),
+    ...kernelsOf(UNARY_WASM_OPS, (op) => unaryKernel(rt, op)),
     copy: copyKernel(rt),
     sum: sumKernel(rt),
     max: extremumKernel(rt, true),

@@ -6,7 +6,7 @@
 import type { ConvGeometry } from '../../../shape.js';
 import type { Tensor } from '../../../tensor.js';
 import { address, divmod, kernelSource, Names, unravel } from '../codegen.js';
-import { deviceCanRun, type DeviceKernel } from './device.js';
+import { deviceCanRun, type DeviceKernel, type DeviceKernelTable } from './device.js';
 
 /** Address of element (i0, i1, i2, i3) of a 4-d tensor. */
 function at(t: Tensor, idx: readonly string[]): string {
@@ -32,7 +32,7 @@ function outputFor(names: Names, pos: string, tap: string, stride: number, pad: 
   return { code: [...code, ...d.code, `var ${out} = ${d.q};`, `if (${d.m} == 0) {`, `if (${out} < ${size}) {`], opened: 3 };
 }
 
-const conv2d: DeviceKernel = (dev, [x, w], { geo: g, dtype }: { geo: ConvGeometry; dtype: string }) => {
+const conv2d: DeviceKernel<'conv2d'> = (dev, [x, w], { geo: g, dtype }) => {
   const shape = [g.n, g.o, g.oh, g.ow];
   if (dtype !== 'float32' || !deviceCanRun(g.n * g.o * g.oh * g.ow, x!, w!)) return null;
   const names = new Names();
@@ -63,7 +63,7 @@ const conv2d: DeviceKernel = (dev, [x, w], { geo: g, dtype }: { geo: ConvGeometr
   return dev.run(kernelSource(['a', 'b'], body), shape, [x!, w!]);
 };
 
-const conv2dBackwardInput: DeviceKernel = (dev, [dy, w], { geo: g, dtype }: { geo: ConvGeometry; dtype: string }) => {
+const conv2dBackwardInput: DeviceKernel<'conv2dBackwardInput'> = (dev, [dy, w], { geo: g, dtype }) => {
   const shape = [g.n, g.c, g.h, g.w];
   if (dtype !== 'float32' || !deviceCanRun(g.n * g.c * g.h * g.w, dy!, w!)) return null;
   const names = new Names();
@@ -95,7 +95,7 @@ const conv2dBackwardInput: DeviceKernel = (dev, [dy, w], { geo: g, dtype }: { ge
   return dev.run(kernelSource(['a', 'b'], body), shape, [dy!, w!]);
 };
 
-const conv2dBackwardWeight: DeviceKernel = (dev, [x, dy], { geo: g, dtype }: { geo: ConvGeometry; dtype: string }) => {
+const conv2dBackwardWeight: DeviceKernel<'conv2dBackwardWeight'> = (dev, [x, dy], { geo: g, dtype }) => {
   const cg = g.c / g.groups;
   const shape = [g.o, cg, g.kh, g.kw];
   if (dtype !== 'float32' || !deviceCanRun(g.o * cg * g.kh * g.kw, x!, dy!)) return null;
@@ -126,4 +126,4 @@ const conv2dBackwardWeight: DeviceKernel = (dev, [x, dy], { geo: g, dtype }: { g
   return dev.run(kernelSource(['a', 'b'], body), shape, [x!, dy!]);
 };
 
-export const convDeviceKernels: Record<string, DeviceKernel> = { conv2d, conv2dBackwardInput, conv2dBackwardWeight };
+export const convDeviceKernels = { conv2d, conv2dBackwardInput, conv2dBackwardWeight } satisfies DeviceKernelTable;

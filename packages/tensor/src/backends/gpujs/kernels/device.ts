@@ -1,4 +1,5 @@
 /** What a gpujs kernel sees of the backend: run generated source over a flat output, wrap results as tensors. */
+import type { KernelAttrs, KernelName } from '../../../kernel-names.js';
 import type { Tensor } from '../../../tensor.js';
 
 /** Device kernels compute in float32 with float32 index arithmetic: exact below 2^24 elements. */
@@ -14,10 +15,14 @@ export interface Device {
 }
 
 /**
- * A device kernel returns null when it does not handle these inputs (another dtype, an empty or too large
- * tensor); the backend then runs the cpu kernel instead.
+ * The device kernel of `N` (kernel-names.ts), with its attributes typed from the declaration (`DeviceKernel`
+ * alone: any device kernel, attributes untyped). It returns null when it does not handle these inputs (another
+ * dtype, an empty or too large tensor); the backend then runs the cpu kernel instead.
  */
-export type DeviceKernel = (dev: Device, inputs: Tensor[], attrs: any) => Tensor | null;
+export type DeviceKernel<N extends KernelName = never> = (dev: Device, inputs: Tensor[], attrs: [N] extends [never] ? any : KernelAttrs<N>) => Tensor | null;
+
+/** A device kernel per declared name that has one. */
+export type DeviceKernelTable = { [N in KernelName]?: DeviceKernel<N> };
 
 /** True when every tensor is float32, non-empty, and addressable with float32 indices. */
 export function deviceCanRun(outSize: number, ...ts: Tensor[]): boolean {

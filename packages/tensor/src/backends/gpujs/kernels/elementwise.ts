@@ -6,13 +6,14 @@
 import { broadcastStrides, sizeOf } from '../../../shape.js';
 import type { Tensor } from '../../../tensor.js';
 import { address, kernelSource, Names, unravel } from '../codegen.js';
-import { deviceCanRun, type DeviceKernel } from './device.js';
+import { deviceCanRun, type DeviceKernel, type DeviceKernelTable } from './device.js';
+import type { BinaryKernelName, UnaryKernelName } from '../../../kernel-names.js';
 
 /**
  * float32 expressions of `x`. tanh is written with exp because GLSL ES 1.0 has none; the form
  * 1 - 2 / (e^{2x} + 1) saturates to +-1 instead of overflowing to NaN.
  */
-export const UNARY_EXPRESSIONS: Record<string, string> = {
+export const UNARY_EXPRESSIONS: Partial<Record<UnaryKernelName, string>> = {
   neg: '-x',
   abs: 'Math.abs(x)',
   square: 'x * x',
@@ -30,7 +31,7 @@ export const UNARY_EXPRESSIONS: Record<string, string> = {
 };
 
 /** Binary float32 expressions of `x` and `y` (pow is left to cpu: GLSL's pow is undefined for x < 0). */
-export const BINARY_EXPRESSIONS: Record<string, string> = {
+export const BINARY_EXPRESSIONS: Partial<Record<BinaryKernelName, string>> = {
   add: 'x + y',
   sub: 'x - y',
   mul: 'x * y',
@@ -45,7 +46,7 @@ export function readBroadcast(names: Names, param: string, t: Tensor, shape: rea
   return `var ${into} = ${param}[${address(t.offset, idx, strides)}];`;
 }
 
-function unaryKernel(expr: string): DeviceKernel {
+function unaryKernel(expr: string): DeviceKernel<UnaryKernelName> {
   return (dev, [t], { dtype }) => {
     if (dtype !== 'float32' || !deviceCanRun(t!.size, t!)) return null;
     const names = new Names();
@@ -55,7 +56,7 @@ function unaryKernel(expr: string): DeviceKernel {
   };
 }
 
-function binaryKernel(expr: string): DeviceKernel {
+function binaryKernel(expr: string): DeviceKernel<BinaryKernelName> {
   return (dev, [a, b], { shape, dtype, computeDtype }) => {
     if (dtype !== 'float32' || computeDtype !== 'float32' || !deviceCanRun(sizeOf(shape), a!, b!)) return null;
     const names = new Names();
@@ -66,7 +67,7 @@ function binaryKernel(expr: string): DeviceKernel {
 }
 
 /** A row-major copy of any view (what `contiguous()` and `clone()` run). */
-const copy: DeviceKernel = (dev, [t]) => {
+const copy: DeviceKernel<'copy'> = (dev, [t]) => {
   if (!deviceCanRun(t!.size, t!)) return null;
   const names = new Names();
   const u = unravel(names, 'this.thread.x', t!.shape);
@@ -74,8 +75,8 @@ const copy: DeviceKernel = (dev, [t]) => {
   return dev.run(kernelSource(['a'], body), t!.shape, [t!]);
 };
 
-export const elementwiseDeviceKernels: Record<string, DeviceKernel> = {
-  ...Object.fromEntries(Object.entries(UNARY_EXPRESSIONS).map(([k, e]) => [k, unaryKernel(e)])),
-  ...Object.fromEntries(Object.entries(BINARY_EXPRESSIONS).map(([k, e]) => [k, binaryKernel(e)])),
+export const elementwiseDeviceKernels: DeviceKernelTable = {
+  ...(Object.fromEntries(Object.entries(UNARY_EXPRESSIONS).map(([k, e]) => [k, unaryKernel(e!)])) as { [N in UnaryKernelName]?: DeviceKernel<N> }),
+  ...(Object.fromEntries(Object.entries(BINARY_EXPRESSIONS).map(([k, e]) => [k, binaryKernel(e!)])) as { [N in BinaryKernelName]?: DeviceKernel<N> }),
   copy,
 };

@@ -1,9 +1,9 @@
 /** Batched matmul on the device: one thread per output element, a k-loop of multiply-adds in float32. */
 import { broadcastStrides, sizeOf } from '../../../shape.js';
 import { address, kernelSource, Names, unravel } from '../codegen.js';
-import { deviceCanRun, type DeviceKernel } from './device.js';
+import { deviceCanRun, type DeviceKernel, type DeviceKernelTable } from './device.js';
 
-const matmul: DeviceKernel = (dev, [a, b], { batch, m, n, k, dtype }) => {
+const matmul: DeviceKernel<'matmul'> = (dev, [a, b], { batch, m, n, k, dtype }) => {
   const outShape = [...batch, m, n];
   if (dtype !== 'float32' || !deviceCanRun(sizeOf(outShape), a!, b!)) return null;
   // Batch axes broadcast (stride 0); the matrix axes keep the operands' own strides, so transposed views work.
@@ -28,4 +28,4 @@ const matmul: DeviceKernel = (dev, [a, b], { batch, m, n, k, dtype }) => {
   return dev.run(kernelSource(['a', 'b'], body), outShape, [a!, b!]);
 };
 
-export const matmulDeviceKernels: Record<string, DeviceKernel> = { matmul };
+export const matmulDeviceKernels = { matmul } satisfies DeviceKernelTable;

@@ -11,7 +11,7 @@ import { contiguousStrides, reducedShape, sizeOf } from '../../../shape.js';
 import { Tensor } from '../../../tensor.js';
 import { disposeTensor } from '../memory.js';
 import { address, divmod, kernelSource, Names, unravel } from '../codegen.js';
-import { deviceCanRun, type Device, type DeviceKernel } from './device.js';
+import { deviceCanRun, type Device, type DeviceKernel, type DeviceKernelTable } from './device.js';
 
 type Combine = 'sum' | 'max' | 'min';
 const COMBINE: Record<Combine, (acc: string, v: string) => string> = {
@@ -64,7 +64,7 @@ function reducePass(dev: Device, t: Tensor, axes: readonly number[], op: Combine
   return dev.run(kernelSource(['a'], body), [...keptShape, ...(chunks > 1 ? [chunks] : [])], [t]);
 }
 
-function reduceKernel(op: Combine): DeviceKernel {
+function reduceKernel(op: Combine): DeviceKernel<'sum' | 'max' | 'min'> {
   return (dev, [t], { axes, keepdims, dtype }) => {
     if (dtype !== 'float32' || !deviceCanRun(1, t!)) return null;
     const outShape = reducedShape(t!.shape, axes, keepdims);
@@ -90,7 +90,7 @@ function reshapeContiguous(t: Tensor, shape: readonly number[]): Tensor {
 }
 
 /** softmax(x)_i = exp(x_i - m) / sum_j exp(x_j - m), m = max_j x_j; log-softmax = x_i - m - log sum. */
-function softmaxKernel(log: boolean): DeviceKernel {
+function softmaxKernel(log: boolean): DeviceKernel<'softmax' | 'logSoftmax'> {
   return (dev, [x], { axis, dtype }) => {
     if (dtype !== 'float32' || !deviceCanRun(x!.size, x!)) return null;
     const keptShape = x!.shape.map((d, i) => (i === axis ? 1 : d));
@@ -128,10 +128,10 @@ function softmaxKernel(log: boolean): DeviceKernel {
   };
 }
 
-export const reduceDeviceKernels: Record<string, DeviceKernel> = {
+export const reduceDeviceKernels = {
   sum: reduceKernel('sum'),
   max: reduceKernel('max'),
   min: reduceKernel('min'),
   softmax: softmaxKernel(false),
   logSoftmax: softmaxKernel(true),
-};
+} satisfies DeviceKernelTable;
