@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * The packages as a user gets them: packs the four publishable packages (`npm pack`, from their built dist/),
+ * The packages as a user gets them: packs the five publishable packages (`npm pack`, from their built dist/),
  * installs the tarballs into an empty consumer project in a temporary folder, then runs there
  *   1. a plain Node ESM script (no tsx, no `source` condition) that uses every package and the `oclt` binary,
  *   2. a strict `tsc --noEmit` over a TypeScript consumer file (the consumer's own TypeScript, no @types/node
@@ -16,7 +16,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const packages = ['tensor', 'autograd', 'diffusion', 'oclt'];
+const packages = ['tensor', 'autograd', 'metrics', 'diffusion', 'oclt'];
 const keep = process.argv.includes('--keep');
 const rootPkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
 
@@ -81,8 +81,14 @@ try {
 import { Linear, Adam } from '@oclt/autograd';
 import { DDPMScheduler, MLPDenoiser } from '@oclt/diffusion';
 import { loadFashionMnist } from '@oclt/diffusion/node';
+import { FEATURE_DIM, extractFeatures } from '@oclt/metrics';
+import { loadFeatureNet } from '@oclt/metrics/node';
 import { selectTargets, longTailedClassCounts } from 'oclt';
 const gen = new Generator(0);
+// The shipped feature network, found in the installed package's assets/ and checked against its SHA-256.
+const { net, info } = await loadFeatureNet();
+const feats = extractFeatures(net, randn([3, 1, 16, 16], gen).clamp(-1, 1));
+if (info.name !== 'fmnist-features-v1' || feats.features.length !== 3 * FEATURE_DIM) throw new Error('feature network: ' + info.name + ', ' + feats.features.length);
 const w = randn([2, 1, 3, 3], gen).requiresGrad_();
 conv2d(randn([1, 1, 5, 5], gen), w, null, { padding: 1 }).square().mean().backward();
 if (w.grad.shape.join() !== '2,1,3,3') throw new Error('conv2d gradient shape ' + w.grad.shape);
@@ -113,10 +119,13 @@ import { Linear } from '@oclt/autograd';
 import { loadSafetensorsSync } from '@oclt/autograd/node';
 import { UNet2D, smallUNetConfig } from '@oclt/diffusion';
 import { runTraining } from '@oclt/diffusion/node';
+import { fid, type FeatureMatrix } from '@oclt/metrics';
+import { loadFeatureNet } from '@oclt/metrics/node';
 import { selectTargets } from 'oclt';
 const t: Tensor = tensor([1, 2, 3]).mul(2);
 const n: number = t.sum().item();
-export const used = [n, initGpujs, Linear, loadSafetensorsSync, UNet2D, smallUNetConfig, runTraining, selectTargets];
+const m: FeatureMatrix | null = null;
+export const used = [n, m, initGpujs, Linear, loadSafetensorsSync, UNet2D, smallUNetConfig, runTraining, fid, loadFeatureNet, selectTargets];
 `,
   );
   fs.writeFileSync(

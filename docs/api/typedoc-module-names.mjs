@@ -7,6 +7,8 @@ const importPaths = {
   'tensor/src/backends/gpujs': '@oclt/tensor/gpujs',
   'autograd/src': '@oclt/autograd',
   'autograd/src/node': '@oclt/autograd/node',
+  'metrics/src': '@oclt/metrics',
+  'metrics/src/node': '@oclt/metrics/node',
   'diffusion/src': '@oclt/diffusion',
   'diffusion/src/node': '@oclt/diffusion/node',
   'oclt/src': 'oclt',

@@ -9,8 +9,9 @@
  * and to an untrained network when the weights are (same cost; noted in the row).
  */
 import { Generator, fromTypedArray, type Tensor } from '@oclt/tensor';
-import { FeatureNet, evaluateImages, featureSetOfImages, resizeBilinear, type FeatureSet, type MetricsReport } from '@oclt/diffusion';
-import { loadFashionMnist, loadFeatureNet } from '@oclt/diffusion/node';
+import { FeatureNet, evaluateImages, featureSetOfImages, resizeBilinear, type FeatureSet, type MetricsReport } from '@oclt/metrics';
+import { loadFashionMnist } from '@oclt/diffusion/node';
+import { loadFeatureNet } from '@oclt/metrics/node';
 import { interleave, round, type BenchRow, type Suite } from '../harness.js';
 
 const IMAGE_SIZE = 16;

@@ -9,7 +9,6 @@ export * from './data/idx.js';
 export * from './data/cifar.js';
 export * from './data/dataset.js';
 export * from './data/toy.js';
-export * from './metrics/index.js';
 export * from './models/embeddings.js';
 export * from './models/mlp.js';
 export * from './models/unet.js';

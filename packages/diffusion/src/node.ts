@@ -4,7 +4,6 @@ export * from './node/idx-node.js';
 export * from './node/fashion-mnist.js';
 export * from './node/cifar-node.js';
 export * from './node/checkpoint.js';
-export * from './metrics/node/feature-net-node.js';
 export * from './node/images.js';
 export * from './node/progress.js';
 export * from './node/train-node.js';

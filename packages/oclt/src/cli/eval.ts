@@ -13,11 +13,11 @@
 import fs from 'node:fs';
 import { Generator, fromTypedArray, type Tensor } from '@oclt/tensor';
 import { decodeSafetensors } from '@oclt/autograd';
+import { findNonFinite } from '@oclt/diffusion';
 import {
   FEATURE_NET_CLASSES,
   FeatureNet,
   evaluateFeatureSets,
-  findNonFinite,
   featureSetOfImages,
   selectFeatureSet,
   stratifiedHalves,
@@ -25,8 +25,9 @@ import {
   type FeatureNetInfo,
   type FeatureSet,
   type MetricsReport,
-} from '@oclt/diffusion';
-import { ProgressBar, loadFeatureNet } from '@oclt/diffusion/node';
+} from '@oclt/metrics';
+import { ProgressBar } from '@oclt/diffusion/node';
+import { loadFeatureNet } from '@oclt/metrics/node';
 import { UsageError, helpText, parseArgs, type OptionSpecs } from './args.js';
 import { DATA_OPTIONS, NUM_CLASSES, balancedTrainSample, channelsOf, dataConfigFrom, imageTensor, numClassesOf, loadLongTailedTrain, loadTestSet, provenance, readJson, writeJson, type DataConfig, type SamplingConfig } from './common.js';
 import type { GeneratedSamples } from './generate.js';
@@ -211,7 +212,7 @@ export function loadSamples(file: string, numClasses = NUM_CLASSES): GeneratedSa
 export const EVAL_OPTIONS = {
   samples: { type: 'string', description: "samples written by 'oclt sample' (<prefix>.safetensors)" },
   out: { type: 'string', description: 'result JSON (default: <samples prefix>.metrics.json)', default: '' },
-  'feature-net': { type: 'string', description: "feature network version (shipped in packages/diffusion/assets), or 'random-untrained' for tests", default: 'fmnist-features-v1' },
+  'feature-net': { type: 'string', description: "feature network version (shipped in @oclt/metrics's assets/), or 'random-untrained' for tests", default: 'fmnist-features-v1' },
   baselines: { type: 'boolean', description: 'also compute the real-vs-real baselines', default: true },
   progress: { type: 'boolean', description: 'progress bars on stderr (default: when it is a terminal)', default: process.stderr.isTTY ?? false },
   ...DATA_OPTIONS,

@@ -12,7 +12,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { savePng, saveImageGrid, writeFileAtomic } from '@oclt/diffusion/node';
-import { lineChart, type Denoiser, type MetricsReport } from '@oclt/diffusion';
+import { lineChart, type Denoiser } from '@oclt/diffusion';
+import type { MetricsReport } from '@oclt/metrics';
 import { Generator, fromTypedArray, noGrad, randn, tidy } from '@oclt/tensor';
 import { bottleneckFeatures, featureSeparation, type TappableDenoiser } from '../coral.js';
 import { armUnitId, parseStudyDesign, pretrainId, studyUnits, type StudyDesign, type StudyUnit } from '../study/design.js';

@@ -7,7 +7,7 @@
  * conditional model: N / C of each class), each evaluated on its own. The spread of the k FIDs is the sampling
  * noise at N with the model held fixed; their mean shows FID's small-N bias (it falls as N grows).
  */
-import { meanInterval, type MeanInterval } from '@oclt/diffusion';
+import { meanInterval, type MeanInterval } from '@oclt/metrics';
 
 /**
  * Disjoint row sets of size n. With labels (conditional samples): each set takes n / numClasses rows of every class,

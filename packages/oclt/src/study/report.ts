@@ -7,7 +7,8 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { lineChart, meanInterval, pairedDifference, type MeanInterval, type PairedDifference } from '@oclt/diffusion';
+import { lineChart } from '@oclt/diffusion';
+import { meanInterval, pairedDifference, type MeanInterval, type PairedDifference } from '@oclt/metrics';
 import { savePng, writeFileAtomic } from '@oclt/diffusion/node';
 import { settingOf, studyUnits, type Setting, type StudyDesign, type StudyFamily } from './design.js';
 

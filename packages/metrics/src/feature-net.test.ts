@@ -7,6 +7,7 @@ import { encodeSafetensors } from '@oclt/autograd';
 import { FEATURE_DIM, FeatureNet, checkImages, extractFeatures, featureNetFromSafetensors, resizeBilinear, sha256Hex } from './feature-net.js';
 import { evaluateFeatureSets, realBaselines, stratifiedHalves, type FeatureSet } from './evaluate.js';
 import { featureMatrix } from './linalg.js';
+import type { MetricsImageDataset } from './dataset-features.js';
 import { fid } from './fid.js';
 import { kid } from './kid.js';
 import { precisionRecall } from './pairwise.js';
@@ -119,12 +120,21 @@ describe('evaluateFeatureSets', () => {
 
 describe('datasetBaselines', () => {
   it('evaluates test halves and a long-tailed training subset at the experiment size', async () => {
-    const { ImageDataset } = await import('../data/dataset.js');
     const { datasetBaselines, datasetFeatureSet } = await import('./dataset-features.js');
     const gen = new Generator(4);
-    const make = (n: number) => {
+    // A dataset as @oclt/diffusion's ImageDataset presents it: bytes scaled to [-1, 1] by x / 127.5 - 1.
+    const make = (n: number): MetricsImageDataset => {
       const px = new Uint8Array(n * 28 * 28).map(() => gen.integer(0, 256));
-      return new ImageDataset(px, 1, 28, 28, Int32Array.from({ length: n }, (_, i) => i % 10), 10);
+      const labels = Int32Array.from({ length: n }, (_, i) => i % 10);
+      return {
+        size: n, height: 28, width: 28, numClasses: 10,
+        batch: (indices) => {
+          const rows = Array.from(indices);
+          const x = new Float32Array(rows.length * 784);
+          rows.forEach((r, i) => { for (let k = 0; k < 784; k++) x[i * 784 + k] = px[r * 784 + k]! / 127.5 - 1; });
+          return { x: fromTypedArray(x, [rows.length, 1, 28, 28]), labels: Int32Array.from(rows, (r) => labels[r]!) };
+        },
+      };
     };
     const net = new FeatureNet({ generator: new Generator(1) });
     const test = make(60);

@@ -1,4 +1,4 @@
-/** Generative metrics: FID, KID, Inception-style score, improved precision/recall, per-class FID; intervals over seeds. */
+/** @oclt/metrics, generative metrics: FID, KID, Inception-style score, improved precision/recall, per-class FID; intervals over seeds. */
 export * from './linalg.js';
 export * from './fid.js';
 export * from './kid.js';

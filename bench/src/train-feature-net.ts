@@ -1,10 +1,10 @@
 /**
  * Trains the fixed feature network for the generative metrics on the balanced Fashion-MNIST training set
  * (60,000 images, 6,000 per class) with this project's engine, and writes
- *   packages/diffusion/assets/<version>.safetensors   the weights (float32)
- *   packages/diffusion/assets/<version>.json          SHA-256, test accuracy (28x28 and 16x16 -> 28x28), recipe
+ *   packages/metrics/assets/<version>.safetensors   the weights (float32)
+ *   packages/metrics/assets/<version>.json             SHA-256, test accuracy (28x28 and 16x16 -> 28x28), recipe
  *
- *   node --conditions=source --import tsx packages/diffusion/src/metrics/node/train-feature-net.ts [--epochs 6]
+ *   node --conditions=source --import tsx bench/src/train-feature-net.ts [--epochs 6]
  *
  * Default recipe: Adam (lr 2e-3, cosine decay to 5% over all steps), batch 128, seed 0, cross entropy. Every 4th batch is
  * degraded to 16x16 and back to 28x28 (bilinear), so the features also behave on the 16x16 experiment images.
@@ -16,10 +16,10 @@ import path from 'node:path';
 import { Generator, fromTypedArray, noGrad, tidy, type Tensor } from '@oclt/tensor';
 import { Adam, crossEntropy } from '@oclt/autograd';
 import { encodeSafetensors } from '@oclt/autograd';
-import { loadFashionMnist } from '../../node/fashion-mnist.js';
-import { FEATURE_DIM, FEATURE_NET_INPUT, FeatureNet, resizeBilinear, sha256Hex } from '../feature-net.js';
-import { FEATURE_NET_VERSION, featureNetAssetsDir } from './feature-net-node.js';
-import type { ImageDataset } from '../../data/dataset.js';
+import type { ImageDataset } from '@oclt/diffusion';
+import { loadFashionMnist } from '@oclt/diffusion/node';
+import { FEATURE_DIM, FEATURE_NET_INPUT, FeatureNet, resizeBilinear, sha256Hex } from '@oclt/metrics';
+import { FEATURE_NET_VERSION, featureNetAssetsDir } from '@oclt/metrics/node';
 
 function option(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -116,7 +116,7 @@ async function main(): Promise<void> {
     architecture: metadata.architecture,
     recipe: { epochs, batchSize, lr: lr0, schedule: 'cosine to 5%', optimizer: 'Adam', seed, degrade16Every: degradeEvery, trainImages: train.size },
     trainSeconds: Math.round(trainSeconds),
-    trainedWith: '@oclt/autograd (this repository), packages/diffusion/src/metrics/node/train-feature-net.ts',
+    trainedWith: '@oclt/autograd (this repository), bench/src/train-feature-net.ts',
     date: new Date().toISOString(),
   };
   fs.writeFileSync(path.join(outDir, `${version}.json`), `${JSON.stringify(info, null, 2)}\n`);

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Generator, rand } from '@oclt/tensor';
 import { extractFeatures } from '../feature-net.js';
-import { FEATURE_NET_VERSION, featureNetAssetsDir, loadFeatureNet, readFeatureNetInfo } from './feature-net-node.js';
+import { FEATURE_NET_VERSION, featureNetAssetsDir, loadFeatureNet, readFeatureNetInfo } from './feature-net.js';
 
 describe('the shipped feature network', () => {
   it('records its identity and a test accuracy of at least 90%', () => {

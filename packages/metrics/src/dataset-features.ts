@@ -5,9 +5,20 @@
  * align_corners = false, e.g. 28x28 -> 16x16), then, inside the feature extraction, back to 28x28 for the network.
  */
 import type { Tensor } from '@oclt/tensor';
-import type { ImageDataset } from '../data/dataset.js';
 import { type EvaluationOptions, type FeatureSet, type RealBaselines, featureSetOfImages, realBaselines } from './evaluate.js';
 import { type FeatureNet, resizeBilinear } from './feature-net.js';
+
+/**
+ * What the metrics need of an image dataset (structurally; @oclt/diffusion's ImageDataset is one): its size, image
+ * height and width, number of classes, and batches of [B, C, H, W] images in [-1, 1] with their labels (or null).
+ */
+export interface MetricsImageDataset {
+  readonly size: number;
+  readonly height: number;
+  readonly width: number;
+  readonly numClasses: number;
+  batch(indices: ArrayLike<number>): { x: Tensor; labels: ArrayLike<number> | null };
+}
 
 export interface DatasetFeatureOptions {
   /** Side of the square images the experiment generates (default: the dataset's own size). */
@@ -20,7 +31,7 @@ export interface DatasetFeatureOptions {
 }
 
 /** Features, probabilities and labels of (some of) a dataset's images, at the experiment's image size. */
-export function datasetFeatureSet(net: FeatureNet, data: ImageDataset, opts: DatasetFeatureOptions = {}): FeatureSet {
+export function datasetFeatureSet(net: FeatureNet, data: MetricsImageDataset, opts: DatasetFeatureOptions = {}): FeatureSet {
   const indices = opts.indices ?? Int32Array.from({ length: data.size }, (_, i) => i);
   const size = opts.imageSize ?? data.height;
   const resize = opts.resize ?? ((x: Tensor, s: number) => resizeBilinear(x, s, s));
@@ -34,7 +45,7 @@ export function datasetFeatureSet(net: FeatureNet, data: ImageDataset, opts: Dat
  * (rows `trainLtIndices` of `train`, e.g. from oclt's long-tailed subset builder) vs the whole test set.
  */
 export function datasetBaselines(
-  net: FeatureNet, test: ImageDataset, train: ImageDataset | null, trainLtIndices: ArrayLike<number> | null,
+  net: FeatureNet, test: MetricsImageDataset, train: MetricsImageDataset | null, trainLtIndices: ArrayLike<number> | null,
   opts: DatasetFeatureOptions & EvaluationOptions = {},
 ): RealBaselines {
   const testSet = datasetFeatureSet(net, test, { ...opts, indices: undefined });

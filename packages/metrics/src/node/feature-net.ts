@@ -1,6 +1,6 @@
 /**
- * Node-only: loads the shipped, versioned feature network from packages/diffusion/assets, verifying its SHA-256
- * against the JSON written by the training script (train-feature-net.ts).
+ * Node-only: loads the shipped, versioned feature network from this package's assets/ (packages/metrics/assets),
+ * verifying its SHA-256 against the JSON written by the training script (bench/src/train-feature-net.ts).
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -10,21 +10,22 @@ import { type FeatureNet, type FeatureNetInfo, featureNetFromSafetensors } from 
 export const FEATURE_NET_VERSION = 'fmnist-features-v1';
 
 /**
- * Directory of the shipped assets (packages/diffusion/assets): the nearest `assets` folder above this module, so
- * the same code finds it from src/metrics/node/ (sources) and from dist/ (the bundled build).
+ * Directory of the shipped assets: `assets/` at the root of the @oclt/metrics package, i.e. beside the nearest
+ * package.json above this module that names @oclt/metrics. The same code finds it from src/node/ (the sources) and
+ * from dist/ (the built package, installed or in this repository).
  */
 export function featureNetAssetsDir(): string {
   const here = path.dirname(fileURLToPath(import.meta.url));
   for (let dir = here; ; dir = path.dirname(dir)) {
-    const candidate = path.join(dir, 'assets');
-    if (fs.existsSync(path.join(candidate, `${FEATURE_NET_VERSION}.json`))) return candidate;
-    if (path.dirname(dir) === dir) throw new Error(`loadFeatureNet: no assets/${FEATURE_NET_VERSION}.json above ${here}`);
+    const manifest = path.join(dir, 'package.json');
+    if (fs.existsSync(manifest) && (JSON.parse(fs.readFileSync(manifest, 'utf8')) as { name?: unknown }).name === '@oclt/metrics') return path.join(dir, 'assets');
+    if (path.dirname(dir) === dir) throw new Error(`loadFeatureNet: no package.json of @oclt/metrics above ${here}`);
   }
 }
 
 export function readFeatureNetInfo(version = FEATURE_NET_VERSION, dir = featureNetAssetsDir()): FeatureNetInfo {
   const file = `${dir}/${version}.json`;
-  if (!fs.existsSync(file)) throw new Error(`loadFeatureNet: ${file} not found; train the network with packages/diffusion/src/metrics/node/train-feature-net.ts`);
+  if (!fs.existsSync(file)) throw new Error(`loadFeatureNet: ${file} not found; train the network with bench/src/train-feature-net.ts`);
   return JSON.parse(fs.readFileSync(file, 'utf8')) as FeatureNetInfo;
 }
 
