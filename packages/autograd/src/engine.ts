@@ -13,7 +13,7 @@
  * again (no higher-order derivatives for now), and it records nothing.
  */
 import { add, cast, clone, dispose, noGrad, ones, profileGradient, profileSection, setBackwardHook, tidy, Tensor, zeros, type Storage } from '@oclt/tensor';
-import { gradientTable } from './gradients/index.js';
+import { gradientTable, type GradientFn } from './gradients/index.js';
 
 /** Intermediates whose gradient should be stored in `.grad` by the next backward passes. */
 const retained = new WeakSet<Tensor>();
@@ -123,7 +123,8 @@ function propagate(fnName: string, root: Tensor, seed: Tensor | undefined, wante
           releaseIfFree(g);
           continue;
         }
-        const entry = gradientTable[node.op];
+        // The entry of node.op takes the attributes node.op recorded (the compiler cannot pair the two unions).
+        const entry = gradientTable[node.op] as GradientFn | undefined;
         if (!entry) {
           throw new Error(`${fnName}: op '${node.op}' (output shape ${fmt(t.shape)}) has no gradient; add an entry to packages/autograd/src/gradients/`);
         }

@@ -3,13 +3,15 @@
  * requires them, the output remembers which op made it, from which inputs and with which attributes. The
  * other half, the gradient table and the backward pass, lives in @oclt/autograd: this package only records.
  */
+import type { OpAttrs, OpName } from './kernel-names.js';
 import type { Tensor } from './tensor.js';
 
-export interface GradNode {
-  /** The op name, the key of the gradient table. */
-  readonly op: string;
+export interface GradNode<N extends OpName = OpName> {
+  /** The op name (declared in kernel-names.ts), the key of the gradient table. */
+  readonly op: N;
   readonly inputs: readonly Tensor[];
-  readonly attrs: any;
+  /** What the op recorded for its gradient (typed from kernel-names.ts). */
+  readonly attrs: OpAttrs<N>;
 }
 
 let gradEnabled = true;
@@ -55,7 +57,7 @@ export function setGradEnabled(enabled: boolean): boolean {
 }
 
 /** Marks `out` as produced by `op` when any input requires gradients. Returns `out`. */
-export function record(op: string, inputs: readonly Tensor[], attrs: any, out: Tensor): Tensor {
+export function record<N extends OpName>(op: N, inputs: readonly Tensor[], attrs: OpAttrs<N>, out: Tensor): Tensor {
   if (gradEnabled && inputs.some((t) => t.requiresGrad)) {
     out.requiresGrad = true;
     out.node = { op, inputs: [...inputs], attrs };

@@ -7,7 +7,7 @@ import {
   add, cast, cos, div, eq, erf, exp, ge, gt, le, log, logicalAnd, lt, mul, neg, pow, sigmoid, sign, sin, sub, where,
   type Tensor,
 } from '@oclt/tensor';
-import type { GradientTable } from './types.js';
+import type { GradientEntries } from './types.js';
 import { sumToShape } from './util.js';
 
 const SQRT_HALF = Math.SQRT1_2;
@@ -19,7 +19,7 @@ function asNumber(mask: Tensor, like: Tensor): Tensor {
   return cast(mask, like.dtype === 'float64' ? 'float64' : 'float32');
 }
 
-export const elementwiseGradients: GradientTable = {
+export const elementwiseGradients = {
   // ---- unary: dx = dy * f'(x) ----------------------------------------------------------------------------
   neg: (dy) => [neg(dy)],
   abs: (dy, { inputs: [x] }) => [mul(dy, sign(x!))],
@@ -102,4 +102,4 @@ export const elementwiseGradients: GradientTable = {
   ],
   // cast records the input's dtype: the gradient is cast back to it.
   cast: (dy, { attrs }) => [cast(dy, attrs.dtype)],
-};
+} satisfies GradientEntries;

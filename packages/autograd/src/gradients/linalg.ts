@@ -3,7 +3,7 @@ import {
   avgPool2d, avgPool2dBackward, conv2d, conv2dBackwardInput, conv2dBackwardWeight, matmul, maxPool2dBackward, transpose,
   type ConvGeometry, type Conv2dOptions, type PoolGeometry, type PoolOptions,
 } from '@oclt/tensor';
-import type { GradientTable } from './types.js';
+import type { GradientEntries } from './types.js';
 import { sumToShape } from './util.js';
 
 /** The options that reproduce a recorded convolution geometry. */
@@ -15,7 +15,7 @@ function poolOptions(g: PoolGeometry): PoolOptions {
   return { kernel: [g.kh, g.kw], stride: [g.sh, g.sw], padding: [g.ph, g.pw] };
 }
 
-export const linalgGradients: GradientTable = {
+export const linalgGradients = {
   // y = a @ b over broadcast batch axes: da = dy @ b^T, db = a^T @ dy, each summed over the batch axes it was broadcast on.
   matmul: (dy, { inputs: [a, b], needs }) => [
     needs[0] ? sumToShape(matmul(dy, transpose(b!)), a!.shape) : null,
@@ -40,4 +40,4 @@ export const linalgGradients: GradientTable = {
   avgPool2d: (dy, { attrs: { geo } }) => [avgPool2dBackward(dy, geo)],
   // avgPool2dBackward is linear: its adjoint is the average pooling itself.
   avgPool2dBackward: (g, { attrs: { geo } }) => [avgPool2d(g, poolOptions(geo))],
-};
+} satisfies GradientEntries;

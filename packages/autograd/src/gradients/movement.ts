@@ -4,7 +4,7 @@
  * gradient back in place among zeros (built with flip, pad and reshape only, so it works on any backend).
  */
 import { flip, gather, narrow, pad, permute, reshape, scatterAdd, slice, zeros, type NormalizedSlice, type Tensor } from '@oclt/tensor';
-import type { GradientTable } from './types.js';
+import type { GradientEntries } from './types.js';
 import { sumToShape } from './util.js';
 
 /** Pads only axis `axis` of `t` by [before, after] (pad() lists pairs from the last axis). */
@@ -44,7 +44,7 @@ function unslice(dy: Tensor, slices: readonly NormalizedSlice[], shape: readonly
   return g;
 }
 
-export const movementGradients: GradientTable = {
+export const movementGradients = {
   reshape: (dy, { attrs: { shape } }) => [reshape(dy, shape)],
   permute: (dy, { attrs: { axes } }) => {
     const inverse = new Array<number>(axes.length);
@@ -75,4 +75,4 @@ export const movementGradients: GradientTable = {
     for (let i = src!.ndim - 1; i >= 0; i--) pads.push(0, src!.shape[i]! - picked.shape[i]!);
     return [dy, null, pad(picked, pads)];
   },
-};
+} satisfies GradientEntries;

@@ -1,6 +1,6 @@
 /** Gradients of sum/max/min reductions and of the fused softmax and log-softmax. */
 import { cast, div, eq, exp, expand, mul, reshape, sub, sum, where, type Tensor } from '@oclt/tensor';
-import type { GradientTable } from './types.js';
+import type { GradientEntries } from './types.js';
 import { keptShape } from './util.js';
 
 /** Brings a reduction's output gradient back to the input's rank (size-1 reduced axes), then broadcasts it. */
@@ -19,7 +19,7 @@ function extremeGradient(dy: Tensor, x: Tensor, y: Tensor, axes: readonly number
   return where(winners, div(reshape(dy, kept), count), 0);
 }
 
-export const reduceGradients: GradientTable = {
+export const reduceGradients = {
   sum: (dy, { inputs: [x], attrs: { axes } }) => [spread(dy, x!, axes)],
   max: (dy, { inputs: [x], output, attrs: { axes } }) => [extremeGradient(dy, x!, output, axes)],
   min: (dy, { inputs: [x], output, attrs: { axes } }) => [extremeGradient(dy, x!, output, axes)],
@@ -27,4 +27,4 @@ export const reduceGradients: GradientTable = {
   softmax: (dy, { output: y, attrs: { axis } }) => [mul(y, sub(dy, sum(mul(dy, y), axis, true)))],
   // y = logSoftmax(x): dx = dy - softmax(x) * sum(dy), and softmax(x) = exp(y)
   logSoftmax: (dy, { output: y, attrs: { axis } }) => [sub(dy, mul(exp(y), sum(dy, axis, true)))],
-};
+} satisfies GradientEntries;

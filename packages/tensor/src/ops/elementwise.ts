@@ -3,7 +3,7 @@
  * transcendental functions give floats, comparisons and logical ops give bool.
  */
 import { findKernel } from '../backend.js';
-import type { BinaryKernelName, UnaryKernelName } from '../kernel-names.js';
+import type { BinaryKernelName, OpName, UnaryKernelName } from '../kernel-names.js';
 import { arithmeticDType, floatDType, isDType, promoteTypes, scalarDType, type DType } from '../dtype.js';
 import { broadcastShapes, TensorError } from '../shape.js';
 import { record } from '../tape.js';
@@ -29,15 +29,20 @@ export const BINARY_OPS = {
 } as const satisfies Record<BinaryKernelName, 'arith' | 'float' | 'compare' | 'logical'>;
 export type BinaryOp = keyof typeof BINARY_OPS;
 
-/** Ops whose output carries no gradient. */
-const NOT_DIFFERENTIABLE = new Set<string>(['sign', 'floor', 'ceil', 'round', 'logicalNot', 'eq', 'ne', 'lt', 'le', 'gt', 'ge', 'logicalAnd', 'logicalOr']);
+/** Ops whose output carries no gradient (not recorded, so not in kernel-names.ts's RECORDED_OPS). */
+const NOT_DIFFERENTIABLE = new Set<UnaryOp | BinaryOp>(['sign', 'floor', 'ceil', 'round', 'logicalNot', 'eq', 'ne', 'lt', 'le', 'gt', 'ge', 'logicalAnd', 'logicalOr']);
+
+/** Whether `op` is recorded (kernel-names.test.ts checks that exactly the ops in RECORDED_OPS are). */
+function isDifferentiable<O extends UnaryOp | BinaryOp>(op: O): op is O & OpName {
+  return !NOT_DIFFERENTIABLE.has(op);
+}
 
 export function unary(op: UnaryOp, t: Tensor): Tensor {
   if (!(t instanceof Tensor)) throw new TensorError(op, `expected a Tensor, got ${typeof t}`);
   const rule = UNARY_OPS[op];
   const dtype: DType = rule === 'arith' ? arithmeticDType(t.dtype) : rule === 'float' ? floatDType(t.dtype) : rule === 'bool' ? 'bool' : t.dtype;
   const out = findKernel(op, [t]).fn([t], { dtype });
-  return NOT_DIFFERENTIABLE.has(op) ? out : record(op, [t], {}, out);
+  return isDifferentiable(op) ? record(op, [t], {}, out) : out;
 }
 
 /** Turns a number into a 0-d tensor of the weak-scalar dtype next to `other`. */
@@ -57,7 +62,7 @@ export function binary(op: BinaryOp, a: TensorLike, b: TensorLike): Tensor {
   const computeDtype: DType = rule === 'logical' ? 'bool' : rule === 'float' ? floatDType(promoted) : arithmeticDType(promoted);
   const dtype: DType = rule === 'compare' || rule === 'logical' ? 'bool' : computeDtype;
   const out = findKernel(op, [ta, tb]).fn([ta, tb], { shape, dtype, computeDtype });
-  return NOT_DIFFERENTIABLE.has(op) ? out : record(op, [ta, tb], {}, out);
+  return isDifferentiable(op) ? record(op, [ta, tb], {}, out) : out;
 }
 
 export const add = (a: TensorLike, b: TensorLike) => binary('add', a, b);
