@@ -9,7 +9,7 @@
  * 32 x 32 image stored row by row (so byte 32 y + x of a plane is row y, column x). That is exactly the [C, H, W]
  * layout of `ImageDataset`, so records are copied as they are.
  *
- * This parser works on bytes and is browser-safe; reading the files is in src/node/cifar-node.ts.
+ * This parser works on bytes and is browser-safe; reading the files is in src/node/cifar.ts.
  */
 import { ImageDataset, type ImageDatasetOptions } from './dataset.js';
 

@@ -1,7 +1,7 @@
 /**
  * The IDX file format (LeCun's MNIST format, also Fashion-MNIST): a 4-byte magic [0, 0, typeCode, ndims], ndims
  * big-endian uint32 dimensions, then the elements row-major and big-endian. This parser works on bytes and is
- * browser-safe; reading files and gunzipping is in src/node/idx-node.ts.
+ * browser-safe; reading files and gunzipping is in src/node/idx.ts.
  *
  * A file that cannot be read is refused with an `IdxFormatError` naming the file and the field at fault: 'header'
  * (fewer than 4 bytes), 'magic', 'type' (element type code), 'dims' (the dimension list is cut short, or its

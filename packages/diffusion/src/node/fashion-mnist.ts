@@ -10,7 +10,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { ImageDataset, type ImageDatasetOptions } from '../data/dataset.js';
-import { readIdxFile } from './idx-node.js';
+import { readIdxFile } from './idx.js';
 
 export const FASHION_MNIST_DEFAULT_DIR = '/usr/share/datasets/fashion-mnist';
 export const FASHION_MNIST_ENV = 'OCLT_FASHION_MNIST_DIR';

@@ -1,6 +1,6 @@
 /**
  * Charts for reports: line, scatter, grouped bar and quiver (vector field) plots on a shared axes model.
- * Everything is drawn into a `Canvas`; encode it with `savePng` (node-only, ./png-node.ts).
+ * Everything is drawn into a `Canvas`; encode it with `savePng` (node-only, src/node/png.ts).
  */
 import { Canvas, PALETTE, type Color } from './canvas.js';
 

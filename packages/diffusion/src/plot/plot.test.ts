@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { PNG } from 'pngjs';
 import { Canvas } from './canvas.js';
 import { lineChart, niceTicks, Axes } from './charts.js';
-import { encodePng } from './png-node.js';
+import { encodePng } from '../node/png.js';
 
 describe('niceTicks', () => {
   it('covers the range with evenly spaced round values', () => {

@@ -17,7 +17,7 @@
  * Randomness: three seeded streams derived from `seed`: the data order (the batch sampler), the training draws
  * (timesteps, noise, label dropout, augmentation, hooks), and the model's dropout masks (the Dropout modules' own
  * generators). `snapshot()` captures all of them with the weights, the optimizer and the EMA, so `restore()`
- * continues a run bit for bit. Browser-safe; checkpoint files, signals and progress are in src/node/train-node.ts.
+ * continues a run bit for bit. Browser-safe; checkpoint files, signals and progress are in src/node/train.ts.
  */
 import { Generator, fromTypedArray, noGrad, profileSection, randint, randn, tidy, type Tensor } from '@oclt/tensor';
 import { Adam, Dropout, EMA, clipGradNorm, linearWarmup, type EMAState, type LrSchedule, type OptimizerState } from '@oclt/autograd';

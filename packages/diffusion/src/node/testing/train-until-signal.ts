@@ -7,7 +7,7 @@ import { gaussianMixtureDataset } from '../../data/toy.js';
 import { MLPDenoiser } from '../../models/mlp.js';
 import { DDPMScheduler } from '../../schedulers/ddpm.js';
 import { Trainer } from '../../training/trainer.js';
-import { runTraining } from '../train-node.js';
+import { runTraining } from '../train.js';
 
 const dir = process.argv[2];
 if (!dir) throw new Error('usage: train-until-signal.ts <run dir>');

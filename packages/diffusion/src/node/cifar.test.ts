@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import { CIFAR10_ENV, loadCifar10, loadCifar100, readCifarBinaryFile } from './cifar-node.js';
+import { CIFAR10_ENV, loadCifar10, loadCifar100, readCifarBinaryFile } from './cifar.js';
 
 /** A record with every pixel byte = fill, except byte 0 of the green plane (row 0, column 0) = tag. */
 function record(labels: number[], fill: number, tag: number): Uint8Array {

@@ -9,7 +9,7 @@ import { MLPDenoiser } from '../models/mlp.js';
 import { DDPMScheduler } from '../schedulers/ddpm.js';
 import { Linear, encodeSafetensors } from '@oclt/autograd';
 import { NonFiniteError, Trainer, type TrainerConfig } from '../training/trainer.js';
-import { checkpointStore, initTrainerFrom, loadModelFromRun, runTraining, saveTrainerCheckpoint, type CheckpointMeta, type TrainRunResult } from './train-node.js';
+import { checkpointStore, initTrainerFrom, loadModelFromRun, runTraining, saveTrainerCheckpoint, type CheckpointMeta, type TrainRunResult } from './train.js';
 import { sha256 } from './checkpoint.js';
 import { saveImageGrid } from './images.js';
 import { ProgressBar, formatDuration } from './progress.js';

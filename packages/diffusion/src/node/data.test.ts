@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import { readIdxFile } from './idx-node.js';
+import { readIdxFile } from './idx.js';
 import { FASHION_MNIST_DEFAULT_DIR, loadFashionMnist } from './fashion-mnist.js';
 
 function writeIdxU8(file: string, dims: number[], values: Uint8Array, gzip: boolean): void {

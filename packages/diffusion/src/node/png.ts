@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { PNG } from 'pngjs';
-import type { Canvas } from './canvas.js';
+import type { Canvas } from '../plot/canvas.js';
 
 export function encodePng(canvas: Canvas): Buffer {
   const png = new PNG({ width: canvas.width, height: canvas.height });
