@@ -148,6 +148,11 @@ function fastKernels(): Partial<KernelTable> {
   return Object.fromEntries((Object.entries(fast) as [KernelName, KernelFn][]).map(([name, fn]) => [name, fitting(fn, referenceKernels[name])]));
 }
 
+/** The kernels the fast cpu kernels implement (the others stay the reference ones); builds nothing that runs. */
+export function fastKernelNames(): KernelName[] {
+  return Object.keys(fastKernels()) as KernelName[];
+}
+
 /** How many ops `fitting` sent to the reference kernels, by reason (read by tests: which path ran). */
 export const fallbackCounts = { estimate: 0, backstop: 0 };
 
