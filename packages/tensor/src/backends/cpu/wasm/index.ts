@@ -160,11 +160,11 @@ export const fallbackCounts = { estimate: 0, backstop: 0 };
 const copiedIn = (t: Tensor) => (t.storage.data && isHeapArray(t.storage.data) ? 0 : t.size);
 
 /**
- * (Any kernel: `fast` and `reference` are kernels of one name, so they take the same attributes.)
  * `fast`, or `reference` where the op does not fit in the kernels' memory: the operands it would copy in plus a
  * result the size of its largest operand or of `attrs.shape` (an O(1) estimate made before anything is copied,
  * so a 1e9-element sum never grows the memory for nothing), and, as a backstop, wherever the memory runs out
- * during the op (scratch and pending results are released first).
+ * during the op (scratch and pending results are released first). Typed as any kernel: `fast` and `reference`
+ * are the two kernels of one name, which take the same attributes.
  */
 function fitting(fast: KernelFn, reference: KernelFn): KernelFn {
   return (inputs, attrs) => {
