@@ -69,6 +69,15 @@ export function numClassesOf(d: Pick<DataConfig, 'numClasses'>): number {
   return d.numClasses ?? NUM_CLASSES;
 }
 
+/** The data set's name in reports: Fashion-MNIST-LT, CIFAR-10-LT, CIFAR-100-LT or the IDX directory's, -LT. */
+export function dataSetTitle(d: Pick<DataConfig, 'dataset' | 'dataDir'>): string {
+  if (d.dataset === 'cifar10') return 'CIFAR-10-LT';
+  if (d.dataset === 'cifar100') return 'CIFAR-100-LT';
+  if (d.dataset === 'idx') return `the IDX data of ${d.dataDir}, long-tailed`;
+  if (d.dataset === 'synthetic') return 'synthetic stripes (test data), long-tailed';
+  return 'Fashion-MNIST-LT';
+}
+
 /** The image channels of a data config (1 unless it says otherwise). */
 export function channelsOf(d: Pick<DataConfig, 'channels'>): number {
   return d.channels ?? 1;

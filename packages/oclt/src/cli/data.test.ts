@@ -131,6 +131,14 @@ describe('--dataset cifar10 | cifar100', () => {
     // Unconditional: the feature network's 10 classes are not CIFAR-100's, so no per-class FID (said why).
     expect(ab.methods['U-base'].evaluation.perClassFidError).toMatch(/10 classes, the data 100/);
     expect(fs.readFileSync(`${results}.md`, 'utf8')).toMatch(/CIFAR-100-LT/);
+    // The transfer diagnostic on RGB data of 100 classes: a 100 x 100 class matrix, whole (3-channel) images compared.
+    const tc = t.file('c100-tc');
+    const curve = await t.run(['transfer-curve', ...data, '--imbalance', '0.5', '--out', tc, '--batch-size', '20', '--t-step', '500', '--batches', '2', '--gates', 'full']);
+    expect(curve.code, curve.stderr).toBe(0);
+    const full = t.readJson(`${tc}.json`).curves.full;
+    expect(full.classTransferMatrix).toHaveLength(100);
+    expect(full.classTransferMatrix[0]).toHaveLength(100);
+    for (const p of full.transferProbability) expect(p === null || (p >= 0 && p <= 1)).toBe(true);
     expect((await t.run(['ablation', ...data, '--num-samples', '150', '--results', t.file('c100-abl', 'r2'), '--out', t.file('c100-abl', 'o2')])).stderr).toMatch(/--num-samples must be a multiple of 100/);
   });
 
