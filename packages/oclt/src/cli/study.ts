@@ -63,7 +63,7 @@ const unitFile = (ctx: StudyContext, id: string) => path.join(unitDir(ctx, id), 
 const lockFile = (ctx: StudyContext, id: string) => path.join(unitDir(ctx, id), 'lock');
 
 function dataConfig(d: StudyDesign): DataConfig {
-  return { dataset: d.data.dataset, dataDir: d.data.dataDir ?? '', imageSize: d.data.imageSize, imbalance: d.data.imbalance, ltSeed: d.data.ltSeed };
+  return { dataset: d.data.dataset, dataDir: d.data.dataDir ?? '', imageSize: d.data.imageSize, imbalance: d.data.imbalance, ltSeed: d.data.ltSeed, ...(d.data.classOrder ? { classOrder: d.data.classOrder } : {}) };
 }
 
 function modelConfig(d: StudyDesign, conditional: boolean, seed: number): ModelConfig {

@@ -61,6 +61,21 @@ describe('study design', () => {
     expect(bad([{ ...good, colour: 'red' }])).toThrow(/families\[0\]\.colour is not a field/);
   });
 
+  it("data.classOrder (the paper's Table 5): a permutation of the 10 classes; the identity is the default, left out", async () => {
+    const withOrder = (order: unknown) => ({ ...design(), data: { ...(design().data as object), classOrder: order } });
+    const reversed = [9, 8, 7, 6, 5, 4, 3, 2, 1, 0];
+    const d = parseStudyDesign(withOrder(reversed), 'my.json');
+    expect(d.data.classOrder).toEqual(reversed);
+    expect(parseStudyDesign(withOrder([0, 1, 2, 3, 4, 5, 6, 7, 8, 9])).data).toEqual(parseStudyDesign(design()).data);
+    for (const bad of [[0, 1, 2], [0, 0, 2, 3, 4, 5, 6, 7, 8, 9], [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 'reverse']) {
+      expect(() => parseStudyDesign(withOrder(bad), 'my.json')).toThrow(/my\.json: data\.classOrder must list each class 0\.\.9 once/);
+    }
+    // The arms train on the long-tailed subset of that order.
+    const { unitTrainConfig } = await import('../cli/study.js');
+    const unit = studyUnits(d).find((u) => u.id === 'C-base@1')!;
+    expect(unitTrainConfig({ design: d, out: '/tmp/x' }, unit).data.classOrder).toEqual(reversed);
+  });
+
   it('names the file and the field of every error', () => {
     const cases: [(d: any) => void, RegExp][] = [
       [(d) => (d.kind = 'x'), /my\.json: kind must be "oclt-study-design"/],

@@ -15,7 +15,8 @@ export interface StudyDesign {
   kind: 'oclt-study-design';
   name: string;
   description?: string;
-  data: { dataset: 'fashion-mnist' | 'synthetic'; dataDir?: string; imageSize: number; imbalance: number; ltSeed: number };
+  /** `classOrder[rank]` = the class at that rank of the long tail, head first (the paper's Table 5); absent: 0, 1, ..., 9. */
+  data: { dataset: 'fashion-mnist' | 'synthetic'; dataDir?: string; imageSize: number; imbalance: number; ltSeed: number; classOrder?: number[] };
   model: { kind: 'mlp' | 'unet'; hidden: number; layers: number; channels: number; seed: number; prediction: 'epsilon' | 'sample' };
   train: { batchSize: number; lr: number; warmup: number; emaDecay: number; labelDrop: number; checkpointEvery: number };
   protocol: ScratchProtocol | FineTuneProtocol;
@@ -162,7 +163,7 @@ export function parseStudyDesign(input: unknown, file = '<design>'): StudyDesign
   if (!ID.test(name)) throw err('name', `must be letters, digits, '.', '_' or '-' (at most 64), got ${JSON.stringify(name)}`);
 
   const data = obj(d.data, 'data');
-  known(data, 'data', ['dataset', 'dataDir', 'imageSize', 'imbalance', 'ltSeed']);
+  known(data, 'data', ['dataset', 'dataDir', 'imageSize', 'imbalance', 'ltSeed', 'classOrder']);
   const dataOut: StudyDesign['data'] = {
     dataset: str(data, 'data', 'dataset', ['fashion-mnist', 'synthetic']) as StudyDesign['data']['dataset'],
     imageSize: int(data, 'data', 'imageSize', 8, 28),
@@ -170,6 +171,13 @@ export function parseStudyDesign(input: unknown, file = '<design>'): StudyDesign
     ltSeed: int(data, 'data', 'ltSeed', 0),
   };
   if (data.dataDir !== undefined) dataOut.dataDir = str(data, 'data', 'dataDir');
+  if (data.classOrder !== undefined) {
+    // Both data sets have 10 classes. The identity is left out, so a design that states it keys as one without it.
+    const order = data.classOrder;
+    const isPermutation = Array.isArray(order) && order.length === 10 && [...Array(10).keys()].every((c) => order.filter((x) => x === c).length === 1);
+    if (!isPermutation) throw err('data.classOrder', `must list each class 0..9 once, head first (a permutation), got ${JSON.stringify(order)}`);
+    if ((order as number[]).some((c, rank) => c !== rank)) dataOut.classOrder = [...(order as number[])];
+  }
 
   const model = obj(d.model, 'model');
   known(model, 'model', ['kind', 'hidden', 'layers', 'channels', 'seed', 'prediction']);
