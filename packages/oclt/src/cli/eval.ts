@@ -7,6 +7,10 @@
  * unconditional models the feature network's predicted class (stated in the output as `labelSource`), which names
  * a data class only for 10-class data (the feature network has Fashion-MNIST's 10 classes).
  *
+ * The reference set is the balanced test set, or with `--reference long-tailed` the long-tailed training subset the
+ * models learn from (the paper's Table 6: the choice of reference changes which model looks better); its
+ * real-vs-real baselines then say how the balanced test set itself scores against it.
+ *
  * RGB data (CIFAR, 3-channel IDX) goes through the grayscale feature network as its luminance
  * 0.299 R + 0.587 G + 0.114 B (ITU-R BT.601), generated and real images alike (stated as `featureInput`).
  */
@@ -42,6 +46,15 @@ export interface EvaluationResult {
   perClassFidError?: string;
 }
 
+/** What the generated images are compared with: the balanced test set, or the long-tailed training subset (Table 6). */
+export type ReferenceSet = 'balanced' | 'long-tailed';
+
+/** In result files: which images the reference is. */
+export const REFERENCE_DESCRIPTION: Record<ReferenceSet, string> = {
+  balanced: 'the balanced test set',
+  'long-tailed': 'the long-tailed training subset (the data the models learn from)',
+};
+
 export interface FeatureNetChoice {
   /** A shipped version name, or 'random-untrained' (tests only: metrics from random weights are meaningless). */
   version: string;
@@ -65,16 +78,19 @@ export class MetricsContext {
     readonly classCounts: number[],
     readonly kidSubsetSize: number,
     readonly progress: boolean,
+    /** Which set `test` holds: the balanced test set (default) or the long-tailed training subset. */
+    readonly reference: ReferenceSet,
   ) {}
 
   /** `progress`: a bar (images/s, ETA) on stderr for each pass through the feature network; default when it is a terminal. */
-  static async create(data: DataConfig, choice: FeatureNetChoice, opts: { kidSubsetSize?: number; progress?: boolean } = {}): Promise<MetricsContext> {
+  static async create(data: DataConfig, choice: FeatureNetChoice, opts: { kidSubsetSize?: number; progress?: boolean; reference?: ReferenceSet } = {}): Promise<MetricsContext> {
     const { net, info } = await featureNetFor(choice);
-    const test = loadTestSet(data);
+    const reference = opts.reference ?? 'balanced';
     const lt = loadLongTailedTrain(data);
     const progress = opts.progress ?? Boolean(process.stderr.isTTY);
-    const testFeatures = featuresWithProgress(net, featureInput(imageTensor(test)), test.labels, 'features: test set', progress);
-    return new MetricsContext(net, info, data, testFeatures, lt.groups, lt.classCounts, opts.kidSubsetSize ?? 1000, progress);
+    const set = reference === 'balanced' ? loadTestSet(data) : lt.train;
+    const features = featuresWithProgress(net, featureInput(imageTensor(set)), set.labels, `features: ${reference === 'balanced' ? 'test set' : 'long-tailed train set'}`, progress);
+    return new MetricsContext(net, info, data, features, lt.groups, lt.classCounts, opts.kidSubsetSize ?? 1000, progress, reference);
   }
 
   private features(label: string, images: Tensor, labels?: ArrayLike<number>): FeatureSet {
@@ -123,6 +139,7 @@ export class MetricsContext {
    * real training images vs test (the floor of a perfect balanced generator at the evaluated N).
    */
   baselines(nGenerated: number): Record<string, MetricsReport> {
+    if (this.reference === 'long-tailed') return this.longTailedReferenceBaselines(nGenerated);
     const lt = loadLongTailedTrain(this.data);
     const ltFeatures = this.features('features: long-tailed train set', imageTensor(lt.train), lt.train.labels);
     const opts = this.options(nGenerated);
@@ -147,6 +164,21 @@ export class MetricsContext {
       bar.end();
     }
     return out;
+  }
+
+  /**
+   * Against the long-tailed reference: its own stratified halves (the floor), and the balanced test set (what a
+   * perfect balanced generator would score: the paper's Table 6 puts real balanced data against the LT reference).
+   */
+  private longTailedReferenceBaselines(nGenerated: number): Record<string, MetricsReport> {
+    const opts = this.options(nGenerated);
+    const test = loadTestSet(this.data);
+    const testFeatures = this.features('features: balanced test set', imageTensor(test), test.labels);
+    const [a, b] = stratifiedHalves(this.test.labels!, this.numClasses);
+    return {
+      lt_reference_half_vs_half: evaluateWithFallback(selectFeatureSet(this.test, a), selectFeatureSet(this.test, b), opts),
+      balanced_test_vs_lt_reference: evaluateWithFallback(testFeatures, this.test, opts),
+    };
   }
 }
 
@@ -214,6 +246,7 @@ export const EVAL_OPTIONS = {
   out: { type: 'string', description: 'result JSON (default: <samples prefix>.metrics.json)', default: '' },
   'feature-net': { type: 'string', description: "feature network version (shipped in @oclt/metrics's assets/), or 'random-untrained' for tests", default: 'fmnist-features-v1' },
   baselines: { type: 'boolean', description: 'also compute the real-vs-real baselines', default: true },
+  reference: { type: 'string', description: "the real images the samples are compared with: 'balanced' (the balanced test set) or 'long-tailed' (the long-tailed training subset the models learn from: the paper's Table 6)", default: 'balanced', choices: ['balanced', 'long-tailed'] },
   progress: { type: 'boolean', description: 'progress bars on stderr (default: when it is a terminal)', default: process.stderr.isTTY ?? false },
   ...DATA_OPTIONS,
 } as const satisfies OptionSpecs;
@@ -239,14 +272,15 @@ export async function evalCommand(argv: readonly string[]): Promise<number> {
   const channels = samples.images.shape[1]!;
   if (channels !== channelsOf(data)) throw new Error(`the samples have ${channels} channel(s) but the data (--dataset ${data.dataset}) has ${channelsOf(data)}`);
   const t0 = performance.now();
-  const ctx = await MetricsContext.create(data, { version: o['feature-net'] }, { progress: o.progress });
+  const reference = o.reference as ReferenceSet;
+  const ctx = await MetricsContext.create(data, { version: o['feature-net'] }, { progress: o.progress, reference });
   const result = ctx.evaluate(samples);
   const baselines = o.baselines ? ctx.baselines(samples.images.shape[0]!) : null;
   const out = o.out || `${prefix}.metrics.json`;
-  writeJson(out, { kind: 'oclt-eval', ...provenance('eval', { samples: o.samples, data, sampling, featureNet: ctx.featureNetInfo, featureInput: ctx.featureInput }), groups: ctx.groups, ...result, baselines, wallSeconds: (performance.now() - t0) / 1000 });
+  writeJson(out, { kind: 'oclt-eval', ...provenance('eval', { samples: o.samples, data, sampling, featureNet: ctx.featureNetInfo, featureInput: ctx.featureInput, ...(reference === 'balanced' ? {} : { reference }) }), referenceSet: REFERENCE_DESCRIPTION[reference], groups: ctx.groups, ...result, baselines, wallSeconds: (performance.now() - t0) / 1000 });
   const m = result.metrics;
   console.log(`FID ${m.fid.toFixed(2)}  KID ${m.kid_mean.toFixed(4)}  IS ${m.is_mean?.toFixed(2)}  precision ${m.precision.toFixed(3)}  recall ${m.recall.toFixed(3)} -> ${out}`);
   return 0;
 }
 
-export const EVAL_HELP = helpText('eval', 'Metrics of generated samples against the balanced test set (feature network of this project; RGB data through its BT.601 luminance), with real-vs-real baselines.', EVAL_OPTIONS);
+export const EVAL_HELP = helpText('eval', 'Metrics of generated samples against the balanced test set or (--reference long-tailed) the long-tailed training subset (feature network of this project; RGB data through its BT.601 luminance), with real-vs-real baselines.', EVAL_OPTIONS);
