@@ -145,9 +145,9 @@ async function cliFlags(): Promise<void> {
     unsilence();
     // The command's own message (progress lines such as '[ablation hh:mm:ss] ...' may come first).
     const lines = captured.error.join('\n').split('\n');
-    const first = (lines.find((l) => l.startsWith(`oclt ${cmd}:`)) ?? lines[0] ?? '').slice(0, 240);
+    const prefix = new RegExp(`^oclt ${esc(cmd)}( [a-z-]+)?: `); // a subcommand names itself: 'oclt study plan: '
+    const first = (lines.find((l) => prefix.test(l)) ?? lines[0] ?? '').slice(0, 240);
     const created = fs.existsSync(out) || fs.readdirSync(cwd).length !== before;
-    const prefix = new RegExp(`^oclt ${esc(cmd)}: `);
     const input = `oclt ${cmd} ... ${extra.map((a) => JSON.stringify(a)).join(' ')}`;
     if (code === 2 && prefix.test(first) && first.includes(names) && !created) record(cat, id, input, 'clear error', first);
     else if (created && code !== 2) record(cat, id, input, 'wrong', `exit ${code} (not 2), after work had started: wrote ${fs.existsSync(out) ? [...snapshotDir(out).keys()].join(', ') || 'an empty --out folder' : 'files in the current folder'}; stderr: ${first.replaceAll(ROOT, '<tmp>')}`);

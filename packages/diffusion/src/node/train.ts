@@ -86,6 +86,9 @@ export function checkpointMetaProblem(meta: unknown): string | null {
   const g = m.generators as { train?: unknown; dropout?: unknown } | undefined;
   if (typeof g !== 'object' || g === null || !Array.isArray(g.train) || !Array.isArray(g.dropout)) return 'meta.trainer.generators is missing or malformed';
   if (typeof m.optimizer !== 'object' || m.optimizer === null) return 'meta.trainer.optimizer is missing';
+  // The sampler's state is the sampler's own (any JSON; null when it has none), but the key is always written.
+  if (!('samplerState' in m)) return 'meta.trainer.samplerState is missing';
+  if (!('ema' in m) || (m.ema !== null && (typeof m.ema !== 'object' || Array.isArray(m.ema)))) return 'meta.trainer.ema is missing or malformed (an object, or null without EMA)';
   const r = (meta as { recentSteps?: unknown }).recentSteps;
   if (r !== undefined && !Array.isArray(r)) return 'meta.recentSteps is not an array';
   return null;

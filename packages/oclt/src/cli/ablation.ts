@@ -116,7 +116,7 @@ function chosenMethods(spec: string): AblationMethod[] {
   const ids = spec.split(',').map((s) => s.trim());
   return ids.map((id) => {
     const m = ABLATION_METHODS.find((x) => x.id === id);
-    if (!m) throw new Error(`oclt ablation: unknown method '${id}' in --methods; expected ${ABLATION_METHODS.map((x) => x.id).join(', ')}`);
+    if (!m) throw new UsageError(`unknown method '${id}' in --methods; expected ${ABLATION_METHODS.map((x) => x.id).join(', ')}`);
     return m;
   });
 }
@@ -150,6 +150,8 @@ export async function ablationCommand(argv: readonly string[]): Promise<number> 
   };
   const sampling = samplingConfigFrom(o);
   if (!isDefaultSampling(sampling)) config.sampling = sampling;
+  // Checked with the other flags, before any baseline is computed or file written.
+  const methods = chosenMethods(o.methods);
   const resultsFile = `${o.results}.json`;
   let results: AblationResults;
   if (fs.existsSync(resultsFile)) {
@@ -187,7 +189,7 @@ export async function ablationCommand(argv: readonly string[]): Promise<number> 
   }
 
   const samplesDir = `${o.results}-samples`;
-  for (const method of chosenMethods(o.methods)) {
+  for (const method of methods) {
     const prev = results.methods[method.id];
     if (prev?.status === 'done') {
       log(`${method.id}: done already, skipped`);

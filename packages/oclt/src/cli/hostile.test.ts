@@ -106,6 +106,9 @@ describe('hostile flags: exit 2 naming the flag, nothing written', () => {
     [['ablation', '--out', '<dir>/abl', '--num-samples', '15'], '--num-samples'],
     [['ablation', '--out', '<dir>/abl', '--checkpoint-every', '0'], '--checkpoint-every'],
     [['ablation', '--out', '<dir>/abl', '--results', ''], '--results'],
+    [['ablation', '--out', '<dir>/abl', '--results', '<dir>/res', '--methods', 'U-nothing'], '--methods'],
+    [['ablation', '--out', '<dir>/abl', '--results', '<dir>/res', '--methods', ','], '--methods'],
+    [['study', 'plan', '--design', '<file>', '--max-tier', '0'], '--max-tier'],
   ];
 
   it.each(cases)('%j names %s', async (argv, flag) => {
@@ -117,8 +120,8 @@ describe('hostile flags: exit 2 naming the flag, nothing written', () => {
     const { code, stderr } = await run([...withOut, ...data]);
     expect(code).toBe(2);
     const first = stderr.split('\n')[0]!;
-    expect(first).toMatch(new RegExp(`^oclt ${subst[0]}: `));
-    expect(first).not.toMatch(new RegExp(`^oclt ${subst[0]}: oclt `)); // the prefix is never doubled
+    expect(first).toMatch(new RegExp(`^oclt ${subst[0]}( [a-z-]+)?: `)); // a subcommand names itself: 'oclt study plan: '
+    expect(first).not.toMatch(new RegExp(`^oclt ${subst[0]}( [a-z-]+)?: oclt `)); // the prefix is never doubled
     expect(first).toContain(flag);
     expect(fs.existsSync(out)).toBe(false); // nothing was started
   });
@@ -249,6 +252,9 @@ describe('divergence and non-finite checkpoints through the CLI', () => {
     const forgeries: [string, (body: Record<string, unknown>) => void, RegExp][] = [
       ['meta without trainer', (b) => void (b.meta = { run: {} }), /ckpt-00000004\.json is corrupt: meta\.trainer is missing/],
       ['trainer without generators', (b) => void delete (b.meta as { trainer: Record<string, unknown> }).trainer.generators, /ckpt-00000004\.json is corrupt: meta\.trainer\.generators is missing/],
+      ['trainer without samplerState', (b) => void delete (b.meta as { trainer: Record<string, unknown> }).trainer.samplerState, /ckpt-00000004\.json is corrupt: meta\.trainer\.samplerState is missing/],
+      ['trainer without ema', (b) => void delete (b.meta as { trainer: Record<string, unknown> }).trainer.ema, /ckpt-00000004\.json is corrupt: meta\.trainer\.ema is missing or malformed/],
+      ['trainer with ema "x"', (b) => void ((b.meta as { trainer: Record<string, unknown> }).trainer.ema = 'x'), /ckpt-00000004\.json is corrupt: meta\.trainer\.ema is missing or malformed/],
       ['payloadFile outside the run', (b) => void (b.payloadFile = '../../run.json'), /ckpt-00000004\.json is corrupt: payloadFile "\.\.\/\.\.\/run\.json" is not a plain file name/],
       ['payload size that lies', (b) => void (b.payloadBytes = 10), /ckpt-00000004\.safetensors is corrupt: \d+ bytes, manifest says 10/],
     ];

@@ -53,7 +53,8 @@ export async function main(argv: readonly string[]): Promise<number> {
   } catch (err) {
     // Messages may carry the prefix already (the argument parser's do): it is never doubled.
     const message = err instanceof Error ? err.message : String(err);
-    const prefixed = message.startsWith(`oclt ${name}: `) ? message : `oclt ${name}: ${message}`;
+    // ('oclt study plan: ...' counts: a subcommand's own prefix.)
+    const prefixed = message.startsWith(`oclt ${name}: `) || message.startsWith(`oclt ${name} `) ? message : `oclt ${name}: ${message}`;
     if (err instanceof UsageError) {
       console.error(`${prefixed}\n\n${command.help}`);
       return 2;
