@@ -6,26 +6,11 @@
  * row at t = 500 of the DDPM linear schedule, and the draws from Generator(3).
  */
 import { describe, expect, it } from 'vitest';
-import { Generator, randn } from '@oclt/tensor';
-import { appendixJToy, DDPMScheduler } from '@oclt/diffusion';
-import { classFrequencies, countClasses } from './long-tailed-dataset.js';
-import { exactlyBalancedSampler } from './samplers.js';
+import { Generator } from '@oclt/tensor';
 import { selectTargets } from './target-selection.js';
+import { chapter4Batch } from './testing/ch4-batch.js';
 
-const toy = appendixJToy(new Generator(0));
-const labels = toy.labels!;
-const scheduler = new DDPMScheduler();
-const q = classFrequencies(countClasses(labels, 2));
-const batchRows = exactlyBalancedSampler(labels, 2, 16, new Generator(1)).nextBatch();
-const x0 = toy.batch(batchRows).x.astype('float64');
-const yBatch = Array.from(batchRows, (r) => labels[r]!);
-const eps = randn([16, 2], new Generator(2), 'float64');
-const tBatch = new Int32Array(16).fill(500);
-const xt = scheduler.addNoise(x0, eps, tBatch);
-const abar500 = scheduler.alphasCumprod[500]!;
-const xtRows = xt.toArray() as number[][];
-const x0Flat = x0.toTypedArray();
-const epsRows = eps.toArray() as number[][];
+const { scheduler, q, x0, yBatch, eps, tBatch, xt, abar500, xtRows, x0Flat, epsRows } = chapter4Batch();
 
 const select = (gate: 't2h' | 'h2t' | 'full') =>
   selectTargets({ x0, xt, noise: eps, timesteps: tBatch, alphasCumprod: scheduler.alphasCumprod, labels: yBatch, classFrequencies: q, gate, gen: new Generator(3) });
