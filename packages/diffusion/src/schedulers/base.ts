@@ -57,6 +57,12 @@ export interface SamplingStepSettings {
 
 export type TimestepsLike = number | readonly number[] | Int32Array | Tensor;
 
+/** x rounded to the nearest integer, halves to the even one: numpy's `round`, which diffusers' spacings use. */
+function roundHalfEven(x: number): number {
+  const r = Math.round(x);
+  return r - x === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
 /** The n timesteps, in decreasing order, that a sampler with `spacing` visits out of T training steps. */
 export function spacedTimesteps(numTrainTimesteps: number, numInferenceSteps: number, spacing: TimestepSpacing, stepsOffset = 0): Int32Array {
   const T = numTrainTimesteps;
@@ -65,14 +71,14 @@ export function spacedTimesteps(numTrainTimesteps: number, numInferenceSteps: nu
   const out = new Int32Array(n);
   if (spacing === 'linspace') {
     // round(linspace(0, T-1, n)) reversed
-    for (let i = 0; i < n; i++) out[n - 1 - i] = Math.round(n === 1 ? 0 : ((T - 1) * i) / (n - 1));
+    for (let i = 0; i < n; i++) out[n - 1 - i] = roundHalfEven(n === 1 ? 0 : ((T - 1) * i) / (n - 1));
   } else if (spacing === 'leading') {
     const ratio = Math.floor(T / n);
     for (let i = 0; i < n; i++) out[n - 1 - i] = i * ratio + stepsOffset;
   } else if (spacing === 'trailing') {
     // round(arange(T, 0, -T/n)) - 1: always includes T-1, the step where the forward process is closest to pure noise.
     const ratio = T / n;
-    for (let i = 0; i < n; i++) out[i] = Math.round(T - i * ratio) - 1;
+    for (let i = 0; i < n; i++) out[i] = roundHalfEven(T - i * ratio) - 1;
   } else {
     throw new RangeError(`setTimesteps: unknown timestepSpacing '${String(spacing)}', expected 'linspace', 'leading' or 'trailing'`);
   }

@@ -107,6 +107,14 @@ describe('timestep spacing', () => {
     expect([...spacedTimesteps(1000, 10, 'leading', 1)]).toEqual([901, 801, 701, 601, 501, 401, 301, 201, 101, 1]);
     expect([...spacedTimesteps(1000, 10, 'trailing')]).toEqual([999, 899, 799, 699, 599, 499, 399, 299, 199, 99]);
   });
+  it("rounds halves to even as numpy's round does (diffusers builds linspace and trailing timesteps with it)", () => {
+    // trailing, n = 16: round(arange(1000, 0, -62.5)) - 1; the halves 937.5, 812.5, ..., 62.5 go to the even
+    // neighbour (938, 812, 688, 562, 438, 312, 188, 62), where rounding half up would give 813, 563, 313, 63.
+    expect([...spacedTimesteps(1000, 16, 'trailing')]).toEqual([999, 937, 874, 811, 749, 687, 624, 561, 499, 437, 374, 311, 249, 187, 124, 61]);
+    // linspace, T = 4, n = 3: round(linspace(0, 3, 3)) = round([0, 1.5, 3]) = [0, 2, 3]; T = 6, n = 3: [0, 2.5, 5] -> [0, 2, 5].
+    expect([...spacedTimesteps(4, 3, 'linspace')]).toEqual([3, 2, 0]);
+    expect([...spacedTimesteps(6, 3, 'linspace')]).toEqual([5, 2, 0]);
+  });
   it('always gives n strictly decreasing timesteps in range', () => {
     fc.assert(
       fc.property(fc.integer({ min: 1, max: 300 }), fc.integer({ min: 1, max: 300 }), fc.constantFrom('linspace', 'leading', 'trailing' as const), (T, nRaw, spacing) => {
