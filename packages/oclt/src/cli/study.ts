@@ -14,7 +14,7 @@ import path from 'node:path';
 import { savePng, saveImageGrid, writeFileAtomic } from '@oclt/diffusion/node';
 import { lineChart, type Denoiser } from '@oclt/diffusion';
 import type { MetricsReport } from '@oclt/metrics';
-import { Generator, fromTypedArray, noGrad, randn, tidy } from '@oclt/tensor';
+import { Generator, concat, fromTypedArray, indexSelect, noGrad, randn, tidy } from '@oclt/tensor';
 import { bottleneckFeatures, featureSeparation, type TappableDenoiser } from '../coral.js';
 import { armUnitId, parseStudyDesign, pretrainId, studyUnits, type StudyDesign, type StudyUnit } from '../study/design.js';
 import { fidAgainstN, type FidAtN } from '../study/fid-n.js';
@@ -439,21 +439,12 @@ function fidNCounts(design: StudyDesign, text: string, numClasses: number): numb
 
 /** Joins two sample sets (images along the first axis, labels likewise). */
 function joinSamples(a: GeneratedSamples, b: GeneratedSamples): GeneratedSamples {
-  const [x, y] = [a.images.toTypedArray() as Float32Array, b.images.toTypedArray() as Float32Array];
-  const joined = new Float32Array(x.length + y.length);
-  joined.set(x);
-  joined.set(y, x.length);
-  const labels = a.labels && b.labels ? Int32Array.from([...a.labels, ...b.labels]) : null;
-  return { images: fromTypedArray(joined, [a.images.shape[0]! + b.images.shape[0]!, ...a.images.shape.slice(1)]), labels };
+  return { images: concat([a.images, b.images], 0), labels: a.labels && b.labels ? Int32Array.from([...a.labels, ...b.labels]) : null };
 }
 
 /** The rows of a sample set. */
 function selectSamples(s: GeneratedSamples, rows: Int32Array): GeneratedSamples {
-  const x = s.images.toTypedArray() as Float32Array;
-  const per = x.length / s.images.shape[0]!;
-  const out = new Float32Array(rows.length * per);
-  rows.forEach((r, i) => out.set(x.subarray(r * per, (r + 1) * per), i * per));
-  return { images: fromTypedArray(out, [rows.length, ...s.images.shape.slice(1)]), labels: s.labels ? Int32Array.from(rows, (r) => s.labels![r]!) : null };
+  return { images: indexSelect(s.images, 0, Array.from(rows)), labels: s.labels ? Int32Array.from(rows, (r) => s.labels![r]!) : null };
 }
 
 /**
